@@ -1,0 +1,1 @@
+"""Rujukan's case model: tables, pathways, deadlines and the engine's transactions."""

@@ -1,0 +1,115 @@
+"""The audit trail: append-only, hash-chained, carrying codes and ids, never personal data."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import JSON, Column
+from sqlmodel import Field, Session, SQLModel, select
+
+from models.database import UTCDateTime
+
+GENESIS = "0" * 64
+
+
+class AuditEntry(SQLModel, table=True):
+    """One thing that happened: who, when, what, on which referral and step."""
+
+    seq: int = Field(primary_key=True, description="1, 2, 3... without gaps")
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    actor: str = Field(max_length=80, description="e.g. agency:dinsos/ani, coordinator:c-1, system")
+    action: str = Field(max_length=40, index=True)
+    referral_id: int | None = Field(default=None, index=True)
+    step_id: int | None = None
+    detail: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    """The chain's newest link; locking this row serialises writers on PostgreSQL."""
+
+    id: int = Field(default=1, primary_key=True)
+    seq: int = 0
+    hash: str = Field(default=GENESIS, max_length=64)
+
+
+def entry_hash(prev_hash: str, entry: AuditEntry) -> str:
+    """The hash that links `entry` to the one before it."""
+    body = json.dumps(
+        {
+            "seq": entry.seq,
+            "at": entry.at.isoformat(),
+            "actor": entry.actor,
+            "action": entry.action,
+            "referral_id": entry.referral_id,
+            "step_id": entry.step_id,
+            "detail": entry.detail,
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+
+def record(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    now: datetime,
+    referral_id: int | None = None,
+    step_id: int | None = None,
+    detail: dict | None = None,
+) -> AuditEntry:
+    """Append one audit entry to the chain, in the caller's transaction."""
+    head = session.exec(select(AuditHead).where(AuditHead.id == 1).with_for_update()).first()
+    if head is None:
+        head = AuditHead(id=1)
+        session.add(head)
+    entry = AuditEntry(
+        seq=head.seq + 1,
+        at=now,
+        actor=actor,
+        action=action,
+        referral_id=referral_id,
+        step_id=step_id,
+        detail=detail or {},
+        prev_hash=head.hash,
+        hash="",
+    )
+    entry.hash = entry_hash(head.hash, entry)
+    head.seq, head.hash = entry.seq, entry.hash
+    session.add(entry)
+    session.add(head)
+    session.flush()
+    return entry
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    """Where the chain does not hold, and why."""
+
+    seq: int
+    problem: str
+
+
+def verify_chain(session: Session) -> list[ChainBreak]:
+    """Walk the whole chain; return every changed, missing or inserted entry."""
+    breaks: list[ChainBreak] = []
+    prev_hash, expected_seq = GENESIS, 1
+    for entry in session.exec(select(AuditEntry).order_by(AuditEntry.seq)):
+        if entry.seq != expected_seq:
+            breaks.append(ChainBreak(expected_seq, f"entries {expected_seq}..{entry.seq - 1} are missing"))
+        elif entry.prev_hash != prev_hash:
+            breaks.append(ChainBreak(entry.seq, "does not link to the entry before it (inserted or reordered)"))
+        if entry_hash(entry.prev_hash, entry) != entry.hash:
+            breaks.append(ChainBreak(entry.seq, "its content was changed after it was written"))
+        prev_hash, expected_seq = entry.hash, entry.seq + 1
+    head = session.get(AuditHead, 1)
+    if head is not None and head.seq != expected_seq - 1:
+        breaks.append(ChainBreak(head.seq, f"the newest entries after {expected_seq - 1} are missing"))
+    return breaks

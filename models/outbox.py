@@ -1,0 +1,98 @@
+"""The notification outbox: messages committed with the transition that caused them."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, Index
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Field, Session, SQLModel
+
+from models.database import EnumText, UTCDateTime
+
+
+class MessageEvent(StrEnum):
+    """What a message tells its recipient."""
+
+    assigned = "assigned"
+    reminder = "reminder"
+    overdue = "overdue"
+    escalated = "escalated"
+    declined = "declined"
+    extension_requested = "extension-requested"
+    extension_approved = "extension-approved"
+    extension_refused = "extension-refused"
+    referral_completed = "referral-completed"
+
+
+class OutboxStatus(StrEnum):
+    """Delivery state of one message to one recipient."""
+
+    pending = "pending"
+    sending = "sending"
+    sent = "sent"
+    failed = "failed"  # will be retried at next_attempt_at
+    dead = "dead"  # gave up; a manager must look
+
+
+class OutboxMessage(SQLModel, table=True):
+    """One message for one recipient tag, rendered from a template when it is sent."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedup_key: str = Field(max_length=64, unique=True)
+    event: MessageEvent = Field(sa_column=Column(EnumText(MessageEvent, 24), nullable=False))
+    recipient: str = Field(max_length=40, description="agency slug = Apprise tag")
+    referral_id: int = Field(foreign_key="referral.id", index=True)
+    step_id: int | None = Field(default=None, foreign_key="step.id")
+    due_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    status: OutboxStatus = Field(
+        default=OutboxStatus.pending, sa_column=Column(EnumText(OutboxStatus, 10), nullable=False)
+    )
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    lease_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    last_error: str | None = Field(default=None, max_length=300, description="no message bodies")
+
+
+def dedup_key(*parts: object) -> str:
+    """A stable key for one notice: the same parts never enqueue twice."""
+    return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()
+
+
+def enqueue(
+    session: Session,
+    *,
+    event: MessageEvent,
+    recipient: str,
+    referral_id: int,
+    step_id: int | None,
+    due_at: datetime | None,
+    key: str,
+    now: datetime,
+) -> bool:
+    """Add a message unless one with the same dedup key exists; True if it was added."""
+    values = dict(
+        dedup_key=key,
+        event=event.value,
+        recipient=recipient,
+        referral_id=referral_id,
+        step_id=step_id,
+        due_at=due_at,
+        created_at=now,
+        status=OutboxStatus.pending.value,
+        attempts=0,
+        next_attempt_at=now,
+    )
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(OutboxMessage).values(**values).on_conflict_do_nothing(
+        index_elements=["dedup_key"]
+    )
+    return session.exec(statement).rowcount == 1  # type: ignore[call-overload]

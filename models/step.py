@@ -1,0 +1,136 @@
+"""A step of a referral: its table and the one function that says which transitions are legal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, Index, Integer, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from models.database import EnumText, UTCDateTime
+from models.errors import AlreadyDone, IllegalTransition
+
+
+class StepStatus(StrEnum):
+    """Closed-loop referral statuses of a step."""
+
+    pending = "pending"  # waiting for earlier steps
+    ready = "ready"  # the agency has been notified and must act
+    accepted = "accepted"
+    completed = "completed"
+    declined = "declined"  # waits for the coordinator to re-route it
+    cancelled = "cancelled"
+    skipped = "skipped"  # its `when:` condition did not hold
+
+
+OPEN = (StepStatus.ready, StepStatus.accepted)
+DONE = (StepStatus.completed, StepStatus.skipped, StepStatus.cancelled)
+
+TRANSITIONS: dict[StepStatus, set[StepStatus]] = {
+    StepStatus.pending: {StepStatus.ready, StepStatus.skipped, StepStatus.cancelled},
+    StepStatus.ready: {StepStatus.accepted, StepStatus.declined, StepStatus.cancelled},
+    StepStatus.accepted: {StepStatus.completed, StepStatus.declined, StepStatus.cancelled},
+    StepStatus.completed: set(),
+    StepStatus.declined: {StepStatus.cancelled},
+    StepStatus.cancelled: set(),
+    StepStatus.skipped: set(),
+}
+
+
+def check_transition(current: StepStatus, target: StepStatus) -> None:
+    """Raise AlreadyDone if the step is already `target`, IllegalTransition if not allowed."""
+    if current == target:
+        raise AlreadyDone(f"the step is already {target.value}; nothing changed")
+    if target not in TRANSITIONS[current]:
+        hint = {
+            StepStatus.completed: "accept it first",
+            StepStatus.accepted: "only a ready step can be accepted",
+        }.get(target, "see `rujukan referral show` for its status")
+        raise IllegalTransition(
+            f"a {current.value} step cannot become {target.value}: {hint}"
+        )
+
+
+class OutcomeCode(StrEnum):
+    """How a completed step turned out."""
+
+    served = "served"
+    partly_served = "partly-served"
+    unreachable = "unreachable"
+    refused = "refused"
+    referred_elsewhere = "referred-elsewhere"
+
+
+class DeclineCode(StrEnum):
+    """Why an agency declined a step."""
+
+    no_capacity = "no-capacity"
+    not_eligible = "not-eligible"
+    not_our_mandate = "not-our-mandate"
+    conflict_of_interest = "conflict-of-interest"
+    other = "other"
+
+
+class ExtensionCode(StrEnum):
+    """Why an agency asks for more time."""
+
+    victim_unavailable = "victim-unavailable"
+    waiting_for_documents = "waiting-for-documents"
+    waiting_for_other_agency = "waiting-for-other-agency"
+    no_capacity = "no-capacity"
+    other = "other"
+
+
+_version = Column("version", Integer, nullable=False)
+
+
+class Step(SQLModel, table=True):
+    """One instance of a pathway step for one referral, owned by one agency."""
+
+    __table_args__ = (
+        UniqueConstraint("referral_id", "key", "instance", name="uq_step_instance"),
+        Index("ix_step_status_due", "status", "due_at"),
+        Index("ix_step_next_check", "next_check_at"),
+        Index("ix_step_agency_status", "agency", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    referral_id: int = Field(foreign_key="referral.id", index=True)
+    key: str = Field(max_length=40)
+    instance: int = Field(default=1, description="1, or n for a repeat / re-routed step")
+    agency: str = Field(max_length=40)
+    status: StepStatus = Field(
+        default=StepStatus.pending, sa_column=Column(EnumText(StepStatus, 12), nullable=False)
+    )
+    ready_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    due_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    accepted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    closed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    outcome: str | None = Field(default=None, max_length=40)
+    decline_reason: str | None = Field(default=None, max_length=40)
+    offset: str | None = Field(default=None, max_length=20, description="repeat offset, e.g. P3M")
+    replaced_by: int | None = Field(default=None, description="the step that re-routed this one")
+    deadline_version: int = Field(default=0, description="bumped by every extension")
+    reminded: bool = False
+    overdue: bool = False
+    escalated: bool = False
+    next_check_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime()), description="next reminder/overdue check"
+    )
+    extension_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    extension_reason: str | None = Field(default=None, max_length=40)
+    version: int = Field(default=1, sa_column=_version)
+
+    # Every UPDATE checks and bumps `version`: two writers cannot both change the same step.
+    __mapper_args__ = {"version_id_col": _version}
+
+    @property
+    def is_open(self) -> bool:
+        """Ready or accepted: the agency still has to act."""
+        return self.status in OPEN
+
+    @property
+    def awaits_reroute(self) -> bool:
+        """Declined and not yet handed to another agency."""
+        return self.status == StepStatus.declined and self.replaced_by is None

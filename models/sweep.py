@@ -1,0 +1,92 @@
+"""The deadline sweep: reminders before the due time, overdue notices, and escalations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from models.audit import record
+from models.catalog import Catalog, stored_pathway
+from models.deadline import parse_duration
+from models.engine import SYSTEM, next_check
+from models.outbox import MessageEvent, dedup_key, enqueue
+from models.referral import Referral
+from models.step import OPEN, Step
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One notice the sweep queued: what, for which step, to whom."""
+
+    event: str
+    reference: str
+    referral_id: int
+    pathway: str
+    step: str
+    agency: str
+    recipient: str
+    due_at: datetime
+
+
+def sweep(session: Session, *, catalog: Catalog, now: datetime, limit: int = 1000) -> list[Notice]:
+    """Queue every reminder, overdue notice and escalation that is due at `now`, exactly once.
+
+    Reads only steps whose `next_check_at` has come (an index), so an idle pass costs the same
+    whatever the history. On PostgreSQL, rows another sweeper holds are skipped, not waited for.
+    """
+    query = (
+        select(Step)
+        .where(Step.next_check_at <= now, Step.status.in_(OPEN))  # type: ignore[union-attr,attr-defined]
+        .order_by(Step.next_check_at)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    notices: list[Notice] = []
+    for step in session.exec(query).all():
+        referral = session.get(Referral, step.referral_id)
+        assert referral is not None and step.due_at is not None
+        spec = stored_pathway(session, referral.pathway_id, referral.pathway_version).step(step.key)
+
+        def notify(event: MessageEvent, recipient: str) -> None:
+            enqueue(session, event=event, recipient=recipient, referral_id=referral.id,
+                    step_id=step.id, due_at=step.due_at, now=now,
+                    key=dedup_key(step.id, event.value, step.deadline_version, recipient))
+            notices.append(Notice(event.value, referral.reference, referral.id, referral.pathway_id,
+                                  step.key, step.agency, recipient, step.due_at))
+
+        if spec.remind_before and not step.reminded:
+            if now >= parse_duration(spec.remind_before).subtract_from(step.due_at):
+                step.reminded = True
+                if now < step.due_at:  # a reminder after the due time would only be noise
+                    notify(MessageEvent.reminder, step.agency)
+        if not step.overdue and now >= step.due_at:
+            step.overdue = True
+            notify(MessageEvent.overdue, step.agency)
+            record(session, actor=str(SYSTEM), action="overdue", now=now, referral_id=referral.id,
+                   step_id=step.id, detail={"step": step.key, "agency": step.agency,
+                                            "due_at": step.due_at.isoformat()})
+        escalate_at = parse_duration(spec.escalate_after).add_to(step.due_at)
+        if not step.escalated and now >= escalate_at:
+            step.escalated = True
+            target = spec.escalate_to or catalog.agency(step.agency).escalation_target or step.agency
+            notify(MessageEvent.escalated, target)
+            record(session, actor=str(SYSTEM), action="escalated", now=now, referral_id=referral.id,
+                   step_id=step.id, detail={"step": step.key, "agency": step.agency, "to": target})
+        step.next_check_at = next_check(step, spec)
+        session.add(step)
+    session.flush()
+    return notices
+
+
+def open_steps_due_by(session: Session, moment: datetime) -> list[Step]:
+    """Open steps whose due time is at or before `moment` (uses the status/due index)."""
+    return list(
+        session.exec(
+            select(Step)
+            .where(Step.status.in_(OPEN), Step.due_at <= moment)  # type: ignore[attr-defined,operator]
+            .order_by(Step.due_at)
+        )
+    )
