@@ -52,6 +52,35 @@ class Settings(BaseSettings):
         description="Agency (or Apprise tag) of the case coordinators, told of declines and extensions.",
     )
 
+    # --- serving (`rujukan serve`) ---
+    prefect_host: str = Field(default="127.0.0.1", description="Bind address of the Prefect server.")
+    prefect_port: int = Field(default=4200, description="Port of the Prefect server and its UI.")
+    prefect_api_auth_string: SecretStr | None = Field(
+        default=None,
+        description="Basic-auth 'user:password' for the Prefect API; required to bind beyond 127.0.0.1.",
+    )
+    web_host: str = Field(default="127.0.0.1", description="Bind address of the web inbox.")
+    web_port: int = Field(default=8765, description="Port of the web inbox.")
+    serve_limit: int = Field(default=4, description="At most this many flow runs at once.")
+    sweep_interval_seconds: int = Field(default=60, description="How often the deadline sweep runs.")
+
+    # --- notifications ---
+    allowed_webhook_hosts: str = Field(
+        default="",
+        description="Comma-separated hosts that webhook channels may reach even if private or "
+        "loopback (e.g. 127.0.0.1 for the demo and tests).",
+    )
+    relay_interval_seconds: float = Field(default=5.0, description="Relay timer for retries.")
+    relay_max_attempts: int = Field(default=8, description="Attempts before a message is dead.")
+    relay_backoff_base_seconds: float = Field(default=2.0, description="First retry backoff.")
+    relay_backoff_cap_seconds: float = Field(default=900.0, description="Longest retry backoff.")
+    mailbox_port: int = Field(
+        default=8025, description="Port of the local demo mail catcher started by `rujukan serve`."
+    )
+
+    # --- web ---
+    link_lifetime_days: int = Field(default=7, description="How long a signed step link stays valid.")
+
     @property
     def resolved_database_url(self) -> str:
         """The case database URL, defaulting to SQLite under RUJUKAN_HOME."""

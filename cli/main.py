@@ -1,0 +1,499 @@
+"""`rujukan`: launch referrals, act on steps, inspect pathways, agencies and overdue steps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from sqlmodel import select
+
+from cli.context import context, emit, parse_moment, run, utcnow
+from cli.views import referral_timeline, step_row, timeline_text
+from models.audit import verify_chain
+from models.catalog import register_pathways, template_names
+from models.database import migrate
+from models.directory import load_directory
+from models.engine import (
+    Actor,
+    accept_step,
+    add_consent,
+    cancel_referral,
+    cancel_step,
+    complete_step,
+    decide_extension,
+    decline_step,
+    find_referral,
+    launch,
+    request_extension,
+    reroute_step,
+)
+from models.errors import BadInput
+from models.intake import Intake
+from models.pathway import load_pathway_file
+from models.referral import Referral
+from models.step import DeclineCode, ExtensionCode, OutcomeCode, Step, StepStatus
+from models.sweep import open_steps_due_by
+
+app = typer.Typer(
+    help="Rujukan: interagency referral of trafficking victims. Every listing takes --json.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+agencies_app = typer.Typer(help="The agency directory.", no_args_is_help=True)
+pathways_app = typer.Typer(help="Pathways: the steps, agencies and deadlines.", no_args_is_help=True)
+referral_app = typer.Typer(help="One referral: its timeline, or cancel it.", no_args_is_help=True)
+step_app = typer.Typer(help="Act on one step of a referral.", no_args_is_help=True)
+consent_app = typer.Typer(help="Record consent to share with an agency.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
+app.add_typer(agencies_app, name="agencies")
+app.add_typer(pathways_app, name="pathways")
+app.add_typer(referral_app, name="referral")
+app.add_typer(step_app, name="step")
+app.add_typer(consent_app, name="consent")
+app.add_typer(audit_app, name="audit")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+@app.command()
+def init(as_json: JsonFlag = False) -> None:
+    """Create or migrate the case database and load the directory and pathways; safe to repeat.
+
+    Example: rujukan init
+    """
+    ctx = context()
+    migrate(ctx.settings.resolved_database_url)
+    with ctx.transaction() as session:
+        added = register_pathways(session, ctx.catalog, utcnow())
+    result = {
+        "database": ctx.settings.resolved_database_url.split("@")[-1],
+        "agencies": len(ctx.catalog.directory.agencies),
+        "pathways": sorted(ctx.catalog.pathways),
+        "pathway_versions_added": added,
+    }
+    emit(result, as_json, lambda r: (
+        f"case database ready: {r['database']}\n"
+        f"{r['agencies']} agencies, pathways: {', '.join(r['pathways'])}"
+        + (f"\nregistered: {', '.join(added)}" if added else "")
+    ))
+
+
+# --- directory and pathways ---------------------------------------------------------------------
+
+
+@agencies_app.command("list")
+def agencies_list(as_json: JsonFlag = False) -> None:
+    """List the agencies of the directory.
+
+    Example: rujukan agencies list --json
+    """
+    directory = context().catalog.directory
+    rows = [a.model_dump() for a in directory.agencies]
+    emit(rows, as_json, lambda rs: "\n".join(
+        f"{r['slug']:<12} {r['timezone']:<14} {r['locale']}  {r['name']}"
+        + (f"  -> {r['escalation_target']}" if r["escalation_target"] else "") for r in rs))
+
+
+@pathways_app.command("list")
+def pathways_list(as_json: JsonFlag = False) -> None:
+    """List the pathways.
+
+    Example: rujukan pathways list
+    """
+    pathways = context().catalog.pathways.values()
+    rows = [{"id": p.id, "version": p.version, "title": p.title.model_dump(), "steps": len(p.steps)}
+            for p in pathways]
+    emit(rows, as_json, lambda rs: "\n".join(
+        f"{r['id']:<12} v{r['version']}  {r['steps']:>2} steps  {r['title']['id']}" for r in rs))
+
+
+@pathways_app.command("show")
+def pathways_show(pathway_id: str, as_json: JsonFlag = False) -> None:
+    """Show one pathway's steps, agencies, deadlines and legal basis.
+
+    Example: rujukan pathways show tppo-dewasa --json
+    """
+    pathway = context().catalog.pathway(pathway_id)
+    data = pathway.model_dump(mode="json")
+
+    def text(d: dict) -> str:
+        lines = [f"{d['id']} v{d['version']}: {d['title']['id']} / {d['title']['en']}"]
+        for s in d["steps"]:
+            after = f" after {', '.join(s['depends_on'])}" if s["depends_on"] else ""
+            cond = f" when {s['when']}" if s["when"] else ""
+            rep = f" repeat {', '.join(s['repeat'])}" if s["repeat"] else ""
+            lines.append(f"  {s['key']:<22} {s['agency']:<11} {s['deadline']:<16}{after}{cond}{rep}")
+            lines.append(f"  {'':<22} basis: {s['basis']}")
+        return "\n".join(lines)
+
+    emit(data, as_json, text)
+
+
+@pathways_app.command("validate")
+def pathways_validate(
+    files: Annotated[list[Path] | None, typer.Argument(help="Pathway files; default all.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Validate pathway files against the schema, the directory and the templates.
+
+    Example: rujukan pathways validate pathways/tppo-anak.yaml
+    """
+    settings = context().settings
+    directory = load_directory(settings.agencies_file)
+    paths = files or sorted(settings.pathways_dir.glob("*.yaml"))
+    templates = template_names()
+    results, failed = [], False
+    for path in paths:
+        try:
+            pathway = load_pathway_file(path, directory, templates)
+            results.append({"file": str(path), "ok": True, "id": pathway.id})
+        except BadInput as exc:
+            failed = True
+            results.append({"file": str(path), "ok": False, "error": str(exc)})
+    emit(results, as_json, lambda rs: "\n".join(
+        f"ok    {r['file']} ({r['id']})" if r["ok"] else f"error {r['error']}" for r in rs))
+    if failed:
+        raise typer.Exit(2)
+
+
+@app.command()
+def codes(as_json: JsonFlag = False) -> None:
+    """List outcome, decline-reason and extension-reason codes with their labels.
+
+    Example: rujukan codes --json
+    """
+    from models.codes import all_codes
+
+    data = all_codes()
+    emit(data, as_json, lambda d: "\n".join(
+        f"{kind:<18} {c['code']:<26} {c['id']} / {c['en']}" for kind, cs in d.items() for c in cs))
+
+
+# --- launching ----------------------------------------------------------------------------------
+
+
+def _read_intake(raw: str, where: str) -> Intake:
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"{where}: not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+    try:
+        return Intake.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'intake'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        raise BadInput(f"{where}: {problems}") from None
+
+
+@app.command(name="launch")
+def launch_cmd(
+    intake: Annotated[Path | None, typer.Option(help="Intake JSON file ('-' for stdin).")] = None,
+    batch: Annotated[Path | None, typer.Option(help="JSON Lines file, one intake a line.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Launch a referral from an intake file, or a batch (a mass rescue) in one transaction.
+
+    Example: rujukan launch --intake examples/intake.json --json
+    """
+    if (intake is None) == (batch is None):
+        raise BadInput("give exactly one of --intake FILE or --batch FILE.jsonl")
+    ctx = context()
+    if intake is not None:
+        raw = typer.get_text_stream("stdin").read() if str(intake) == "-" else _read(intake)
+        intakes = [_read_intake(raw, str(intake))]
+    else:
+        assert batch is not None
+        lines = [(n, line) for n, line in enumerate(_read(batch).splitlines(), 1) if line.strip()]
+        if not lines:
+            raise BadInput(f"{batch}: no intakes in the file")
+        intakes = [_read_intake(line, f"{batch} line {n}") for n, line in lines]
+    now = utcnow()
+    batch_id = f"batch-{now:%Y%m%d%H%M%S}" if batch else None
+    with ctx.transaction() as session:
+        referrals = [
+            launch(session, intake=i, catalog=ctx.catalog, sealer=ctx.sealer, now=now, batch=batch_id)
+            for i in intakes
+        ]
+        ready = {r.id: [s.key for s in session.exec(
+            select(Step).where(Step.referral_id == r.id, Step.status == StepStatus.ready))]
+            for r in referrals}
+        rows = [{"reference": r.reference, "pathway": r.pathway_id, "urgency": r.urgency.value,
+                 "ready_steps": ready[r.id]} for r in referrals]
+    _after_change(ctx, [r.id for r in referrals])
+    if as_json and intake is not None:
+        emit(rows[0], True, str)
+    elif as_json:
+        typer.echo("\n".join(json.dumps(r) for r in rows))
+    else:
+        typer.echo("\n".join(f"{r['reference']}  {r['pathway']}  ready: {', '.join(r['ready_steps'])}"
+                             for r in rows))
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInput(f"{path}: file not found") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"{path}: not UTF-8 text") from None
+
+
+def _after_change(ctx, referral_ids: list[int | None]) -> None:
+    """Tell the next agencies at once and wake the referrals' Prefect runs."""
+    from flows.wake import after_commit
+
+    after_commit(ctx.settings, [i for i in referral_ids if i is not None])
+
+
+# --- inspecting ---------------------------------------------------------------------------------
+
+
+@referral_app.command("show")
+def referral_show(reference: str, as_json: JsonFlag = False) -> None:
+    """Show a referral's timeline: steps, agencies, status, due times and the audit trail.
+
+    Example: rujukan referral show RJK-7QK2-M9
+    """
+    ctx = context()
+    with ctx.transaction() as session:
+        data = referral_timeline(session, find_referral(session, reference), ctx.catalog)
+    emit(data, as_json, timeline_text)
+
+
+@referral_app.command("cancel")
+def referral_cancel(
+    reference: str,
+    reason: Annotated[str, typer.Option(help="Why the referral is closed.")],
+    by: Annotated[str, typer.Option(help="The coordinator who cancels it.")],
+) -> None:
+    """Cancel a referral and every step not yet finished.
+
+    Example: rujukan referral cancel RJK-7QK2-M9 --reason "victim moved abroad" --by coordinator-1
+    """
+    ctx = context()
+    with ctx.transaction() as session:
+        referral = cancel_referral(session, reference=reference, reason=reason,
+                                   actor=Actor("coordinator", by), now=utcnow())
+    _after_change(ctx, [referral.id])
+    typer.echo(f"{referral.reference} cancelled")
+
+
+@app.command()
+def steps(
+    agency: Annotated[str | None, typer.Option(help="Only this agency's steps.")] = None,
+    status: Annotated[StepStatus | None, typer.Option(help="Only steps with this status.")] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only open steps past due.")] = False,
+    at: Annotated[str | None, typer.Option(help="With --overdue: overdue by this ISO 8601 time.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List steps; `--overdue --at TIME` answers "what will be overdue by then".
+
+    Example: rujukan steps --agency dinsos --overdue --at 2026-12-01T17:00+07:00 --json
+    """
+    ctx = context()
+    if agency:
+        ctx.catalog.agency(agency)
+    moment = parse_moment(at, "--at") if at else utcnow()
+    with ctx.transaction() as session:
+        if overdue:
+            rows = open_steps_due_by(session, moment)
+        else:
+            query = select(Step).where(Step.status != StepStatus.pending).order_by(Step.due_at)
+            rows = list(session.exec(query))
+        if agency:
+            rows = [s for s in rows if s.agency == agency]
+        if status:
+            rows = [s for s in rows if s.status == status]
+        references = {r.id: r.reference for r in session.exec(
+            select(Referral).where(Referral.id.in_({s.referral_id for s in rows})))}  # type: ignore[union-attr]
+        data = [step_row(s, references[s.referral_id], moment, ctx.catalog) for s in rows]
+    emit(data, as_json, lambda rs: "\n".join(
+        f"{r['reference']}  {r['step']:<22} {r['agency']:<11} {r['status']:<9} "
+        f"due {r['due_local'] or '-':<20}{'  OVERDUE' if r['overdue'] else ''}" for r in rs)
+        or "no steps")
+
+
+# --- acting on a step ---------------------------------------------------------------------------
+
+Ref = Annotated[str, typer.Argument(help="Reference code, e.g. RJK-7QK2-M9.")]
+StepKey = Annotated[str, typer.Argument(help="Step key (see `rujukan referral show`); key#n for one instance.")]
+AgencyOpt = Annotated[str, typer.Option("--agency", help="Your agency's slug.")]
+ByOpt = Annotated[str | None, typer.Option("--by", help="Who acts (focal point or coordinator id).")]
+
+
+def _agency_actor(agency: str, by: str | None) -> Actor:
+    return Actor("agency", by or "", agency)
+
+
+def _step_done(ctx, step: Step, verb: str) -> None:
+    _after_change(ctx, [step.referral_id])
+    typer.echo(f"{verb}: step {step.key}#{step.instance} ({step.agency}) is now {step.status.value}")
+
+
+@step_app.command("accept")
+def step_accept(reference: Ref, step: StepKey, agency: AgencyOpt, by: ByOpt = None) -> None:
+    """Accept a ready step for your agency.
+
+    Example: rujukan step accept RJK-7QK2-M9 identifikasi --agency polres-ppa --by ani
+    """
+    ctx = context()
+    with ctx.transaction() as session:
+        row = accept_step(session, reference=reference, step=step, agency=agency,
+                          actor=_agency_actor(agency, by), now=utcnow())
+    _step_done(ctx, row, "accepted")
+
+
+@step_app.command("decline")
+def step_decline(
+    reference: Ref, step: StepKey, agency: AgencyOpt,
+    reason: Annotated[str, typer.Option(help=f"One of: {', '.join(c.value for c in DeclineCode)}.")] = "",
+    by: ByOpt = None,
+) -> None:
+    """Decline a step with a reason code; the coordinator re-routes it.
+
+    Example: rujukan step decline RJK-7QK2-M9 rumah-aman --agency dinsos --reason no-capacity
+    """
+    ctx = context()
+    with ctx.transaction() as session:
+        row = decline_step(session, reference=reference, step=step, agency=agency, reason=reason,
+                           actor=_agency_actor(agency, by), now=utcnow(), catalog=ctx.catalog)
+    _step_done(ctx, row, "declined")
+
+
+@step_app.command("complete")
+def step_complete(
+    reference: Ref, step: StepKey, agency: AgencyOpt,
+    outcome: Annotated[str, typer.Option(help=f"One of: {', '.join(c.value for c in OutcomeCode)}.")] = "",
+    by: ByOpt = None,
+) -> None:
+    """Complete an accepted step with an outcome code; the next steps become ready.
+
+    Example: rujukan step complete RJK-7QK2-M9 identifikasi --agency polres-ppa --outcome served
+    """
+    ctx = context()
+    with ctx.transaction() as session:
+        row = complete_step(session, reference=reference, step=step, agency=agency, outcome=outcome,
+                            actor=_agency_actor(agency, by), now=utcnow(), catalog=ctx.catalog)
+    _step_done(ctx, row, "completed")
+
+
+@step_app.command("extend")
+def step_extend(
+    reference: Ref, step: StepKey,
+    until: Annotated[str, typer.Option(help="New deadline, ISO 8601 with offset.")],
+    agency: Annotated[str | None, typer.Option(help="Your agency: ask for more time.")] = None,
+    reason: Annotated[str, typer.Option(help=f"With --agency: {', '.join(c.value for c in ExtensionCode)}.")] = "",
+    by: ByOpt = None,
+) -> None:
+    """With --agency, ask for more time; without it, a coordinator (--by) grants the new deadline.
+
+    Example: rujukan step extend RJK-7QK2-M9 psikososial --agency psikolog --until 2026-12-10T17:00+07:00 --reason victim-unavailable
+    Example: rujukan step extend RJK-7QK2-M9 psikososial --until 2026-12-10T17:00+07:00 --by coordinator-1
+    """
+    ctx = context()
+    moment = parse_moment(until, "--until")
+    with ctx.transaction() as session:
+        if agency:
+            row = request_extension(session, reference=reference, step=step, agency=agency,
+                                    until=moment, reason=reason, actor=_agency_actor(agency, by),
+                                    now=utcnow())
+            verb = "extension requested"
+        else:
+            if not by:
+                raise BadInput("give --agency to ask for an extension, or --by COORDINATOR to grant one")
+            row = decide_extension(session, reference=reference, step=step, approve=True,
+                                   until=moment, actor=Actor("coordinator", by), now=utcnow())
+            verb = "deadline extended"
+    _step_done(ctx, row, verb)
+
+
+@step_app.command("refuse-extension")
+def step_refuse_extension(reference: Ref, step: StepKey,
+                          by: Annotated[str, typer.Option(help="The coordinator.")]) -> None:
+    """Refuse an agency's request for more time; the deadline stays.
+
+    Example: rujukan step refuse-extension RJK-7QK2-M9 psikososial --by coordinator-1
+    """
+    ctx = context()
+    with ctx.transaction() as session:
+        row = decide_extension(session, reference=reference, step=step, approve=False,
+                               actor=Actor("coordinator", by), now=utcnow())
+    _step_done(ctx, row, "extension refused")
+
+
+@step_app.command("reroute")
+def step_reroute(
+    reference: Ref, step: StepKey,
+    to: Annotated[str, typer.Option("--to", help="The agency that takes the step over.")],
+    by: Annotated[str, typer.Option(help="The coordinator.")],
+) -> None:
+    """Give a declined (or open) step to another agency, with a fresh deadline.
+
+    Example: rujukan step reroute RJK-7QK2-M9 rumah-aman --to ngo --by coordinator-1
+    """
+    ctx = context()
+    with ctx.transaction() as session:
+        row = reroute_step(session, reference=reference, step=step, to_agency=to,
+                           actor=Actor("coordinator", by), now=utcnow(), catalog=ctx.catalog)
+    _step_done(ctx, row, "re-routed")
+
+
+@step_app.command("cancel")
+def step_cancel(
+    reference: Ref, step: StepKey,
+    reason: Annotated[str, typer.Option(help="Why the step is not needed.")],
+    by: Annotated[str, typer.Option(help="The coordinator.")],
+) -> None:
+    """Cancel a step that is no longer needed; the steps after it may go ahead.
+
+    Example: rujukan step cancel RJK-7QK2-M9 bantuan-hukum --reason "victim has a private lawyer" --by coordinator-1
+    """
+    ctx = context()
+    with ctx.transaction() as session:
+        row = cancel_step(session, reference=reference, step=step, reason=reason,
+                          actor=Actor("coordinator", by), now=utcnow(), catalog=ctx.catalog)
+    _step_done(ctx, row, "cancelled")
+
+
+@consent_app.command("add")
+def consent_add(
+    reference: Ref,
+    agency: AgencyOpt,
+    by: Annotated[str, typer.Option(help="The coordinator who recorded the consent.")],
+) -> None:
+    """Record the victim's consent to share with one more agency (before a re-route).
+
+    Example: rujukan consent add RJK-7QK2-M9 --agency ngo --by coordinator-1
+    """
+    ctx = context()
+    with ctx.transaction() as session:
+        add_consent(session, reference=reference, agency=agency, actor=Actor("coordinator", by),
+                    now=utcnow(), catalog=ctx.catalog)
+    typer.echo(f"consent recorded for {agency}")
+
+
+@audit_app.command("verify")
+def audit_verify(as_json: JsonFlag = False) -> None:
+    """Check the audit chain; name every changed, deleted or inserted entry.
+
+    Example: rujukan audit verify
+    """
+    with context().transaction() as session:
+        breaks = verify_chain(session)
+    data = {"ok": not breaks, "breaks": [{"seq": b.seq, "problem": b.problem} for b in breaks]}
+    emit(data, as_json, lambda d: "audit chain intact" if d["ok"] else "\n".join(
+        f"entry {b['seq']}: {b['problem']}" for b in d["breaks"]))
+    if breaks:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Console entry point."""
+    run(app)
+

@@ -1,0 +1,1 @@
+"""Prefect flows that run the engine: referrals, the deadline sweep, batches and reports."""
