@@ -1,0 +1,178 @@
+"""The command line end to end, as an operator runs it, on a temporary home."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from models.settings import PROJECT_ROOT
+
+RUJUKAN = str(Path(sys.executable).parent / "rujukan")
+EXAMPLE = PROJECT_ROOT / "examples" / "intake.json"
+CANARIES = ("Siti", "Contoh", "812 0000", "2001")
+
+
+@pytest.fixture
+def cli(tmp_path):
+    env = {**os.environ, "RUJUKAN_HOME": str(tmp_path / "var"), "RUJUKAN_SECRET_KEY": "cli-test-key"}
+    env.pop("RUJUKAN_DATABASE_URL", None)
+    env.pop("PREFECT_API_URL", None)
+
+    def run(*args: str, ok: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
+        result = subprocess.run([RUJUKAN, *args], capture_output=True, text=True, env=env, input=stdin,
+                                cwd=tmp_path, timeout=120)
+        if ok:
+            assert result.returncode == 0, result.stderr
+        return result
+
+    run("init")
+    return run
+
+
+def test_init_twice_changes_nothing(cli):
+    again = cli("init", "--json")
+    assert json.loads(again.stdout)["pathway_versions_added"] == []
+
+
+def test_launch_from_the_example_intake_shows_ready_steps(cli):
+    launched = json.loads(cli("launch", "--intake", str(EXAMPLE), "--json").stdout)
+    reference = launched["reference"]
+    assert launched["ready_steps"] == ["identifikasi"]
+    steps = json.loads(cli("steps", "--json").stdout)
+    assert [(s["reference"], s["step"], s["agency"], s["status"], s["overdue"]) for s in steps] == [
+        (reference, "identifikasi", "polres-ppa", "ready", False)
+    ]
+    assert steps[0]["due_at"].endswith("+00:00")
+    shown = cli("referral", "show", reference).stdout
+    assert "identifikasi" in shown and "launched" in shown
+    assert not any(c in shown for c in CANARIES)
+
+
+def test_steps_at_a_future_time_answer_what_will_be_overdue(cli):
+    cli("launch", "--intake", str(EXAMPLE))
+    assert json.loads(cli("steps", "--overdue", "--json").stdout) == []
+    later = json.loads(cli("steps", "--overdue", "--at", "2099-01-01T00:00+07:00", "--json").stdout)
+    assert [s["step"] for s in later] == ["identifikasi"] and later[0]["overdue"] is True
+
+
+def test_agency_actions_move_the_referral(cli):
+    reference = json.loads(cli("launch", "--intake", str(EXAMPLE), "--json").stdout)["reference"]
+    cli("step", "accept", reference, "identifikasi", "--agency", "polres-ppa")
+    again = cli("step", "accept", reference, "identifikasi", "--agency", "polres-ppa")
+    assert "already accepted" in again.stderr
+    cli("step", "complete", reference, "identifikasi", "--agency", "polres-ppa", "--outcome", "served")
+    ready = {s["step"]: s["agency"] for s in json.loads(cli("steps", "--status", "ready", "--json").stdout)}
+    assert ready == {"kesehatan": "dinkes", "rumah-aman": "dinsos"}
+    cli("step", "decline", reference, "rumah-aman", "--agency", "dinsos", "--reason", "no-capacity")
+    cli("step", "reroute", reference, "rumah-aman", "--to", "ngo", "--by", "coordinator-1")
+    ready = {s["step"]: s["agency"] for s in json.loads(cli("steps", "--status", "ready", "--json").stdout)}
+    assert ready == {"kesehatan": "dinkes", "rumah-aman": "ngo"}
+
+
+def test_batch_launch_prints_one_object_per_intake(cli, tmp_path):
+    batch = tmp_path / "rescue.jsonl"
+    batch.write_text("\n".join([EXAMPLE.read_text().replace("\n", "")] * 3) + "\n")
+    lines = cli("launch", "--batch", str(batch), "--json").stdout.strip().splitlines()
+    assert len({json.loads(line)["reference"] for line in lines}) == 3
+
+
+def _count_referrals(cli) -> int:
+    return len(json.loads(cli("steps", "--json").stdout))
+
+
+@pytest.mark.parametrize(
+    ("intake", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        (json.dumps({"pathway": "tppo-dewasa"}), "person: Field required"),
+        (EXAMPLE.read_text().replace("tppo-dewasa", "tppo-unknown"), "unknown pathway 'tppo-unknown'"),
+        (EXAMPLE.read_text().replace('"lbh", ', ""), "consent is missing for lbh"),
+        (EXAMPLE.read_text().replace('"ngo"]', '"ngo", "polisi-hutan"]'), "unknown agency 'polisi-hutan'"),
+        (EXAMPLE.read_text().replace('"birth_year": 2001', '"birth_year": 3001'), "birth_year is in the future"),
+        (EXAMPLE.read_text().replace("Siti Contoh", "Siti\\u202eContoh"), "control or invisible formatting"),
+    ],
+    ids=["malformed", "missing-person", "unknown-pathway", "missing-consent", "unknown-agency",
+         "future-birth-year", "bidi-control"],
+)
+def test_bad_intakes_exit_2_write_nothing_and_never_echo_the_person(cli, tmp_path, intake, message):
+    path = tmp_path / "bad.json"
+    path.write_text(intake)
+    result = cli("launch", "--intake", str(path), ok=False)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert not any(c in result.stderr + result.stdout for c in CANARIES)
+    assert _count_referrals(cli) == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["step", "complete", "{ref}", "identifikasi", "--agency", "polres-ppa", "--outcome", "served"],
+         "accept it first"),
+        (["step", "accept", "{ref}", "identifikasi", "--agency", "dinsos"], "belongs to another agency"),
+        (["step", "extend", "{ref}", "identifikasi", "--agency", "polres-ppa", "--until",
+          "2026-12-01T09:00", "--reason", "other"], "has no time zone"),
+        (["step", "extend", "{ref}", "identifikasi", "--agency", "polres-ppa", "--until",
+          "2020-12-01T09:00+07:00", "--reason", "other"], "in the past"),
+        (["steps", "--agency", "nobody"], "unknown agency 'nobody'"),
+    ],
+    ids=["complete-before-accept", "other-agency", "naive-time", "past-time", "unknown-agency"],
+)
+def test_bad_actions_exit_2_and_change_nothing(cli, args, message):
+    reference = json.loads(cli("launch", "--intake", str(EXAMPLE), "--json").stdout)["reference"]
+    before = cli("referral", "show", reference, "--json").stdout
+    result = cli(*[a.replace("{ref}", reference) for a in args], ok=False)
+    assert result.returncode == 2 and message in result.stderr
+    assert cli("referral", "show", reference, "--json").stdout == before
+
+
+def test_pathways_show_json_uses_the_yaml_field_names(cli):
+    data = json.loads(cli("pathways", "show", "tppo-anak", "--json").stdout)
+    assert data["id"] == "tppo-anak" and data["version"] == 1
+    first = data["steps"][0]
+    assert {"key", "agency", "deadline", "depends_on", "basis"} <= set(first)
+
+
+def test_pathways_validate_reports_a_broken_file(cli, tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text((PROJECT_ROOT / "pathways" / "tppo-wna.yaml").read_text().replace("agency: iom", "agency: unhcr"))
+    result = cli("pathways", "validate", str(broken), ok=False)
+    assert result.returncode == 2 and "unknown agency 'unhcr'" in result.stdout
+
+
+def test_codes_list_both_languages(cli):
+    data = json.loads(cli("codes", "--json").stdout)
+    outcomes = {c["code"] for c in data["outcome"]}
+    assert {"served", "partly-served", "unreachable", "refused"} <= outcomes
+    assert {"no-capacity", "not-eligible", "not-our-mandate", "other"} <= {c["code"] for c in data["decline-reason"]}
+    assert all(c["id"] and c["en"] for cs in data.values() for c in cs)
+
+
+def test_agencies_list(cli):
+    assert len(json.loads(cli("agencies", "list", "--json").stdout)) == 13
+
+
+def test_audit_verify(cli):
+    cli("launch", "--intake", str(EXAMPLE))
+    assert "intact" in cli("audit", "verify").stdout
+
+
+def test_every_command_has_help_with_an_example():
+    from typer.main import get_command
+
+    from cli.main import app
+
+    def walk(command, path=()):
+        if hasattr(command, "commands"):
+            for name, sub in command.commands.items():
+                yield from walk(sub, (*path, name))
+        else:
+            yield path, command
+
+    missing = [" ".join(p) for p, c in walk(get_command(app)) if "Example:" not in (c.help or "")]
+    assert missing == []
