@@ -10,6 +10,7 @@ import typer
 from pydantic import ValidationError
 from sqlmodel import select
 
+from cli.access_commands import access_app
 from cli.context import context, emit, parse_moment, run, utcnow
 from cli.views import referral_timeline, step_row, timeline_text
 from models.audit import verify_chain
@@ -55,6 +56,7 @@ app.add_typer(referral_app, name="referral")
 app.add_typer(step_app, name="step")
 app.add_typer(consent_app, name="consent")
 app.add_typer(audit_app, name="audit")
+app.add_typer(access_app, name="access")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 

@@ -3,8 +3,10 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-import models.audit  # noqa: F401  (registers the tables)
+import models.access  # noqa: F401  (registers the tables)
+import models.audit  # noqa: F401
 import models.catalog  # noqa: F401
+import models.note  # noqa: F401
 import models.outbox  # noqa: F401
 import models.referral  # noqa: F401
 import models.step  # noqa: F401

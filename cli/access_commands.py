@@ -1,0 +1,130 @@
+"""`rujukan access`: issue, revoke and list sign-in tokens for the web inbox; print inbox links."""
+
+from __future__ import annotations
+
+import getpass
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+
+from cli.context import context, emit, utcnow
+from models.access import AccessGrant, GrantKind, issue_grant, list_grants, revoke_grant
+from models.errors import BadInput
+from models.links import LinkClaim, sign
+
+access_app = typer.Typer(
+    help="Sign-in tokens for the web inbox (agency focal points, coordinators) and inbox links.",
+    no_args_is_help=True,
+)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+ByOpt = Annotated[str | None, typer.Option("--by", help="The operator (default: your login name).")]
+
+
+def _operator(by: str | None) -> str:
+    return f"operator:{by or getpass.getuser()}"[:80]
+
+
+def _grant_row(grant: AccessGrant, now) -> dict:
+    state = ("revoked" if grant.revoked_at else "expired" if grant.expires_at <= now else "active")
+    return {
+        "id": grant.id,
+        "kind": grant.kind.value,
+        "agency": grant.agency,
+        "holder": grant.holder,
+        "status": state,
+        "issued_by": grant.issued_by,
+        "issued_at": grant.issued_at.isoformat(),
+        "expires_at": grant.expires_at.isoformat(),
+        "revoked_at": grant.revoked_at.isoformat() if grant.revoked_at else None,
+    }
+
+
+@access_app.command("issue")
+def access_issue(
+    agency: Annotated[str | None, typer.Option("--agency", help="An agency's slug: a focal point's inbox token.")] = None,
+    coordinator: Annotated[str | None, typer.Option("--coordinator", help="A coordinator's (or manager's) id.")] = None,
+    holder: Annotated[str | None, typer.Option("--holder", help="With --agency: who gets the token (name or id).")] = None,
+    days: Annotated[int, typer.Option("--days", help="How long the token works (1-366).")] = 180,
+    by: ByOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Issue a personal sign-in token; it is printed once and only its hash is stored.
+
+    Example: rujukan access issue --agency dinsos --holder ani
+    Example: rujukan access issue --coordinator coordinator-1
+    """
+    if (agency is None) == (coordinator is None):
+        raise BadInput("give exactly one of --agency SLUG or --coordinator NAME")
+    ctx = context()
+    now = utcnow()
+    if coordinator is not None:
+        kind, slug, who = GrantKind.coordinator, ctx.settings.coordinator_agency, coordinator
+    else:
+        assert agency is not None
+        kind, slug, who = GrantKind.agency, agency, holder or f"{agency}-focal-point"
+    with ctx.transaction() as session:
+        grant, token = issue_grant(session, kind=kind, agency=slug, holder=who,
+                                   issued_by=_operator(by), now=now, catalog=ctx.catalog,
+                                   lifetime=timedelta(days=days))
+        row = _grant_row(grant, now)
+    row["token"] = token
+    row["sign_in_url"] = f"{ctx.settings.base_url.rstrip('/')}/signin"
+    emit(row, as_json, lambda r: (
+        f"access grant #{r['id']} ({r['kind']}, {r['agency']}, {r['holder']}) until {r['expires_at']}\n"
+        f"token (shown once; give it to {r['holder']} privately): {r['token']}\n"
+        f"sign in at {r['sign_in_url']} and paste the token"
+    ))
+
+
+@access_app.command("revoke")
+def access_revoke(
+    grant_id: Annotated[int, typer.Argument(help="The grant's id (see `rujukan access list`).")],
+    by: ByOpt = None,
+) -> None:
+    """Revoke a sign-in token; it stops working at the holder's next request.
+
+    Example: rujukan access revoke 3
+    """
+    ctx = context()
+    with ctx.transaction() as session:
+        grant = revoke_grant(session, grant_id=grant_id, revoked_by=_operator(by), now=utcnow())
+    typer.echo(f"access grant #{grant.id} ({grant.kind.value}, {grant.agency}, {grant.holder}) revoked")
+
+
+@access_app.command("list")
+def access_list(as_json: JsonFlag = False) -> None:
+    """List the access grants (never their tokens): who, which agency, until when, revoked or not.
+
+    Example: rujukan access list --json
+    """
+    ctx = context()
+    now = utcnow()
+    with ctx.transaction() as session:
+        rows = [_grant_row(g, now) for g in list_grants(session)]
+    emit(rows, as_json, lambda rs: "\n".join(
+        f"#{r['id']:<4} {r['kind']:<12} {r['agency']:<11} {r['status']:<8} until {r['expires_at'][:16]}"
+        f"  {r['holder']}" for r in rs) or "no access grants")
+
+
+@access_app.command("link")
+def access_link(
+    agency: Annotated[str, typer.Option("--agency", help="The agency whose inbox the link opens.")],
+    days: Annotated[int | None, typer.Option("--days", help="Lifetime (default RUJUKAN_LINK_LIFETIME_DAYS).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Print a signed, expiring link to one agency's inbox (not revocable: keep it short-lived).
+
+    Example: rujukan access link --agency dinsos --days 7
+    """
+    ctx = context()
+    ctx.catalog.agency(agency)
+    lifetime = days if days is not None else ctx.settings.link_lifetime_days
+    if not 1 <= lifetime <= 366:
+        raise BadInput("a link lasts between 1 and 366 days")
+    expires = utcnow() + timedelta(days=lifetime)
+    token = sign(ctx.settings.resolved_secret_key(), LinkClaim(agency=agency, step_id=None, expires=expires))
+    row = {"agency": agency, "expires_at": expires.isoformat(),
+           "url": f"{ctx.settings.base_url.rstrip('/')}/s/{token}"}
+    emit(row, as_json, lambda r: f"{r['url']}\n(inbox of {r['agency']}, valid until {r['expires_at'][:16]} UTC)")

@@ -1,0 +1,200 @@
+"""Who may see and do what in the web inbox: revocable access grants and the one access check.
+
+An operator issues a grant to one person (an agency's focal point, or a coordinator) with
+`rujukan access issue`; the person signs in with its token. Only a hash of the token is stored, so
+a copy of the database cannot sign anyone in. Signed step links (models/links.py) give the same
+kind of principal, scoped to one step or one agency's inbox, without a stored grant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import Column
+from sqlmodel import Field, Session, SQLModel, select
+
+from models.audit import record
+from models.catalog import Catalog
+from models.database import EnumText, UTCDateTime
+from models.engine import Actor, find_referral, find_step
+from models.errors import AlreadyDone, BadInput, Forbidden, NotFound
+from models.links import LinkClaim
+from models.referral import Referral
+from models.step import Step
+
+TOKEN_PREFIX = "rjk_"
+HOLDER = re.compile(r"^[\w][\w .@'-]{0,59}$")
+DEFAULT_GRANT_LIFETIME = timedelta(days=180)
+
+
+class GrantKind(StrEnum):
+    """What a grant lets its holder do."""
+
+    agency = "agency"  # the agency's inbox: see and act on the agency's own steps
+    coordinator = "coordinator"  # intake, every referral's timeline, re-route, extensions, cancel
+
+
+class AccessGrant(SQLModel, table=True):
+    """A per-person sign-in token issued by an operator; revocable, stored only as a hash."""
+
+    __tablename__ = "access_grant"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: GrantKind = Field(sa_column=Column(EnumText(GrantKind, 12), nullable=False))
+    agency: str = Field(max_length=40, description="the agency acted for (a coordinator's own)")
+    holder: str = Field(max_length=60, description="who holds the token (focal point, coordinator)")
+    token_hash: str = Field(max_length=64, unique=True, description="SHA-256 of the token")
+    issued_by: str = Field(max_length=80)
+    issued_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    revoked_by: str | None = Field(default=None, max_length=80)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is signed in: an agency (all its steps, or some) or a coordinator."""
+
+    kind: GrantKind
+    agency: str
+    holder: str = ""
+    grant_id: int | None = None
+    step_ids: frozenset[int] | None = field(default=None)  # None: every step of the agency
+
+    @property
+    def actor(self) -> Actor:
+        """The actor recorded in the audit trail for what this principal does."""
+        if self.kind == GrantKind.coordinator:
+            return Actor("coordinator", self.holder)
+        return Actor("agency", self.holder, self.agency)
+
+    @property
+    def is_coordinator(self) -> bool:
+        """True for a coordinator (or manager) sign-in."""
+        return self.kind == GrantKind.coordinator
+
+
+def token_hash(token: str) -> str:
+    """The stored form of a token: tokens are long random strings, so one SHA-256 suffices."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def check_holder(holder: str) -> str:
+    """A holder name fit for the audit trail: one line, letters, digits, space, . @ ' -."""
+    holder = holder.strip()
+    if not HOLDER.fullmatch(holder):
+        raise BadInput("the holder's name must be 1-60 letters, digits, spaces or . @ ' -")
+    return holder
+
+
+def issue_grant(session: Session, *, kind: GrantKind, agency: str, holder: str, issued_by: str,
+                now: datetime, catalog: Catalog,
+                lifetime: timedelta = DEFAULT_GRANT_LIFETIME) -> tuple[AccessGrant, str]:
+    """Create a grant and return it with its token; the token is shown once and never stored."""
+    catalog.agency(agency)
+    holder = check_holder(holder)
+    if lifetime <= timedelta(0) or lifetime > timedelta(days=366):
+        raise BadInput("a grant lasts between 1 and 366 days")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    grant = AccessGrant(kind=kind, agency=agency, holder=holder, token_hash=token_hash(token),
+                        issued_by=issued_by, issued_at=now, expires_at=now + lifetime)
+    session.add(grant)
+    session.flush()
+    record(session, actor=issued_by, action="access-issued", now=now,
+           detail={"grant": grant.id, "kind": kind.value, "agency": agency})
+    return grant, token
+
+
+def revoke_grant(session: Session, *, grant_id: int, revoked_by: str, now: datetime) -> AccessGrant:
+    """Revoke a grant: its token stops working at the next request."""
+    grant = session.get(AccessGrant, grant_id)
+    if grant is None:
+        raise NotFound(f"no access grant #{grant_id}: see `rujukan access list`")
+    if grant.revoked_at is not None:
+        raise AlreadyDone(f"access grant #{grant_id} is already revoked; nothing changed")
+    grant.revoked_at, grant.revoked_by = now, revoked_by
+    session.add(grant)
+    record(session, actor=revoked_by, action="access-revoked", now=now,
+           detail={"grant": grant.id, "kind": grant.kind.value, "agency": grant.agency})
+    return grant
+
+
+def list_grants(session: Session) -> list[AccessGrant]:
+    """Every grant, newest first."""
+    return list(session.exec(select(AccessGrant).order_by(AccessGrant.id.desc())))  # type: ignore[union-attr]
+
+
+def principal_of_grant(session: Session, grant_id: int, now: datetime) -> Principal:
+    """The principal of a grant that is still valid; Forbidden if revoked, expired or unknown."""
+    grant = session.get(AccessGrant, grant_id)
+    return _principal(grant, now)
+
+
+def principal_of_token(session: Session, token: str, now: datetime) -> Principal:
+    """The principal of a sign-in token; Forbidden if it is unknown, revoked or expired."""
+    grant = session.exec(
+        select(AccessGrant).where(AccessGrant.token_hash == token_hash(token.strip()))
+    ).first()
+    return _principal(grant, now)
+
+
+def _principal(grant: AccessGrant | None, now: datetime) -> Principal:
+    if grant is None:
+        raise Forbidden("this access token is not valid: ask the operator for a new one")
+    if grant.revoked_at is not None:
+        raise Forbidden("this access token was revoked: ask the operator for a new one")
+    if grant.expires_at <= now:
+        raise Forbidden("this access token has expired: ask the operator for a new one")
+    return Principal(kind=grant.kind, agency=grant.agency, holder=grant.holder, grant_id=grant.id)
+
+
+def principal_of_link(claim: LinkClaim) -> Principal:
+    """The principal of a verified signed link: one step, or the agency's whole inbox."""
+    steps = frozenset({claim.step_id}) if claim.step_id is not None else None
+    return Principal(kind=GrantKind.agency, agency=claim.agency, step_ids=steps)
+
+
+# --- the one access check (deny by default) ----------------------------------------------------
+
+
+def authorize_referral(session: Session, principal: Principal, reference: str) -> Referral:
+    """The referral if the principal may see it: a coordinator, or an agency with a step in it."""
+    referral = find_referral(session, reference)
+    if principal.is_coordinator:
+        return referral
+    assert referral.id is not None
+    mine = session.exec(
+        select(Step.id).where(Step.referral_id == referral.id, Step.agency == principal.agency)
+    ).all()
+    # An agency learns nothing about referrals it has no part in: same answer as "no such code".
+    if not mine or (principal.step_ids is not None and not principal.step_ids & set(mine)):
+        raise NotFound(f"no referral '{referral.reference}' for agency '{principal.agency}'")
+    return referral
+
+
+def authorize_step(session: Session, principal: Principal, reference: str,
+                   step_id: int) -> tuple[Referral, Step]:
+    """The referral and step if the principal may act on it: 404 outside, 403 on another's step."""
+    referral = authorize_referral(session, principal, reference)
+    step = session.get(Step, step_id)
+    if step is None or step.referral_id != referral.id:
+        raise NotFound(f"referral {referral.reference} has no step #{step_id}")
+    if principal.is_coordinator:
+        return referral, step
+    # The engine's own rule says whose step it is (NotFound / Forbidden), as for the CLI.
+    find_step(session, referral, f"{step.key}#{step.instance}", principal.agency)
+    if step.agency != principal.agency:
+        raise Forbidden(f"step #{step_id} of {referral.reference} belongs to another agency")
+    if principal.step_ids is not None and step.id not in principal.step_ids:
+        raise Forbidden("this link opens one step only: use the link of the other step")
+    return referral, step
+
+
+def step_ref(step: Step) -> str:
+    """The engine's name of one step instance: key#n."""
+    return f"{step.key}#{step.instance}"
