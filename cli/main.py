@@ -57,6 +57,9 @@ app.add_typer(step_app, name="step")
 app.add_typer(consent_app, name="consent")
 app.add_typer(audit_app, name="audit")
 app.add_typer(access_app, name="access")
+from cli.notify_commands import channels_app, outbox_app  # noqa: E402
+app.add_typer(channels_app, name="channels")
+app.add_typer(outbox_app, name="outbox")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
