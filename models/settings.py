@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     web_port: int = Field(default=8765, description="Port of the web inbox.")
     serve_limit: int = Field(default=4, description="At most this many flow runs at once.")
     sweep_interval_seconds: int = Field(default=60, description="How often the deadline sweep runs.")
+    task_force_webhook: SecretStr | None = Field(
+        default=None,
+        description="URL the Prefect automation on rujukan.step.escalated posts to (e.g. the task "
+        "force's chat webhook); without it the automation only records that it fired.",
+    )
 
     # --- notifications ---
     allowed_webhook_hosts: str = Field(

@@ -1,0 +1,162 @@
+"""The Prefect server of a Rujukan home: where it is, whether it answers, how to start it."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from models.errors import BadInput
+from models.settings import Settings
+
+
+def prefect_home(settings: Settings) -> Path:
+    """PREFECT_HOME of this Rujukan home: Prefect's database, logs and profiles."""
+    return (settings.home / "prefect").resolve()
+
+
+def serving_file(settings: Settings) -> Path:
+    """Written by `rujukan serve` while it runs: tells other processes where its Prefect API is."""
+    return prefect_home(settings) / "serving.json"
+
+
+def own_api_url(settings: Settings) -> str:
+    """The API URL of the server `rujukan serve` starts for these settings."""
+    host = settings.prefect_host
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://{host}:{settings.prefect_port}/api"
+
+
+def api_url(settings: Settings) -> str | None:
+    """The Prefect API to use: PREFECT_API_URL if the operator set it, else a running serve's."""
+    if url := os.environ.get("PREFECT_API_URL"):
+        return url
+    marker = serving_file(settings)
+    try:
+        data = json.loads(marker.read_text())
+        os.kill(int(data["pid"]), 0)  # a marker left by a killed serve points at nothing
+    except (OSError, ValueError, KeyError):
+        return None
+    return str(data["api_url"])
+
+
+def _auth(settings: Settings) -> tuple[str, str] | None:
+    if settings.prefect_api_auth_string is None:
+        return None
+    user, _, password = settings.prefect_api_auth_string.get_secret_value().partition(":")
+    return user, password
+
+
+def is_healthy(url: str, settings: Settings, timeout: float = 0.5) -> bool:
+    """True if the Prefect API at `url` answers its health check within `timeout` seconds."""
+    try:
+        response = httpx.get(f"{url.rstrip('/')}/health", timeout=timeout, auth=_auth(settings))
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
+
+
+def reachable_api(settings: Settings) -> str | None:
+    """The Prefect API URL if one is configured and answers now, else None (never starts one)."""
+    url = api_url(settings)
+    return url if url and is_healthy(url, settings) else None
+
+
+@contextmanager
+def prefect_at(url: str, settings: Settings) -> Iterator[None]:
+    """Point Prefect's client, flows and events at `url` for the duration (never an ephemeral server)."""
+    from prefect.settings import (
+        PREFECT_API_AUTH_STRING,
+        PREFECT_API_URL,
+        PREFECT_SERVER_ALLOW_EPHEMERAL_MODE,
+        temporary_settings,
+    )
+
+    updates = {PREFECT_API_URL: url, PREFECT_SERVER_ALLOW_EPHEMERAL_MODE: False}
+    if settings.prefect_api_auth_string is not None:
+        updates[PREFECT_API_AUTH_STRING] = settings.prefect_api_auth_string.get_secret_value()
+    with temporary_settings(updates=updates):
+        yield
+
+
+def check_bind_address(settings: Settings) -> None:
+    """Refuse to expose Prefect (no users, no roles) beyond this machine without the auth string."""
+    try:
+        loopback = ipaddress.ip_address(settings.prefect_host).is_loopback
+    except ValueError:
+        loopback = settings.prefect_host == "localhost"
+    if not loopback and settings.prefect_api_auth_string is None:
+        raise BadInput(
+            f"RUJUKAN_PREFECT_HOST={settings.prefect_host} would open the Prefect UI to the network "
+            "without a password: set RUJUKAN_PREFECT_API_AUTH_STRING=user:password, or keep "
+            "127.0.0.1 and put an authenticating reverse proxy in front"
+        )
+
+
+def server_environment(settings: Settings) -> dict[str, str]:
+    """Environment of the Prefect server and of every process that talks to it."""
+    url = own_api_url(settings)
+    home = prefect_home(settings)
+    env = dict(os.environ)
+    env.update(
+        PREFECT_HOME=str(home),
+        PREFECT_API_URL=url,
+        PREFECT_UI_API_URL=url,  # else the UI calls port 4200 whatever port serves it
+        PREFECT_SERVER_API_HOST=settings.prefect_host,
+        PREFECT_SERVER_API_PORT=str(settings.prefect_port),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT="false",
+        DO_NOT_TRACK="1",
+        PREFECT_SERVER_ALLOW_EPHEMERAL_MODE="false",
+        # Results could hold case data; Rujukan's flows return nothing worth keeping anyway.
+        PREFECT_RESULTS_PERSIST_BY_DEFAULT="false",
+    )
+    if settings.prefect_api_auth_string is not None:
+        secret = settings.prefect_api_auth_string.get_secret_value()
+        env.update(
+            PREFECT_SERVER_API_AUTH_STRING=secret,
+            PREFECT_API_AUTH_STRING=secret,
+            PREFECT_SERVER_CSRF_PROTECTION_ENABLED="true",
+            PREFECT_CLIENT_CSRF_SUPPORT_ENABLED="true",
+            PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS=f"http://{settings.prefect_host}:{settings.prefect_port}",
+        )
+    return env
+
+
+def start_server(settings: Settings, log_file: Path) -> subprocess.Popen:
+    """Start `prefect server start` for this home in a child process, its output to `log_file`."""
+    check_bind_address(settings)
+    home = prefect_home(settings)
+    home.mkdir(parents=True, exist_ok=True)
+    log = log_file.open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start",
+         "--host", settings.prefect_host, "--port", str(settings.prefect_port)],
+        env=server_environment(settings),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # Ctrl-C reaches serve, which stops the server in order
+    )
+
+
+def wait_until_healthy(url: str, settings: Settings, process: subprocess.Popen | None = None,
+                       timeout: float = 120.0) -> None:
+    """Wait for the API at `url` to answer; raise if the server process died or time ran out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if is_healthy(url, settings, timeout=2.0):
+            return
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the Prefect server exited with status {process.returncode}")
+        time.sleep(0.5)
+    raise TimeoutError(f"the Prefect server at {url} did not answer within {timeout:.0f} s")

@@ -1,0 +1,224 @@
+"""The deadline sweep as a Prefect flow: notices, events, tags and the overdue tables managers read."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from prefect import flow, get_run_logger, task
+from prefect.client.orchestration import get_client
+from sqlmodel import Session, select
+
+from flows.referral import catch_up, sync_referrals
+
+from models.catalog import load_catalog
+from models.database import engine_for, transaction
+from models.deadline import local_time_text
+from models.outbox import OutboxMessage, OutboxStatus
+from models.referral import Referral
+from models.settings import Settings, get_settings
+from models.sweep import Notice, open_steps_due_by, sweep
+from notifications.relay import relay_now
+
+log = logging.getLogger(__name__)
+
+OVERDUE_ARTIFACT = "overdue-steps"
+OUTBOX_ARTIFACT = "outbox-problems"
+EVENTS = {"overdue": "rujukan.step.overdue", "escalated": "rujukan.step.escalated"}
+
+
+@dataclass
+class SweepResult:
+    """What one sweep pass did: notices queued, messages sent, and whether Prefect saw it."""
+
+    notices: list[Notice] = field(default_factory=list)
+    sent: int = 0
+    failed: int = 0
+    prefect: bool = False
+
+    def counts(self) -> dict[str, int]:
+        """Notices by kind."""
+        out: dict[str, int] = {}
+        for notice in self.notices:
+            out[notice.event] = out.get(notice.event, 0) + 1
+        return out
+
+
+def sweep_and_relay(settings: Settings, now: datetime | None = None) -> SweepResult:
+    """Queue the due notices in one transaction, then send them: the sweep without Prefect."""
+    moment = now or datetime.now(timezone.utc)
+    engine = engine_for(settings.resolved_database_url)
+    catalog = load_catalog(settings)
+    with transaction(engine) as session:
+        notices = sweep(session, catalog=catalog, now=moment)
+    report = relay_now(settings, referral_ids=sorted({n.referral_id for n in notices}) or None)
+    return SweepResult(notices=notices, sent=report.sent, failed=report.failed)
+
+
+def overdue_rows(settings: Settings, now: datetime) -> list[dict[str, str | float]]:
+    """Every open step past due: reference, step, agency, due (local), hours overdue."""
+    engine = engine_for(settings.resolved_database_url)
+    with Session(engine) as session:
+        steps = open_steps_due_by(session, now)
+        references = {r.id: r.reference for r in session.exec(
+            select(Referral).where(Referral.id.in_({s.referral_id for s in steps})))}  # type: ignore[union-attr]
+    rows = []
+    for s in steps:
+        assert s.due_at is not None
+        rows.append({
+            "reference": references[s.referral_id],
+            "step": s.key if s.instance == 1 else f"{s.key}#{s.instance}",
+            "agency": s.agency,
+            "due": local_time_text(s.due_at, settings.timezone),
+            # One decimal: the table changes every six minutes, not at every pass.
+            "hours overdue": round((now - s.due_at).total_seconds() / 3600, 1),
+            "escalated": "yes" if s.escalated else "no",
+        })
+    return rows
+
+
+def outbox_problem_rows(settings: Settings) -> list[dict[str, str | int]]:
+    """Messages that keep failing or gave up: reference, event, recipient, status, attempts."""
+    engine = engine_for(settings.resolved_database_url)
+    with Session(engine) as session:
+        messages = session.exec(
+            select(OutboxMessage)
+            .where(OutboxMessage.status.in_([OutboxStatus.failed, OutboxStatus.dead]))  # type: ignore[attr-defined]
+            .order_by(OutboxMessage.id).limit(500)
+        ).all()
+        references = {r.id: r.reference for r in session.exec(
+            select(Referral).where(Referral.id.in_({m.referral_id for m in messages})))}  # type: ignore[union-attr]
+    # No error texts: a channel's error can carry its URL, and URLs can carry tokens.
+    return [{
+        "reference": references.get(m.referral_id, "-"),
+        "event": m.event.value,
+        "recipient": m.recipient,
+        "status": m.status.value,
+        "attempts": m.attempts,
+        "next attempt": local_time_text(m.next_attempt_at, settings.timezone)
+        if m.status == OutboxStatus.failed else "-",
+    } for m in messages]
+
+
+# --- in Prefect -----------------------------------------------------------------------------------
+
+
+def emit_notice_events(notices: list[Notice], run_ids: dict[int, str]) -> int:
+    """Emit rujukan.step.overdue / rujukan.step.escalated: the reference as resource, codes as labels."""
+    from prefect.events import emit_event
+
+    count = 0
+    for notice in notices:
+        name = EVENTS.get(notice.event)
+        if name is None:
+            continue
+        related = []
+        if run_id := run_ids.get(notice.referral_id):
+            related.append({"prefect.resource.id": f"prefect.flow-run.{run_id}",
+                            "prefect.resource.role": "referral-run"})
+        emit_event(
+            name,
+            resource={"prefect.resource.id": notice.reference,
+                      "prefect.resource.name": notice.reference,
+                      "agency": notice.agency, "pathway": notice.pathway, "step": notice.step},
+            related=related,
+            payload={"due": notice.due_at.isoformat(), "recipient": notice.recipient},
+        )
+        count += 1
+    return count
+
+
+def publish_tables(client, settings: Settings, now: datetime) -> list[str]:
+    """Rewrite overdue-steps, overdue-<slug> and outbox-problems where they changed; return keys."""
+    from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
+
+    from prefect.artifacts import create_table_artifact
+
+    rows = overdue_rows(settings, now)
+    tables: dict[str, tuple[list, str]] = {
+        OVERDUE_ARTIFACT: (rows, "Open steps past their due time (times in WIB), all agencies."),
+        OUTBOX_ARTIFACT: (outbox_problem_rows(settings),
+                          "Messages that keep failing (retried) or gave up (dead): fix the channel."),
+    }
+    for slug in sorted({r["agency"] for r in rows}):
+        tables[f"overdue-{slug}"] = ([r for r in rows if r["agency"] == slug],
+                                     f"Open steps of {slug} past their due time (times in WIB).")
+    latest = {
+        a.key: a.data for a in client.read_latest_artifacts(
+            artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(like_="overdue-")))
+    }
+    for a in client.read_latest_artifacts(artifact_filter=ArtifactCollectionFilter(
+            key=ArtifactCollectionFilterKey(any_=[OUTBOX_ARTIFACT]))):
+        latest[a.key] = a.data
+    for key in latest:  # an agency with nothing overdue any more gets an empty table
+        tables.setdefault(key, ([], "Nothing overdue."))
+    written = []
+    for key, (table, description) in tables.items():
+        if key not in latest and not table:
+            continue
+        if _same_table(latest.get(key), table):
+            continue
+        create_table_artifact(table, key=key, description=description)
+        written.append(key)
+    return written
+
+
+def _same_table(stored, table: list[dict]) -> bool:
+    import json
+
+    if stored is None:
+        return False
+    if isinstance(stored, str):
+        try:
+            stored = json.loads(stored)
+        except ValueError:
+            return False
+    return stored == json.loads(json.dumps(table))
+
+
+def flow_run_ids(settings: Settings, referral_ids: list[int]) -> dict[int, str]:
+    """The Prefect run id of each referral that has one."""
+    engine = engine_for(settings.resolved_database_url)
+    with Session(engine) as session:
+        rows = session.exec(select(Referral.id, Referral.flow_run_id).where(
+            Referral.id.in_(referral_ids))).all()  # type: ignore[union-attr]
+    return {rid: run for rid, run in rows if rid is not None and run}
+
+
+@task(name="sweep-and-relay", persist_result=False)
+def sweep_task(at: datetime) -> SweepResult:
+    """Queue the due reminders, overdue notices and escalations, then send them."""
+    return sweep_and_relay(get_settings(), at)
+
+
+@task(name="update-referral-runs", persist_result=False)
+def update_runs_task(referral_ids: list[int]) -> int:
+    """Tag and update the affected referral runs, and catch up on changes made while Prefect was down."""
+    settings = get_settings()
+    with get_client(sync_client=True) as client:
+        return sync_referrals(settings, referral_ids, client) + catch_up(settings, client)
+
+
+@task(name="publish-overdue-tables", persist_result=False)
+def publish_task(at: datetime) -> list[str]:
+    """Rewrite the overdue-steps, overdue-<agency> and outbox-problems tables that changed."""
+    with get_client(sync_client=True) as client:
+        return publish_tables(client, get_settings(), at)
+
+
+@flow(name="deadline-sweep", persist_result=False)
+def deadline_sweep(at: datetime | None = None) -> dict[str, int]:
+    """One pass of the deadline sweep: notices, messages, run tags, events and overdue tables."""
+    settings = get_settings()
+    moment = at or datetime.now(timezone.utc)
+    result = sweep_task(moment)
+    ids = sorted({n.referral_id for n in result.notices})
+    updated = update_runs_task(ids)
+    emitted = emit_notice_events(result.notices, flow_run_ids(settings, ids))
+    written = publish_task(moment)
+    summary = {**result.counts(), "sent": result.sent, "failed": result.failed,
+               "runs_updated": updated, "events": emitted, "tables": len(written)}
+    # Counts only: the log is stored in Prefect's database like everything else.
+    get_run_logger().info("sweep: %s", ", ".join(f"{k}={v}" for k, v in summary.items()))
+    return summary

@@ -1,0 +1,53 @@
+"""One Prefect test server for the whole flows suite; flow heartbeats off (1 s per sync run)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from models.catalog import register_pathways
+from models.database import engine_for, migrate, transaction
+from models.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> str:
+    """The URL of a session-scoped Prefect test server, also exported as PREFECT_API_URL."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        # The env var cannot switch the heartbeat off; only temporary_settings can.
+        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            url = PREFECT_API_URL.value()
+            before = os.environ.get("PREFECT_API_URL")
+            # flows.server.api_url reads the environment, as an operator's setting would be read.
+            os.environ["PREFECT_API_URL"] = url
+            try:
+                yield url
+            finally:
+                if before is None:
+                    os.environ.pop("PREFECT_API_URL", None)
+                else:
+                    os.environ["PREFECT_API_URL"] = before
+
+
+@pytest.fixture
+def prefect_client(prefect_api: str):
+    """A synchronous client of the test server."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        yield client
+
+
+@pytest.fixture
+def case_db(settings: Settings, catalog) -> Settings:
+    """A migrated SQLite case database under the temporary home, pathways registered."""
+    migrate(settings.resolved_database_url)
+    from datetime import datetime, timezone
+
+    with transaction(engine_for(settings.resolved_database_url)) as session:
+        register_pathways(session, catalog, datetime.now(timezone.utc))
+    return settings
