@@ -1,0 +1,91 @@
+"""Canary personal data planted in the person's record never reaches a message, an outbox row or a log."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlmodel import select
+
+from models.database import transaction
+from models.engine import (
+    Actor,
+    accept_step,
+    complete_step,
+    decide_extension,
+    decline_step,
+    launch,
+    request_extension,
+)
+from models.intake import Intake
+from models.outbox import MessageEvent, OutboxMessage
+from models.sweep import sweep
+from notifications.relay import relay_now
+from notifications.render import render_outbox_message
+from tests.notifications.conftest import catalog_for, write_channels
+
+CANARIES = {
+    "name": "Kanarikuning Zqxwvu",
+    "phone": "+62 811 7777 4242",
+    "address": "Jalan Kenari Zqxwvu Nomor 99",
+    "home_district": "Kabupaten Zqxwvuland",
+}
+
+
+def test_canary_personal_data_never_leaves_the_sealed_record(
+    engine, relay_settings, sealer, intake_data, now, receiver, caplog,
+):
+    caplog.set_level(logging.DEBUG)  # even if someone turns every logger up
+    intake_data["person"].update(CANARIES)
+    agencies = {a.slug for a in catalog_for(relay_settings).directory.agencies}
+    write_channels(relay_settings, {slug: receiver.url(slug) for slug in agencies})
+    catalog = catalog_for(relay_settings)
+    police = Actor("agency", "ani", "polres-ppa")
+
+    with transaction(engine) as session:
+        ref = launch(session, intake=Intake.model_validate(intake_data), catalog=catalog,
+                     sealer=sealer, now=now).reference
+    with transaction(engine) as session:
+        accept_step(session, reference=ref, step="identifikasi", agency="polres-ppa", actor=police,
+                    now=now)
+        complete_step(session, reference=ref, step="identifikasi", agency="polres-ppa",
+                      outcome="served", actor=police, now=now, catalog=catalog)
+    later = now + timedelta(hours=1)
+    with transaction(engine) as session:
+        decline_step(session, reference=ref, step="rumah-aman", agency="dinsos", reason="no-capacity",
+                     actor=Actor("agency", "budi", "dinsos"), now=later, catalog=catalog)
+        request_extension(session, reference=ref, step="kesehatan", agency="dinkes",
+                          until=now + timedelta(days=3), reason="victim-unavailable",
+                          actor=Actor("agency", "citra", "dinkes"), now=later)
+    with transaction(engine) as session:
+        decide_extension(session, reference=ref, step="kesehatan", approve=True,
+                         actor=Actor("coordinator", "coordinator-1"), now=later)
+    for hours in (67, 80, 120):  # reminder, overdue, escalation of the extended step
+        with transaction(engine) as session:
+            sweep(session, catalog=catalog, now=now + timedelta(hours=hours))
+
+    with transaction(engine) as session:
+        rows = session.exec(select(OutboxMessage)).all()
+        rendered = [render_outbox_message(session, message=row, catalog=catalog,
+                                          settings=relay_settings, now=now) for row in rows]
+    events = {row.event for row in rows}
+    assert {MessageEvent.assigned, MessageEvent.declined, MessageEvent.extension_requested,
+            MessageEvent.extension_approved, MessageEvent.reminder, MessageEvent.overdue,
+            MessageEvent.escalated} <= events
+
+    report = relay_now(relay_settings, now=now + timedelta(hours=120))
+    assert report.sent == len(rows) and report.failed == 0
+
+    rendered_text = "\n".join(m.subject + m.text + m.markdown + m.html for m in rendered)
+    rows_text = "\n".join(repr(row.model_dump()) for row in rows)
+    received_text = repr(receiver.received) + repr(receiver.headers)
+    log_text = caplog.text
+    assert len(receiver.received) == len(rows)
+    for label, stores in [("rendered", rendered_text), ("outbox", rows_text),
+                          ("received", received_text), ("logs", log_text)]:
+        for field_name, canary in CANARIES.items():
+            assert canary not in stores, f"{field_name} leaked into {label}"
+            assert "Zqxwvu" not in stores, f"{field_name} leaked into {label}"
+    # dinkes hides its step titles: its health step is never named, to anyone
+    assert "kesehatan" not in rendered_text.lower().replace("dinas kesehatan", "")
+    assert "Body" not in log_text and "Payload" not in log_text  # Apprise's debug lines stay out
