@@ -29,6 +29,7 @@ from models.step import Step
 
 TOKEN_PREFIX = "rjk_"
 HOLDER = re.compile(r"^[\w][\w .@'-]{0,59}$")
+COORDINATOR_ID = re.compile(r"^[\w.@-]{1,60}$")  # as the intake's recorded_by
 DEFAULT_GRANT_LIFETIME = timedelta(days=180)
 
 
@@ -98,6 +99,8 @@ def issue_grant(session: Session, *, kind: GrantKind, agency: str, holder: str, 
     """Create a grant and return it with its token; the token is shown once and never stored."""
     catalog.agency(agency)
     holder = check_holder(holder)
+    if kind == GrantKind.coordinator and not COORDINATOR_ID.fullmatch(holder):
+        raise BadInput("a coordinator id is one word: letters, digits and . @ - (e.g. coordinator-1)")
     if lifetime <= timedelta(0) or lifetime > timedelta(days=366):
         raise BadInput("a grant lasts between 1 and 366 days")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)

@@ -1,0 +1,132 @@
+"""The browser session: a signed HttpOnly cookie with who is signed in and the CSRF token.
+
+A link or a sign-in token is exchanged once for this cookie, so no token stays in the address
+bar, the history or the access log. The cookie is signed, not encrypted: it holds ids and slugs
+only. A grant-based session is re-checked against the database on every request, so revoking
+the grant ends it at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+
+from models.access import GrantKind, Principal
+
+COOKIE = "rujukan_session"
+LANG_COOKIE = "rujukan_lang"
+SESSION_LIFETIME = timedelta(hours=12)
+
+
+@dataclass(frozen=True)
+class WebSession:
+    """What the cookie says: a CSRF token, and the principal if someone is signed in."""
+
+    csrf: str
+    expires: datetime
+    kind: str | None = None  # GrantKind value, None when nobody is signed in
+    agency: str | None = None
+    holder: str = ""
+    grant_id: int | None = None
+    step_ids: tuple[int, ...] | None = None
+    officer: str = ""  # the name a focal point gave on a link session, for the audit trail
+
+    @property
+    def signed_in(self) -> bool:
+        """True when the cookie names a principal."""
+        return self.kind is not None
+
+    def principal(self) -> Principal:
+        """The principal as the cookie states it (grants are re-checked by the caller)."""
+        assert self.kind is not None and self.agency is not None
+        return Principal(kind=GrantKind(self.kind), agency=self.agency,
+                         holder=self.holder or self.officer, grant_id=self.grant_id,
+                         step_ids=frozenset(self.step_ids) if self.step_ids is not None else None)
+
+
+def _key(secret: str) -> bytes:
+    return hashlib.sha256(f"rujukan|web-session|{secret}".encode()).digest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def anonymous(now: datetime) -> WebSession:
+    """A fresh session with a new CSRF token and nobody signed in."""
+    return WebSession(csrf=secrets.token_urlsafe(24), expires=now + SESSION_LIFETIME)
+
+
+def signed_in(now: datetime, principal: Principal, until: datetime | None = None,
+              previous: WebSession | None = None) -> WebSession:
+    """A session for `principal`, with a new CSRF token (no fixation across a sign-in).
+
+    A step link opened while the same agency's step-link session is alive adds its step, so a
+    focal point can keep several links open.
+    """
+    expires = min(until or now + SESSION_LIFETIME, now + SESSION_LIFETIME)
+    steps = tuple(sorted(principal.step_ids)) if principal.step_ids is not None else None
+    officer = ""
+    if (previous and previous.signed_in and previous.kind == principal.kind
+            and previous.agency == principal.agency and previous.grant_id == principal.grant_id):
+        officer = previous.officer
+        if steps is not None and previous.step_ids is not None:
+            steps = tuple(sorted(set(steps) | set(previous.step_ids)))[-50:]
+        elif previous.step_ids is None:
+            steps = None  # an inbox session already covers every step of the agency
+        expires = max(expires, min(previous.expires, now + SESSION_LIFETIME))
+    return WebSession(csrf=secrets.token_urlsafe(24), expires=expires, kind=principal.kind.value,
+                      agency=principal.agency, holder=principal.holder,
+                      grant_id=principal.grant_id, step_ids=steps, officer=officer)
+
+
+def with_officer(session: WebSession, officer: str) -> WebSession:
+    """The same session, remembering the focal point's name for the next actions."""
+    return replace(session, officer=officer)
+
+
+def encode(secret: str, session: WebSession) -> str:
+    """The cookie value: JSON body and its HMAC."""
+    body = json.dumps({
+        "c": session.csrf, "e": int(session.expires.timestamp()), "k": session.kind,
+        "a": session.agency, "h": session.holder, "g": session.grant_id,
+        "s": list(session.step_ids) if session.step_ids is not None else None, "o": session.officer,
+    }, separators=(",", ":")).encode()
+    mac = hmac.new(_key(secret), body, hashlib.sha256).digest()
+    return f"{_b64(body)}.{_b64(mac)}"
+
+
+def decode(secret: str, value: str | None, now: datetime) -> WebSession | None:
+    """The session in a cookie, or None if it is missing, forged or expired."""
+    if not value:
+        return None
+    try:
+        body_text, mac_text = value.split(".", 1)
+        body = _unb64(body_text)
+        if not hmac.compare_digest(hmac.new(_key(secret), body, hashlib.sha256).digest(),
+                                   _unb64(mac_text)):
+            return None
+        data = json.loads(body)
+        session = WebSession(
+            csrf=str(data["c"]), expires=datetime.fromtimestamp(int(data["e"]), tz=timezone.utc),
+            kind=data["k"], agency=data["a"], holder=data["h"] or "", grant_id=data["g"],
+            step_ids=tuple(int(s) for s in data["s"]) if data["s"] is not None else None,
+            officer=data.get("o") or "",
+        )
+    except (ValueError, TypeError, KeyError):
+        return None
+    return session if session.expires > now else None
+
+
+def csrf_matches(session: WebSession | None, submitted: str | None) -> bool:
+    """True if the form carries this session's CSRF token."""
+    return bool(session and submitted and hmac.compare_digest(session.csrf, submitted))
