@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 import random
 import threading
-import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import apprise
@@ -66,7 +65,7 @@ def backoff(attempts: int, *, base: float, cap: float) -> timedelta:
 
 def utcnow() -> datetime:
     """Now, in UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # --- claiming and marking -----------------------------------------------------------------------
@@ -226,7 +225,8 @@ def _relay(settings: Settings, *, referral_ids: list[int] | None, now: datetime 
         for item in batch:
             by_recipient[item.message.recipient].append(item)
         with ThreadPoolExecutor(max_workers=min(SENDERS, len(by_recipient))) as pool:
-            outcomes = list(pool.map(lambda items: _send_all(notifier, items), by_recipient.values()))
+            senders = [pool.submit(_send_all, notifier, items) for items in by_recipient.values()]
+            outcomes = [sender.result() for sender in senders]
         with transaction(engine) as session:
             for pairs in outcomes:
                 for item, outcome in pairs:

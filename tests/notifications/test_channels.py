@@ -9,11 +9,10 @@ import yaml
 from typer.testing import CliRunner
 
 from models.directory import load_directory
-from notifications.channels import check_channels, ensure_demo_config
+from notifications.channels import check_channels, ensure_demo_config, usable_apprise
 from notifications.mailbox import read_mailbox
-from notifications.render import Message
 from notifications.relay import deliver
-from notifications.channels import usable_apprise
+from notifications.render import Message
 from tests.notifications.conftest import write_channels
 
 SECRET = "s3cr3tT0ken9"
