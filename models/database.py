@@ -8,8 +8,6 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from enum import StrEnum
 
 from sqlalchemy import DateTime, String, TypeDecorator, event
@@ -106,6 +104,9 @@ def transaction(engine: Engine) -> Iterator[Session]:
 
 def migrate(url: str) -> None:
     """Bring the case database at `url` to the newest schema (Alembic upgrade head)."""
+    from alembic import command  # imported here: every other command starts faster without it
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
