@@ -60,6 +60,9 @@ app.add_typer(access_app, name="access")
 from cli.notify_commands import channels_app, outbox_app  # noqa: E402
 app.add_typer(channels_app, name="channels")
 app.add_typer(outbox_app, name="outbox")
+from cli.serve_commands import prepare_prefect, serve, sweep  # noqa: E402
+app.command()(serve)
+app.command()(sweep)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
@@ -79,6 +82,7 @@ def init(as_json: JsonFlag = False) -> None:
         "agencies": len(ctx.catalog.directory.agencies),
         "pathways": sorted(ctx.catalog.pathways),
         "pathway_versions_added": added,
+        **prepare_prefect(ctx.settings),  # the shipped automation, when Prefect is up
     }
     emit(result, as_json, lambda r: (
         f"case database ready: {r['database']}\n"

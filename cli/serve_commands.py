@@ -1,0 +1,214 @@
+"""`rujukan serve` (everything in one command) and `rujukan sweep` (one deadline sweep now)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flows.server import (
+    check_bind_address,
+    is_healthy,
+    own_api_url,
+    prefect_at,
+    reachable_api,
+    server_environment,
+    serving_file,
+    start_server,
+    wait_until_healthy,
+)
+from models.catalog import load_catalog, register_pathways
+from models.database import engine_for, migrate, transaction
+from models.errors import BadInput
+from models.settings import PROJECT_ROOT, Settings, get_settings
+
+
+def prepare_prefect(settings: Settings) -> dict[str, object]:
+    """With Prefect reachable: create the shipped automation and catch up on missed changes."""
+    url = reachable_api(settings)
+    if url is None:
+        return {"prefect": "not reachable"}
+    from prefect.client.orchestration import get_client
+
+    from flows.automations import ensure_automations
+    from flows.referral import catch_up
+
+    with prefect_at(url, settings):
+        created = ensure_automations(settings)
+        with get_client(sync_client=True) as client:
+            synced = catch_up(settings, client)
+    return {"prefect": url, "automations_created": created, "referrals_synced": synced}
+
+
+def sweep(as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False
+          ) -> None:
+    """Run one deadline sweep now: reminders, overdue notices, escalations, and their messages.
+
+    With Prefect reachable it runs as a `deadline-sweep` flow run (tags, events, tables);
+    without, it sweeps and sends all the same and says so.
+
+    Example: rujukan sweep --json
+    """
+    settings = get_settings()
+    url = reachable_api(settings)
+    if url is not None:
+        from flows.sweep import deadline_sweep
+
+        with prefect_at(url, settings):
+            summary: dict[str, object] = dict(deadline_sweep())
+        summary["prefect"] = "updated"
+    else:
+        from flows.sweep import sweep_and_relay
+
+        result = sweep_and_relay(settings)
+        summary = {**result.counts(), "sent": result.sent, "failed": result.failed,
+                   "prefect": "not reachable: Prefect catches up at its next sweep"}
+    if as_json:
+        typer.echo(json.dumps(summary))
+    else:
+        typer.echo(", ".join(f"{k}: {v}" for k, v in summary.items()))
+
+
+def _start_web(settings: Settings):
+    """Start the web inbox in a thread if web/app.py exists; return the uvicorn server or None."""
+    if not (PROJECT_ROOT / "web" / "app.py").exists():
+        return None
+    import uvicorn
+
+    from web.app import create_app
+
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.web_host,
+                                           port=settings.web_port, log_level="warning"))
+    server.install_signal_handlers = lambda: None  # serve handles Ctrl-C for everyone
+    threading.Thread(target=server.run, name="web", daemon=True).start()
+    return server
+
+
+def _stop_process(process: subprocess.Popen, name: str, timeout: float = 20) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        typer.echo(f"{name} did not stop in {timeout:.0f} s; killing it", err=True)
+        process.kill()
+        process.wait()
+
+
+def serve(
+    demo: Annotated[bool, typer.Option("--demo", help="Also launch sample referrals with synthetic "
+                                       "people that go overdue within a minute.")] = False,
+) -> None:
+    """Run everything: Prefect server and UI, the flows, the notification relay and the web inbox.
+
+    Ctrl-C stops it cleanly; started again it carries on where it stopped.
+
+    Example: rujukan serve --demo
+    """
+    settings = get_settings()
+    check_bind_address(settings)
+    url = own_api_url(settings)
+    if is_healthy(url, settings):
+        raise BadInput(f"something already answers at {url}: stop it, or set RUJUKAN_PREFECT_PORT "
+                       "(and RUJUKAN_WEB_PORT) to run a second instance")
+    migrate(settings.resolved_database_url)
+    catalog = load_catalog(settings)
+    with transaction(engine_for(settings.resolved_database_url)) as session:
+        from datetime import datetime, timezone
+
+        register_pathways(session, catalog, datetime.now(timezone.utc))
+    from notifications.channels import ensure_demo_config
+
+    ensure_demo_config(settings)
+
+    logs = settings.home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    stop = threading.Event()
+
+    def _on_signal(signum, _frame) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    children: list[tuple[subprocess.Popen, str]] = []
+    mailbox = web = None
+    marker = serving_file(settings)
+    try:
+        typer.echo(f"starting Prefect at {url.removesuffix('/api')} (log: {logs / 'prefect-server.log'})")
+        server = start_server(settings, logs / "prefect-server.log")
+        children.append((server, "Prefect server"))
+        wait_until_healthy(url, settings, server)
+        marker.write_text(json.dumps({"api_url": url, "pid": os.getpid()}))
+
+        env = server_environment(settings)
+        env["PREFECT_RUNNER_POLL_FREQUENCY"] = "5"  # a Resume in the UI is picked up within 5 s
+        with (logs / "prefect-runner.log").open("ab") as runner_log:
+            runner = subprocess.Popen([sys.executable, "-m", "flows.deployments"], env=env,
+                                      cwd=PROJECT_ROOT, stdout=runner_log, stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL, start_new_session=True)
+        children.append((runner, "flow runner"))
+
+        from notifications.mailbox import start_mailbox
+        from notifications.relay import run_relay
+
+        try:
+            mailbox = start_mailbox(settings)
+        except OSError as exc:
+            typer.echo(f"demo mailbox not started ({exc.__class__.__name__}: port "
+                       f"{settings.mailbox_port} busy?)", err=True)
+        threading.Thread(target=run_relay, args=(settings, stop), name="relay", daemon=True).start()
+        web = _start_web(settings)
+
+        status = prepare_prefect(settings)
+        if demo:
+            from flows.demo import run_demo
+
+            with prefect_at(url, settings):
+                references = run_demo(settings)
+            typer.echo(f"demo referrals: {', '.join(references)}")
+        _tell_where(settings, url, mailbox, web, status)
+
+        while not stop.wait(1.0):
+            for process, name in children:
+                if process.poll() is not None:
+                    typer.echo(f"{name} exited with status {process.returncode}; stopping "
+                               f"(see {logs})", err=True)
+                    stop.set()
+    finally:
+        stop.set()
+        typer.echo("stopping…")
+        if web is not None:
+            web.should_exit = True
+        for process, name in reversed(children):
+            _stop_process(process, name)
+        if mailbox is not None:
+            mailbox.stop()
+        marker.unlink(missing_ok=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        typer.echo("stopped")
+
+
+def _tell_where(settings: Settings, url: str, mailbox, web, status: dict) -> None:
+    ui = url.removesuffix("/api")
+    lines = [
+        "",
+        f"Prefect UI     {ui}",
+        f"  overdue      {ui}/artifacts  (key overdue-steps), runs tagged 'overdue'",
+        f"  referrals    {ui}/runs  (search a reference code, filter tags pathway:… agency:…)",
+    ]
+    if web is not None:
+        lines.append(f"web inbox      http://{settings.web_host}:{settings.web_port}")
+    if mailbox is not None:
+        lines.append(f"demo mailbox   {Path(mailbox.folder).resolve()}")
+    lines.append(f"sweep          every {settings.sweep_interval_seconds} s; automations: "
+                 f"{', '.join(status.get('automations_created') or []) or 'in place'}")
+    lines.append("Ctrl-C stops everything.")
+    typer.echo("\n".join(lines))

@@ -1,0 +1,91 @@
+"""Demo data for `rujukan serve --demo`: synthetic people, some referrals, and a first few actions."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+from sqlmodel import Session, select
+
+from flows.launch import launch_batch
+from flows.wake import after_commit
+from models.catalog import load_catalog
+from models.database import engine_for, transaction
+from models.engine import Actor, accept_step, complete_step
+from models.errors import RujukanError
+from models.intake import Intake
+from models.referral import Referral
+from models.settings import Settings
+
+DEMO_BATCH = "demo-1"
+ALL_AGENCIES = ["imigrasi", "polres-ppa", "uptd-ppa", "dinsos", "dinkes", "psikolog", "lbh", "lpsk",
+                "bp3mi", "disnaker", "iom", "ngo"]
+
+# Obviously synthetic: "Palsu" means fake. No real person has these names or numbers.
+DEMO_PEOPLE = [
+    ("demo-singkat", "Demo Palsu Satu", "F", 2000, "+62 800 0000 0001"),
+    ("demo-singkat", "Demo Palsu Dua", "M", 1995, "+62 800 0000 0002"),
+    ("tppo-dewasa", "Demo Palsu Tiga", "F", 1998, "+62 800 0000 0003"),
+    ("tppo-anak", "Demo Palsu Empat", "F", 2012, "+62 800 0000 0004"),
+]
+
+
+def demo_intakes() -> list[Intake]:
+    """Intakes of the synthetic people, consent recorded for every agency."""
+    return [
+        Intake.model_validate({
+            "pathway": pathway, "urgency": "regular",
+            "person": {"name": name, "sex": sex, "birth_year": year, "nationality": "ID",
+                       "languages": ["id"], "phone": phone},
+            "consent": {"agencies": ALL_AGENCIES, "recorded_by": "demo-coordinator"},
+        })
+        for pathway, name, sex, year, phone in DEMO_PEOPLE
+    ]
+
+
+def demo_references(settings: Settings) -> list[str]:
+    """The demo referrals already launched in this home (none if the demo never ran)."""
+    with Session(engine_for(settings.resolved_database_url)) as session:
+        return list(session.exec(select(Referral.reference).where(Referral.batch == DEMO_BATCH)
+                                 .order_by(Referral.id)))
+
+
+def run_demo(settings: Settings) -> list[str]:
+    """Launch the demo referrals once per home and move two of them along; return references.
+
+    Started again, it launches nothing: the demo referrals carry on where they were.
+    """
+    existing = demo_references(settings)
+    if existing:
+        return existing
+    # One flow run for the whole batch, as a mass rescue would be launched.
+    references = launch_batch(demo_batch_file(settings), DEMO_BATCH)
+    catalog = load_catalog(settings)
+    police = Actor("agency", "demo-focal-point", "polres-ppa")
+    engine = engine_for(settings.resolved_database_url)
+    now = datetime.now(timezone.utc)
+    try:
+        with transaction(engine) as session:
+            # The adult referral moves on: identification done, health and shelter become ready.
+            accept_step(session, reference=references[2], step="identifikasi", agency="polres-ppa",
+                        actor=police, now=now)
+            complete_step(session, reference=references[2], step="identifikasi", agency="polres-ppa",
+                          outcome="served", actor=police, now=now, catalog=catalog)
+            # One short-clock step is accepted but will still run late: accepted is not done.
+            accept_step(session, reference=references[1], step="identifikasi", agency="polres-ppa",
+                        actor=police, now=now)
+    except RujukanError:
+        pass  # a demo step that moved already is no reason to stop serving
+    with Session(engine) as session:
+        ids = [r.id for r in session.exec(select(Referral).where(Referral.batch == DEMO_BATCH))]
+    after_commit(settings, [i for i in ids if i is not None])
+    return references
+
+
+def demo_batch_file(settings: Settings) -> str:
+    """Write the demo intakes as JSON Lines under RUJUKAN_HOME/demo and return the path."""
+    folder = settings.home / "demo"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "batch.jsonl"
+    path.write_text("\n".join(json.dumps(i.model_dump(mode="json")) for i in demo_intakes()) + "\n")
+    return str(path)
