@@ -5,8 +5,8 @@ No cookies are read here, so a browser cannot be tricked into calling it (no CSR
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,6 +35,7 @@ from web.language import CANCEL_REASONS
 from web.views import inbox, referral_list, step_view, timeline
 
 api = APIRouter(prefix="/api", tags=["api"])
+Caller = Annotated[Principal, Depends(api_principal)]
 
 _BODY = ConfigDict(extra="forbid", hide_input_in_errors=True)
 Officer = Field(default=None, max_length=60,
@@ -116,7 +117,7 @@ def _moment(text: str | None, what: str) -> datetime:
         raise BadInput(f"{what} is not an ISO 8601 time like 2026-12-10T17:00+07:00") from None
     if moment.tzinfo is None:
         raise BadInput(f"{what} has no time zone: write it like 2026-12-10T17:00+07:00")
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def _answer(request: Request, outcome: Outcome, step_id: int | None = None) -> dict[str, Any]:
@@ -172,7 +173,7 @@ def _coordinator(request: Request, background: BackgroundTasks, principal: Princ
 
 
 @api.get("/me", summary="Who the token belongs to")
-def me(principal: Principal = Depends(api_principal)) -> dict:
+def me(principal: Caller) -> dict:
     """The principal of the bearer token: kind, agency, holder, and the steps a link is limited to."""
     return {"kind": principal.kind.value, "agency": principal.agency, "holder": principal.holder,
             "steps": sorted(principal.step_ids) if principal.step_ids is not None else None}
@@ -185,7 +186,7 @@ def codes() -> dict:
 
 
 @api.get("/inbox", summary="Open steps (overdue first)")
-def api_inbox(request: Request, principal: Principal = Depends(api_principal)) -> list[dict]:
+def api_inbox(request: Request, principal: Caller) -> list[dict]:
     """The agency's open steps, overdue first; a coordinator gets every agency's."""
     web = web_of(request)
     with web.transaction() as db:
@@ -194,7 +195,7 @@ def api_inbox(request: Request, principal: Principal = Depends(api_principal)) -
 
 @api.get("/referrals/{reference}/steps/{step_id}", summary="One step with the facts it may see")
 def api_step(request: Request, reference: str, step_id: int,
-             principal: Principal = Depends(api_principal)) -> dict:
+             principal: Caller) -> dict:
     """The step, the facts its pathway grants it (the view is audited) and its notes."""
     web = web_of(request)
     now = web.now()
@@ -217,8 +218,8 @@ def api_step(request: Request, reference: str, step_id: int,
 
 
 @api.get("/referrals", summary="Referrals (coordinator)")
-def api_referrals(request: Request, include_closed: bool = False,
-                  principal: Principal = Depends(api_principal)) -> list[dict]:
+def api_referrals(request: Request, principal: Caller,
+                  include_closed: bool = False) -> list[dict]:
     """Active referrals (or all), those that need the coordinator first."""
     web = web_of(request)
     if not principal.is_coordinator:
@@ -231,7 +232,7 @@ def api_referrals(request: Request, include_closed: bool = False,
 
 @api.get("/referrals/{reference}", summary="A referral's timeline")
 def api_referral(request: Request, reference: str,
-                 principal: Principal = Depends(api_principal)) -> dict:
+                 principal: Caller) -> dict:
     """A coordinator gets the timeline with the audit trail; an agency only its own steps."""
     web = web_of(request)
     try:
@@ -250,7 +251,7 @@ def api_referral(request: Request, reference: str,
 
 @api.get("/referrals/{reference}/person", summary="The person's facts (coordinator; audited)")
 def api_person(request: Request, reference: str,
-               principal: Principal = Depends(api_principal)) -> dict:
+               principal: Caller) -> dict:
     """Every fact of the person and the notes, for the coordinator; the view is audited."""
     web = web_of(request)
     try:
@@ -271,8 +272,8 @@ def api_person(request: Request, reference: str,
 
 @api.post("/referrals/{reference}/steps/{step_id}/accept", summary="Accept a ready step")
 def api_accept(request: Request, background: BackgroundTasks, reference: str, step_id: int,
-               body: AcceptBody = Body(default_factory=AcceptBody),
-               principal: Principal = Depends(api_principal)) -> dict:
+               body: Annotated[AcceptBody, Body(default_factory=AcceptBody)],
+               principal: Caller) -> dict:
     """Accept the step: the agency takes it on."""
     return _agency(request, background, principal, reference, step_id, "accept", body.officer,
                    None, lambda db, r, s, actor, now: accept_step(
@@ -282,7 +283,7 @@ def api_accept(request: Request, background: BackgroundTasks, reference: str, st
 
 @api.post("/referrals/{reference}/steps/{step_id}/decline", summary="Decline with a reason code")
 def api_decline(request: Request, background: BackgroundTasks, reference: str, step_id: int,
-                body: DeclineBody, principal: Principal = Depends(api_principal)) -> dict:
+                body: DeclineBody, principal: Caller) -> dict:
     """Decline the step; the coordinator is told and re-routes it."""
     web = web_of(request)
     return _agency(request, background, principal, reference, step_id, "decline", body.officer,
@@ -293,7 +294,7 @@ def api_decline(request: Request, background: BackgroundTasks, reference: str, s
 
 @api.post("/referrals/{reference}/steps/{step_id}/complete", summary="Complete with an outcome code")
 def api_complete(request: Request, background: BackgroundTasks, reference: str, step_id: int,
-                 body: CompleteBody, principal: Principal = Depends(api_principal)) -> dict:
+                 body: CompleteBody, principal: Caller) -> dict:
     """Complete an accepted step; the steps after it become ready and their agencies are told."""
     web = web_of(request)
     return _agency(request, background, principal, reference, step_id, "complete", body.officer,
@@ -304,7 +305,7 @@ def api_complete(request: Request, background: BackgroundTasks, reference: str, 
 
 @api.post("/referrals/{reference}/steps/{step_id}/extension", summary="Ask for more time")
 def api_extension(request: Request, background: BackgroundTasks, reference: str, step_id: int,
-                  body: ExtensionBody, principal: Principal = Depends(api_principal)) -> dict:
+                  body: ExtensionBody, principal: Caller) -> dict:
     """Request an extension with a reason code and a proposed deadline; the coordinator decides."""
     return _agency(request, background, principal, reference, step_id, "request-extension",
                    body.officer, body.note, lambda db, r, s, actor, now: request_extension(
@@ -318,12 +319,12 @@ def api_extension(request: Request, background: BackgroundTasks, reference: str,
 
 @api.post("/referrals", summary="Launch a referral from an intake (coordinator)", status_code=201)
 def api_launch(request: Request, background: BackgroundTasks,
-               intake: dict = Body(..., examples=[{
+               intake: Annotated[dict, Body(examples=[{
                    "pathway": "tppo-dewasa", "urgency": "regular",
                    "person": {"name": "Siti Contoh", "sex": "F", "birth_year": 2001,
                               "nationality": "ID", "languages": ["id"]},
-                   "consent": {"agencies": ["polres-ppa", "dinkes", "dinsos"]}}]),
-               principal: Principal = Depends(api_principal)) -> dict:
+                   "consent": {"agencies": ["polres-ppa", "dinkes", "dinsos"]}}])],
+               principal: Caller) -> dict:
     """Launch a referral; the consent is recorded as given to (or overridden by) the token's holder."""
     outcome = launch_referral(web_of(request), principal, intake, background, via="api")
     web = web_of(request)
@@ -338,7 +339,7 @@ def api_launch(request: Request, background: BackgroundTasks,
 
 @api.post("/referrals/{reference}/steps/{step_id}/reroute", summary="Re-route a step")
 def api_reroute(request: Request, background: BackgroundTasks, reference: str, step_id: int,
-                body: RerouteBody, principal: Principal = Depends(api_principal)) -> dict:
+                body: RerouteBody, principal: Caller) -> dict:
     """Hand a declined (or open) step to another agency, with a fresh deadline."""
     web = web_of(request)
     return _coordinator(request, background, principal, reference, step_id, "reroute",
@@ -349,7 +350,7 @@ def api_reroute(request: Request, background: BackgroundTasks, reference: str, s
 
 @api.post("/referrals/{reference}/steps/{step_id}/extension-decision", summary="Decide an extension")
 def api_decide(request: Request, background: BackgroundTasks, reference: str, step_id: int,
-               body: DecisionBody, principal: Principal = Depends(api_principal)) -> dict:
+               body: DecisionBody, principal: Caller) -> dict:
     """Approve (optionally with another date) or refuse a requested extension."""
     web = web_of(request)
 
@@ -372,7 +373,7 @@ def _cancel_code(reason: str | None) -> str:
 
 @api.post("/referrals/{reference}/steps/{step_id}/cancel", summary="Cancel a step")
 def api_cancel_step(request: Request, background: BackgroundTasks, reference: str, step_id: int,
-                    body: CancelBody, principal: Principal = Depends(api_principal)) -> dict:
+                    body: CancelBody, principal: Caller) -> dict:
     """Cancel a step that is no longer needed; the steps after it may go ahead."""
     web = web_of(request)
     return _coordinator(request, background, principal, reference, step_id, "cancel-step",
@@ -384,7 +385,7 @@ def api_cancel_step(request: Request, background: BackgroundTasks, reference: st
 
 @api.post("/referrals/{reference}/cancel", summary="Cancel a referral")
 def api_cancel_referral(request: Request, background: BackgroundTasks, reference: str,
-                        body: CancelBody, principal: Principal = Depends(api_principal)) -> dict:
+                        body: CancelBody, principal: Caller) -> dict:
     """Close a referral: every step not yet finished is cancelled."""
     web = web_of(request)
     return _coordinator(request, background, principal, reference, None, "cancel-referral",
@@ -395,7 +396,7 @@ def api_cancel_referral(request: Request, background: BackgroundTasks, reference
 
 @api.post("/referrals/{reference}/consent", summary="Record consent for one more agency")
 def api_consent(request: Request, background: BackgroundTasks, reference: str, body: ConsentBody,
-                principal: Principal = Depends(api_principal)) -> dict:
+                principal: Caller) -> dict:
     """Record the victim's consent to share with one more agency (before a re-route to it)."""
     web = web_of(request)
     return _coordinator(request, background, principal, reference, None, "add-consent",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -43,7 +43,7 @@ CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 
 
 def utcnow() -> datetime:
     """Now, in UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -86,8 +86,11 @@ def render(request: Request, name: str, context: dict, status_code: int = 200,
     """A page in the reader's language, with the session's CSRF token for its forms."""
     locale = locale_of(request)
     session = session or cookie_session(request)
+    me = session if session and session.signed_in else None
+    catalog = request.app.state.web.catalog
     page = {
         "request": request,
+        "me_agency": catalog.agency(me.agency).name if me and me.agency in catalog.directory else "",
         "t": words(locale),
         "locale": locale,
         "csrf": session.csrf if session else "",

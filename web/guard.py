@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING
 from fastapi import Request
 from sqlmodel import select
 
-from models.access import TOKEN_PREFIX, Principal, principal_of_grant, principal_of_link, principal_of_token
+from models.access import (
+    TOKEN_PREFIX,
+    Principal,
+    principal_of_grant,
+    principal_of_link,
+    principal_of_token,
+)
 from models.audit import record
 from models.errors import Forbidden
 from models.links import verify

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlmodel import select
 
 from models.access import (
     Principal,
@@ -48,12 +50,19 @@ from web.guard import (
     web_of,
 )
 from web.language import CANCEL_REASONS, LOCALES, code_label
-from sqlmodel import select
-
-from web.session import COOKIE, LANG_COOKIE, SESSION_LIFETIME, anonymous, encode, signed_in, with_officer
+from web.session import (
+    COOKIE,
+    LANG_COOKIE,
+    SESSION_LIFETIME,
+    anonymous,
+    encode,
+    signed_in,
+    with_officer,
+)
 from web.views import inbox, referral_list, step_view, timeline
 
 pages = APIRouter(include_in_schema=False)
+Field = Annotated[str, Form()]  # a form field; always optional, so the engine names what is missing
 
 
 def _set_session(request: Request, response: Response, session) -> Response:
@@ -128,7 +137,7 @@ def signin_page(request: Request, bye: int = 0):
 
 
 @pages.post("/signin")
-def signin(request: Request, token: str = Form(""), csrf: str = Form("")):
+def signin(request: Request, token: Field = "", csrf: Field = ""):
     """Exchange a personal access token for a session."""
     web = web_of(request)
     previous = check_csrf(request, csrf, "sign-in")
@@ -147,7 +156,7 @@ def signin(request: Request, token: str = Form(""), csrf: str = Form("")):
 
 
 @pages.post("/signout")
-def signout(request: Request, csrf: str = Form("")):
+def signout(request: Request, csrf: Field = ""):
     """End the session."""
     check_csrf(request, csrf, "sign-out")
     response = _redirect("/signin?bye=1")
@@ -274,7 +283,7 @@ def _agency_action(request: Request, background: BackgroundTasks, reference: str
 
 @pages.post("/referrals/{reference}/steps/{step_id}/accept")
 def accept(request: Request, background: BackgroundTasks, reference: str, step_id: int,
-           csrf: str = Form(""), officer: str = Form("")):
+           csrf: Field = "", officer: Field = ""):
     """Accept the step."""
     return _agency_action(
         request, background, reference, step_id, "accept", "accepted", csrf, officer, None,
@@ -284,8 +293,8 @@ def accept(request: Request, background: BackgroundTasks, reference: str, step_i
 
 @pages.post("/referrals/{reference}/steps/{step_id}/decline")
 def decline(request: Request, background: BackgroundTasks, reference: str, step_id: int,
-            csrf: str = Form(""), officer: str = Form(""), reason: str = Form(""),
-            note: str = Form("")):
+            csrf: Field = "", officer: Field = "", reason: Field = "",
+            note: Field = ""):
     """Decline the step with a reason code and an optional (sealed) note."""
     web = web_of(request)
     return _agency_action(
@@ -297,8 +306,8 @@ def decline(request: Request, background: BackgroundTasks, reference: str, step_
 
 @pages.post("/referrals/{reference}/steps/{step_id}/complete")
 def complete(request: Request, background: BackgroundTasks, reference: str, step_id: int,
-             csrf: str = Form(""), officer: str = Form(""), outcome: str = Form(""),
-             note: str = Form("")):
+             csrf: Field = "", officer: Field = "", outcome: Field = "",
+             note: Field = ""):
     """Complete the step with an outcome code and an optional (sealed) note."""
     web = web_of(request)
     return _agency_action(
@@ -315,13 +324,13 @@ def local_moment(day: str, at: str, tz: str) -> datetime:
                                   time.fromisoformat((at or "17:00").strip()))
     except ValueError:
         raise BadInput("the new date is not a date and time like 2026-12-10 17:00") from None
-    return moment.replace(tzinfo=ZoneInfo(tz)).astimezone(timezone.utc)
+    return moment.replace(tzinfo=ZoneInfo(tz)).astimezone(UTC)
 
 
 @pages.post("/referrals/{reference}/steps/{step_id}/extend")
 def extend(request: Request, background: BackgroundTasks, reference: str, step_id: int,
-           csrf: str = Form(""), officer: str = Form(""), reason: str = Form(""),
-           until_date: str = Form(""), until_time: str = Form("17:00"), note: str = Form("")):
+           csrf: Field = "", officer: Field = "", reason: Field = "",
+           until_date: Field = "", until_time: Field = "17:00", note: Field = ""):
     """Ask the coordinator for more time: a reason code and a proposed date (local time)."""
     web = web_of(request)
 
@@ -503,7 +512,7 @@ def _cancel_code(reason: str) -> str:
 
 @pages.post("/referrals/{reference}/steps/{step_id}/reroute")
 def reroute(request: Request, background: BackgroundTasks, reference: str, step_id: int,
-            csrf: str = Form(""), to: str = Form("")):
+            csrf: Field = "", to: Field = ""):
     """Hand a declined (or open) step to another agency."""
     web = web_of(request)
     principal = page_principal(request)
@@ -515,8 +524,8 @@ def reroute(request: Request, background: BackgroundTasks, reference: str, step_
 
 @pages.post("/referrals/{reference}/steps/{step_id}/decide-extension")
 def decide(request: Request, background: BackgroundTasks, reference: str, step_id: int,
-           csrf: str = Form(""), decision: str = Form(""), until_date: str = Form(""),
-           until_time: str = Form("17:00")):
+           csrf: Field = "", decision: Field = "", until_date: Field = "",
+           until_time: Field = "17:00"):
     """Approve (optionally with another date) or refuse an agency's request for more time."""
     web = web_of(request)
     principal = page_principal(request)
@@ -536,7 +545,7 @@ def decide(request: Request, background: BackgroundTasks, reference: str, step_i
 
 @pages.post("/referrals/{reference}/steps/{step_id}/cancel")
 def cancel_one(request: Request, background: BackgroundTasks, reference: str, step_id: int,
-               csrf: str = Form(""), reason: str = Form("")):
+               csrf: Field = "", reason: Field = ""):
     """Cancel a step that is no longer needed."""
     web = web_of(request)
     principal = page_principal(request)
@@ -549,7 +558,7 @@ def cancel_one(request: Request, background: BackgroundTasks, reference: str, st
 
 @pages.post("/referrals/{reference}/cancel")
 def cancel_all(request: Request, background: BackgroundTasks, reference: str,
-               csrf: str = Form(""), reason: str = Form("")):
+               csrf: Field = "", reason: Field = ""):
     """Close a referral: every step not yet finished is cancelled."""
     web = web_of(request)
     principal = page_principal(request)
@@ -561,7 +570,7 @@ def cancel_all(request: Request, background: BackgroundTasks, reference: str,
 
 @pages.post("/referrals/{reference}/consent")
 def consent(request: Request, background: BackgroundTasks, reference: str,
-            csrf: str = Form(""), agency: str = Form("")):
+            csrf: Field = "", agency: Field = ""):
     """Record the victim's consent to share with one more agency (before a re-route)."""
     web = web_of(request)
     principal = page_principal(request)

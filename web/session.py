@@ -14,7 +14,7 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from models.access import GrantKind, Principal
 
@@ -117,7 +117,7 @@ def decode(secret: str, value: str | None, now: datetime) -> WebSession | None:
             return None
         data = json.loads(body)
         session = WebSession(
-            csrf=str(data["c"]), expires=datetime.fromtimestamp(int(data["e"]), tz=timezone.utc),
+            csrf=str(data["c"]), expires=datetime.fromtimestamp(int(data["e"]), tz=UTC),
             kind=data["k"], agency=data["a"], holder=data["h"] or "", grant_id=data["g"],
             step_ids=tuple(int(s) for s in data["s"]) if data["s"] is not None else None,
             officer=data.get("o") or "",

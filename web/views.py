@@ -114,6 +114,19 @@ def referral_list(session: Session, catalog: Catalog, now: datetime, locale: str
     return rows
 
 
+def _readable(detail: dict, tz: str) -> dict:
+    """Audit detail for people: times in local time (the stored entry is unchanged)."""
+    shown = {}
+    for key, value in detail.items():
+        if key in ("due_at", "until") and isinstance(value, str):
+            try:
+                value = local_time_text(datetime.fromisoformat(value), tz)
+            except ValueError:
+                pass
+        shown[key] = value
+    return shown
+
+
 def timeline(session: Session, referral: Referral, catalog: Catalog, now: datetime,
              locale: str) -> dict:
     """A referral with its steps, consent and audit trail (codes and ids only; no PII)."""
@@ -147,7 +160,7 @@ def timeline(session: Session, referral: Referral, catalog: Catalog, now: dateti
         "audit": [
             {"seq": a.seq, "at": _iso(a.at), "at_local": local_time_text(a.at, tz),
              "actor": a.actor, "action": a.action, "action_label": action_label(a.action, locale),
-             "step_id": a.step_id, "detail": a.detail}
+             "step_id": a.step_id, "detail": _readable(a.detail, tz)}
             for a in audit
         ],
     }

@@ -1,0 +1,168 @@
+"""The HTML pages through a cookie-keeping client: links, sign-in, CSRF, actions and refusals."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from sqlmodel import select
+
+from models.access import AccessGrant, GrantKind, revoke_grant
+from models.database import transaction
+from models.step import StepStatus
+from web.access_log import RedactLinkTokens, redact_path
+from web.session import COOKIE
+
+
+def csrf_of(page: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert match, "the page has no CSRF field"
+    return match.group(1)
+
+
+def open_link(client, token: str):
+    return client.get(f"/s/{token}")
+
+
+def test_link_becomes_an_httponly_cookie_and_a_token_free_address(client, world, referral):
+    ident = world.steps(referral)["identifikasi"]
+    token = world.link("polres-ppa", ident.id)
+    answer = open_link(client, token)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == f"/referrals/{referral.reference}/steps/{ident.id}"
+    cookie = answer.headers["set-cookie"]
+    assert "httponly" in cookie.lower() and "samesite=lax" in cookie.lower()
+    assert token not in cookie
+    page = client.get(answer.headers["location"])
+    assert page.status_code == 200
+    assert referral.reference in page.text and "Identifikasi korban" in page.text
+    assert "Perempuan" in page.text and "Siti" not in page.text  # granted facts only
+    assert page.headers["cache-control"] == "no-store"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert "script-src" not in page.headers["content-security-policy"]
+
+
+def test_focal_point_accepts_and_completes_in_the_page(client, world, referral):
+    ident = world.steps(referral)["identifikasi"]
+    step_url = open_link(client, world.link("polres-ppa", ident.id)).headers["location"]
+    page = client.get(step_url)
+    accepted = client.post(f"{step_url}/accept", data={"csrf": csrf_of(page.text), "officer": "Ani"})
+    assert accepted.status_code == 303 and accepted.headers["location"].endswith("done=accepted")
+    page = client.get(accepted.headers["location"])
+    assert "Tugas diterima" in page.text and "Selesaikan tugas" in page.text
+    completed = client.post(f"{step_url}/complete", data={"csrf": csrf_of(page.text),
+                                                          "outcome": "served", "note": "ok"})
+    assert completed.status_code == 303
+    assert world.step(ident.id).status == StepStatus.completed
+    assert [a.actor for a in world.audit("completed")] == ["agency:polres-ppa/Ani"]
+
+
+def test_form_without_csrf_is_refused_and_audited(client, world, referral):
+    ident = world.steps(referral)["identifikasi"]
+    step_url = open_link(client, world.link("polres-ppa", ident.id)).headers["location"]
+    for data in ({}, {"csrf": "forged"}):
+        answer = client.post(f"{step_url}/accept", data=data)
+        assert answer.status_code == 403 and "Formulir kedaluwarsa" in answer.text
+    assert world.step(ident.id).status == StepStatus.ready
+    refused = world.audit("refused")
+    assert [a.detail["error"] for a in refused] == ["CsrfRefused", "CsrfRefused"]
+    assert refused[0].actor == "agency:polres-ppa"
+
+
+def test_missing_reason_and_bad_date_show_the_page_again_with_the_error(client, world, referral):
+    ident = world.steps(referral)["identifikasi"]
+    step_url = open_link(client, world.link("polres-ppa", ident.id)).headers["location"]
+    csrf = csrf_of(client.get(step_url).text)
+    declined = client.post(f"{step_url}/decline", data={"csrf": csrf, "reason": ""})
+    assert declined.status_code == 400 and "reason is required" in declined.text
+    client.post(f"{step_url}/accept", data={"csrf": csrf})
+    bad_date = client.post(f"{step_url}/extend", data={"csrf": csrf, "reason": "other",
+                                                       "until_date": "31/12/2026"})
+    assert bad_date.status_code == 400 and "not a date" in bad_date.text
+    assert world.step(ident.id).extension_until is None
+    assert {a.detail["attempt"] for a in world.audit("refused")} == {"decline", "request-extension"}
+
+
+def test_link_to_another_agencys_step_and_expired_link(client, world, referral, clock):
+    steps = world.steps(referral)
+    open_link(client, world.link("dinsos", steps["rumah-aman"].id))
+    other = client.get(f"/referrals/{referral.reference}/steps/{steps['identifikasi'].id}")
+    assert other.status_code == 403 and "Akses ditolak" in other.text
+    old = world.link("polres-ppa", steps["identifikasi"].id, days=1)
+    clock.advance(days=2)
+    expired = open_link(client, old)
+    assert expired.status_code == 403 and "kedaluwarsa" in expired.text
+    assert {a.detail["attempt"] for a in world.audit("refused")} == {"view-step", "open-link"}
+
+
+def test_revoking_a_grant_ends_its_session(client, world, referral, clock):
+    token = world.grant(GrantKind.coordinator, "uptd-ppa", "coordinator-1")
+    signin = client.get("/signin")
+    signed = client.post("/signin", data={"csrf": csrf_of(signin.text), "token": token})
+    assert signed.status_code == 303 and signed.headers["location"] == "/coordinator"
+    assert client.get("/coordinator").status_code == 200
+    timeline = client.get(f"/referrals/{referral.reference}")
+    assert timeline.status_code == 200 and "Jejak audit" in timeline.text
+    with transaction(world.engine) as session:
+        grant = session.exec(select(AccessGrant)).one()
+        revoke_grant(session, grant_id=grant.id, revoked_by="operator:test", now=clock.now)
+    after = client.get("/coordinator")
+    assert after.status_code == 401 and "dicabut" in after.text
+    assert client.cookies.get(COOKIE) is None
+    assert world.audit("refused")[-1].detail["attempt"] == "session"
+
+
+def test_wrong_token_and_sign_in_without_csrf(client, world):
+    signin = client.get("/signin")
+    wrong = client.post("/signin", data={"csrf": csrf_of(signin.text), "token": "rjk_nope"})
+    assert wrong.status_code == 401
+    no_csrf = client.post("/signin", data={"token": "rjk_nope"})
+    assert no_csrf.status_code == 403
+    assert [a.detail["attempt"] for a in world.audit("refused")] == ["sign-in", "sign-in"]
+
+
+def test_coordinator_launches_through_the_form(client, world):
+    token = world.grant(GrantKind.coordinator, "uptd-ppa", "coordinator-1")
+    client.post("/signin", data={"csrf": csrf_of(client.get("/signin").text), "token": token})
+    form = client.get("/coordinator/intake")
+    base = {"csrf": csrf_of(form.text), "pathway": "tppo-dewasa", "urgency": "emergency",
+            "name": "Rina Contoh", "sex": "F", "birth_year": "1999", "nationality": "ID",
+            "languages": "id, jv", "needs_shelter": "1", "wants_prosecution": "1"}
+    short = client.post("/coordinator/intake", data={**base, "consent": ["polres-ppa"]})
+    assert short.status_code == 400 and "consent is missing" in short.text
+    assert 'value="Rina Contoh"' in short.text  # the form keeps what was typed
+    consent = ["uptd-ppa", "polres-ppa", "dinsos", "dinkes", "psikolog", "lbh", "lpsk",
+               "disnaker", "ngo"]
+    launched = client.post("/coordinator/intake", data={**base, "consent": consent})
+    assert launched.status_code == 303, launched.text
+    page = client.get(launched.headers["location"])
+    assert "Rujukan dimulai" in page.text and "Darurat" in page.text
+    assert "Rina" not in page.text  # the timeline shows no personal data
+    person = client.get(launched.headers["location"].split("?")[0] + "/person")
+    assert "Rina Contoh" in person.text
+    assert world.audit("launched")[-1].actor == "coordinator:coordinator-1"
+
+
+def test_language_switch_keeps_the_page(client, world, referral):
+    ident = world.steps(referral)["identifikasi"]
+    step_url = open_link(client, world.link("polres-ppa", ident.id)).headers["location"]
+    switched = client.get(f"/lang/en?next={step_url}")
+    assert switched.headers["location"] == step_url
+    page = client.get(step_url)
+    assert "Accept the step" in page.text and 'lang="en"' in page.text
+    assert client.get("/lang/en?next=//evil.example").headers["location"] == "/"
+
+
+def test_access_log_never_records_a_link_token(world, referral):
+    token = world.link("polres-ppa", world.steps(referral)["identifikasi"].id)
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1,
+                               '%s - "%s %s HTTP/%s" %d', ("127.0.0.1:5", "GET", f"/s/{token}",
+                                                           "1.1", 303), None)
+    RedactLinkTokens().filter(record)
+    assert token not in record.getMessage() and "/s/[redacted]" in record.getMessage()
+    assert redact_path("/lang/en?next=/x") == "/lang/en"
+
+
+def test_pages_need_a_session(client):
+    assert client.get("/inbox").headers["location"] == "/signin"
+    assert client.get("/coordinator").headers["location"] == "/signin"
