@@ -14,6 +14,7 @@ from cli.access_commands import access_app
 from cli.context import context, emit, parse_moment, run, utcnow
 from cli.views import referral_timeline, step_row, timeline_text
 from models.audit import verify_chain
+from notifications.channels import ensure_demo_config
 from models.catalog import register_pathways, template_names
 from models.database import migrate
 from models.directory import load_directory
@@ -77,17 +78,21 @@ def init(as_json: JsonFlag = False) -> None:
     migrate(ctx.settings.resolved_database_url)
     with ctx.transaction() as session:
         added = register_pathways(session, ctx.catalog, utcnow())
+    demo_channels = ensure_demo_config(ctx.settings)
     result = {
         "database": ctx.settings.resolved_database_url.split("@")[-1],
         "agencies": len(ctx.catalog.directory.agencies),
         "pathways": sorted(ctx.catalog.pathways),
         "pathway_versions_added": added,
+        "demo_channels_written": str(demo_channels) if demo_channels else None,
         **prepare_prefect(ctx.settings),  # the shipped automation, when Prefect is up
     }
     emit(result, as_json, lambda r: (
         f"case database ready: {r['database']}\n"
         f"{r['agencies']} agencies, pathways: {', '.join(r['pathways'])}"
         + (f"\nregistered: {', '.join(added)}" if added else "")
+        + (f"\ndemo channels (local mail catcher): {r['demo_channels_written']}"
+           if r["demo_channels_written"] else "")
     ))
 
 
