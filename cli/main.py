@@ -36,7 +36,7 @@ from models.errors import BadInput
 from models.intake import Intake
 from models.pathway import load_pathway_file
 from models.referral import Referral
-from models.step import DeclineCode, ExtensionCode, OutcomeCode, Step, StepStatus
+from models.step import CancelCode, DeclineCode, ExtensionCode, OutcomeCode, Step, StepStatus
 from models.sweep import open_steps_due_by
 
 app = typer.Typer(
@@ -283,12 +283,12 @@ def referral_show(reference: str, as_json: JsonFlag = False) -> None:
 @referral_app.command("cancel")
 def referral_cancel(
     reference: str,
-    reason: Annotated[str, typer.Option(help="Why the referral is closed.")],
+    reason: Annotated[str, typer.Option(help=f"One of: {', '.join(c.value for c in CancelCode)}.")],
     by: Annotated[str, typer.Option(help="The coordinator who cancels it.")],
 ) -> None:
     """Cancel a referral and every step not yet finished.
 
-    Example: rujukan referral cancel RJK-7QK2-M9 --reason "victim moved abroad" --by coordinator-1
+    Example: rujukan referral cancel RJK-7QK2-M9 --reason victim-moved --by coordinator-1
     """
     ctx = context()
     with ctx.transaction() as session:
@@ -461,12 +461,12 @@ def step_reroute(
 @step_app.command("cancel")
 def step_cancel(
     reference: Ref, step: StepKey,
-    reason: Annotated[str, typer.Option(help="Why the step is not needed.")],
+    reason: Annotated[str, typer.Option(help=f"One of: {', '.join(c.value for c in CancelCode)}.")],
     by: Annotated[str, typer.Option(help="The coordinator.")],
 ) -> None:
     """Cancel a step that is no longer needed; the steps after it may go ahead.
 
-    Example: rujukan step cancel RJK-7QK2-M9 bantuan-hukum --reason "victim has a private lawyer" --by coordinator-1
+    Example: rujukan step cancel RJK-7QK2-M9 bantuan-hukum --reason handled-elsewhere --by coordinator-1
     """
     ctx = context()
     with ctx.transaction() as session:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models.step import DeclineCode, ExtensionCode, OutcomeCode
+from models.step import CancelCode, DeclineCode, ExtensionCode, OutcomeCode
 
 LABELS: dict[str, dict[str, str]] = {
     # outcomes
@@ -21,9 +21,21 @@ LABELS: dict[str, dict[str, str]] = {
     "victim-unavailable": {"id": "Korban belum dapat ditemui", "en": "Victim not available yet"},
     "waiting-for-documents": {"id": "Menunggu dokumen", "en": "Waiting for documents"},
     "waiting-for-other-agency": {"id": "Menunggu instansi lain", "en": "Waiting for another agency"},
+    # cancel reasons
+    "not-needed": {"id": "Tidak diperlukan lagi", "en": "No longer needed"},
+    "duplicate": {"id": "Duplikat", "en": "Duplicate"},
+    "consent-withdrawn": {"id": "Korban menarik persetujuan", "en": "Consent withdrawn"},
+    "victim-moved": {"id": "Korban pindah/keluar wilayah", "en": "The victim moved away"},
+    "handled-elsewhere": {"id": "Ditangani di tempat lain", "en": "Handled elsewhere"},
+    "entered-in-error": {"id": "Salah input", "en": "Entered in error"},
 }
 
-KINDS = {"outcome": OutcomeCode, "decline-reason": DeclineCode, "extension-reason": ExtensionCode}
+KINDS = {
+    "outcome": OutcomeCode,
+    "decline-reason": DeclineCode,
+    "extension-reason": ExtensionCode,
+    "cancel-reason": CancelCode,
+}
 
 
 def label(code: str, locale: str) -> str:

@@ -27,6 +27,7 @@ from models.seal import Sealer
 from models.step import (
     DONE,
     OPEN,
+    CancelCode,
     DeclineCode,
     ExtensionCode,
     OutcomeCode,
@@ -493,7 +494,7 @@ def add_consent(session: Session, *, reference: str, agency: str, actor: Actor, 
 def cancel_step(session: Session, *, reference: str, step: str, reason: str, actor: Actor,
                 now: datetime, catalog: Catalog) -> Step:
     """The coordinator cancels a step that is no longer needed; steps after it may proceed."""
-    code = _reason_text(reason)
+    code = _code(CancelCode, reason, "cancel reason")
     referral, row, _ = _load(session, reference, step, None,
                              [StepStatus.pending, StepStatus.ready, StepStatus.accepted,
                               StepStatus.declined])
@@ -510,7 +511,7 @@ def cancel_step(session: Session, *, reference: str, step: str, reason: str, act
 def cancel_referral(session: Session, *, reference: str, reason: str, actor: Actor,
                     now: datetime) -> Referral:
     """The coordinator closes a referral: every step not yet finished is cancelled."""
-    code = _reason_text(reason)
+    code = _code(CancelCode, reason, "cancel reason")
     referral = find_referral(session, reference)
     if referral.status == ReferralStatus.cancelled:
         raise AlreadyDone("the referral is already cancelled; nothing changed")
@@ -538,11 +539,3 @@ def _code(enum: type, value: str | None, what: str) -> str:
         raise BadInput(
             f"unknown {what} '{value[:40]}' (one of: {', '.join(e.value for e in enum)})"
         ) from None
-
-
-def _reason_text(reason: str | None) -> str:
-    if not reason or not reason.strip():
-        raise BadInput("a reason is required")
-    if len(reason) > 200 or any(ord(c) < 32 for c in reason):
-        raise BadInput("the reason must be one line of at most 200 characters")
-    return reason.strip()

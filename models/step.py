@@ -72,6 +72,17 @@ class DeclineCode(StrEnum):
     other = "other"
 
 
+class CancelCode(StrEnum):
+    """Why a coordinator cancels a step or a referral (a code: free text could name the person)."""
+
+    not_needed = "not-needed"
+    duplicate = "duplicate"
+    consent_withdrawn = "consent-withdrawn"
+    victim_moved = "victim-moved"
+    handled_elsewhere = "handled-elsewhere"
+    entered_in_error = "entered-in-error"
+
+
 class ExtensionCode(StrEnum):
     """Why an agency asks for more time."""
 

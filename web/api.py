@@ -182,7 +182,7 @@ def me(principal: Caller) -> dict:
 @api.get("/codes", summary="Outcome, decline-reason and extension-reason codes")
 def codes() -> dict:
     """Every code with its Bahasa Indonesia and English label, and the cancel reasons."""
-    return {**all_codes(), "cancel-reason": list(CANCEL_REASONS)}
+    return all_codes()
 
 
 @api.get("/inbox", summary="Open steps (overdue first)")

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from models.codes import label
+from models.step import CancelCode
 
 LOCALES = ("id", "en")
 DEFAULT_LOCALE = "id"
 
 # Reasons a coordinator may give for cancelling: codes, so that no free text (which could name
 # the person) reaches the audit trail through the engine's `reason`.
-CANCEL_REASONS = ("not-needed", "duplicate", "consent-withdrawn", "victim-moved",
-                  "handled-elsewhere", "entered-in-error")
+CANCEL_REASONS = tuple(code.value for code in CancelCode)
 
 TEXT: dict[str, tuple[str, str]] = {
     # frame

@@ -255,10 +255,10 @@ def test_an_idle_sweep_reads_nothing_due(engine, launched, catalog, now):
 
 
 def test_cancel_referral_closes_every_open_step(engine, launched, now):
-    act(engine, cancel_referral, reference=launched, reason="victim moved abroad", actor=COORDINATOR, now=now)
+    act(engine, cancel_referral, reference=launched, reason="victim-moved", actor=COORDINATOR, now=now)
     assert {s.status for s in rows(engine, launched).values()} == {StepStatus.cancelled}
     with pytest.raises(AlreadyDone):
-        act(engine, cancel_referral, reference=launched, reason="again", actor=COORDINATOR, now=now)
+        act(engine, cancel_referral, reference=launched, reason="duplicate", actor=COORDINATOR, now=now)
 
 
 def test_person_is_sealed_at_rest_and_audit_holds_no_personal_data(engine, launched, sealer):
