@@ -112,8 +112,8 @@ async def shape_a(api: str, env: dict, workdir: Path) -> dict:
 async def shape_b(api: str) -> dict:
     """Runs created Suspended through the API, kept current by the process that made the change."""
     from prefect import flow, task
-    from prefect.client.schemas.actions import ArtifactCreate
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import ArtifactCreate
     from prefect.states import Completed, Suspended
 
     @flow(name="referral-b")
@@ -169,7 +169,8 @@ def main() -> None:
                 time.sleep(0.3)
             print(f"server up in {time.monotonic() - t0:.1f} s; N={N} referrals, runner poll 2 s")
             print("shape B (API-kept runs):", asyncio.run(shape_b(api)))
-            print("shape A (served + suspend/resume, limit 4):", asyncio.run(shape_a(api, env, Path(tmp))))
+            figures = asyncio.run(shape_a(api, env, Path(tmp)))
+            print("shape A (served + suspend/resume, limit 4):", figures)
         finally:
             server.terminate()
             server.wait(timeout=30)

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+from datetime import UTC
 from pathlib import Path
 from typing import Annotated
 
@@ -122,9 +123,9 @@ def serve(
     migrate(settings.resolved_database_url)
     catalog = load_catalog(settings)
     with transaction(engine_for(settings.resolved_database_url)) as session:
-        from datetime import datetime, timezone
+        from datetime import datetime
 
-        register_pathways(session, catalog, datetime.now(timezone.utc))
+        register_pathways(session, catalog, datetime.now(UTC))
     from notifications.channels import ensure_demo_config
 
     ensure_demo_config(settings)
@@ -141,7 +142,8 @@ def serve(
     mailbox = web = None
     marker = serving_file(settings)
     try:
-        typer.echo(f"starting Prefect at {url.removesuffix('/api')} (log: {logs / 'prefect-server.log'})")
+        ui = url.removesuffix("/api")
+        typer.echo(f"starting Prefect at {ui} (log: {logs / 'prefect-server.log'})")
         server = start_server(settings, logs / "prefect-server.log")
         children.append((server, "Prefect server"))
         wait_until_healthy(url, settings, server)
@@ -164,7 +166,10 @@ def serve(
             typer.echo(f"demo mailbox not started ({exc.__class__.__name__}: port "
                        f"{settings.mailbox_port} busy?)", err=True)
         threading.Thread(target=run_relay, args=(settings, stop), name="relay", daemon=True).start()
-        web = _start_web(settings)
+        try:
+            web = _start_web(settings)
+        except Exception as exc:  # noqa: BLE001 - the engine and the messages matter more
+            typer.echo(f"web inbox not started: {exc.__class__.__name__}: {exc}", err=True)
 
         status = prepare_prefect(settings)
         if demo:

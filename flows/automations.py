@@ -45,7 +45,8 @@ def ensure_automations(settings: Settings) -> list[str]:
         else:
             actions = [DoNothing()]
             how = ("records that it fired; add a notification action in the UI "
-                   "(Automations > this automation > Edit > Actions) or set RUJUKAN_TASK_FORCE_WEBHOOK")
+                   "(Automations > this automation > Edit > Actions) "
+                   "or set RUJUKAN_TASK_FORCE_WEBHOOK")
         client.create_automation(AutomationCore(
             name=ESCALATION_AUTOMATION,
             description=f"When the sweep escalates an overdue step, this automation {how}.",

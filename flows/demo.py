@@ -1,9 +1,9 @@
-"""Demo data for `rujukan serve --demo`: synthetic people, some referrals, and a first few actions."""
+"""Demo data for `rujukan serve --demo`: synthetic people, a few referrals, a first few actions."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlmodel import Session, select
 
@@ -63,13 +63,14 @@ def run_demo(settings: Settings) -> list[str]:
     catalog = load_catalog(settings)
     police = Actor("agency", "demo-focal-point", "polres-ppa")
     engine = engine_for(settings.resolved_database_url)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     try:
         with transaction(engine) as session:
             # The adult referral moves on: identification done, health and shelter become ready.
             accept_step(session, reference=references[2], step="identifikasi", agency="polres-ppa",
                         actor=police, now=now)
-            complete_step(session, reference=references[2], step="identifikasi", agency="polres-ppa",
+            complete_step(session, reference=references[2], step="identifikasi",
+                          agency="polres-ppa",
                           outcome="served", actor=police, now=now, catalog=catalog)
             # One short-clock step is accepted but will still run late: accepted is not done.
             accept_step(session, reference=references[1], step="identifikasi", agency="polres-ppa",

@@ -1,9 +1,9 @@
-"""Launching a batch of referrals (a mass rescue) as one flow run, never one process per referral."""
+"""Launching a batch of referrals (a mass rescue) as one flow run, never a process per referral."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import flow, get_run_logger
@@ -39,12 +39,14 @@ def read_batch(path: Path) -> list[Intake]:
 def launch_intakes(settings: Settings, intakes: list[Intake], batch: str,
                    now: datetime | None = None) -> list[tuple[int, str]]:
     """Launch every intake in one transaction; return (referral id, reference) pairs."""
-    moment = now or datetime.now(timezone.utc)
+    moment = now or datetime.now(UTC)
     catalog = load_catalog(settings)
     sealer = Sealer(settings.resolved_secret_key())
     with transaction(engine_for(settings.resolved_database_url)) as session:
-        referrals = [launch(session, intake=i, catalog=catalog, sealer=sealer, now=moment, batch=batch)
-                     for i in intakes]
+        referrals = [
+            launch(session, intake=i, catalog=catalog, sealer=sealer, now=moment, batch=batch)
+            for i in intakes
+        ]
         return [(r.id, r.reference) for r in referrals if r.id is not None]
 
 

@@ -1,4 +1,4 @@
-"""A referral in Prefect: one flow run per referral, kept current through the API, never holding a process.
+"""A referral in Prefect: one flow run per referral, kept current through the API, no process.
 
 The run is named by the reference code and created Suspended under the `referral/referral`
 deployment. Every change (launch, an agency's action, the sweep) brings it up to date from the
@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from prefect import flow, task
 from prefect.client.orchestration import SyncPrefectClient, get_client
@@ -30,7 +30,6 @@ from models.engine import advance, find_referral, steps_of
 from models.referral import Referral, ReferralStatus
 from models.settings import Settings, get_settings
 from models.step import OPEN, Step
-
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +158,7 @@ def referral_flow(reference: str) -> None:
     engine = engine_for(settings.resolved_database_url)
     with transaction(engine) as session:
         referral = find_referral(session, reference)
-        advance(session, referral=referral, catalog=catalog, now=datetime.now(timezone.utc))
+        advance(session, referral=referral, catalog=catalog, now=datetime.now(UTC))
         referral_id, active = referral.id, referral.status == ReferralStatus.active
     assert referral_id is not None
     relay_now(settings, referral_ids=[referral_id])
@@ -181,8 +180,9 @@ def ensure_referral_deployment(client: SyncPrefectClient) -> uuid.UUID:
         return client.read_deployment_by_name(f"{REFERRAL_FLOW}/{REFERRAL_DEPLOYMENT}").id
     except ObjectNotFound:
         flow_id = client.create_flow(referral_flow)
-        return client.create_deployment(flow_id=flow_id, name=REFERRAL_DEPLOYMENT,
-                                        description="Created by Rujukan; `rujukan serve` serves it.")
+        return client.create_deployment(
+            flow_id=flow_id, name=REFERRAL_DEPLOYMENT,
+            description="Created by Rujukan; `rujukan serve` serves it.")
 
 
 def _desired_state(status: ReferralStatus):
@@ -237,12 +237,13 @@ def sync_view(client: SyncPrefectClient, view: ReferralView, deployment_id: uuid
             client.create_task_run(history, run_id, dynamic_key=key, name=name, state=Completed())
 
     key = artifact_key(view.reference)
-    latest = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
-                                   sort=ArtifactSort.CREATED_DESC, limit=1)
+    latest = client.read_artifacts(
+        artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+        sort=ArtifactSort.CREATED_DESC, limit=1)
     if not latest or latest[0].data != view.table:
         client.create_artifact(ArtifactCreate(
             key=key, type="markdown", data=view.table, flow_run_id=run_id,
-            description=f"Steps of {view.reference}; times in WIB. Rebuilt from the case database."))
+            description=f"Steps of {view.reference}; times in WIB. From the case database."))
 
     state = run.state
     busy = state is not None and state.type in (StateType.RUNNING, StateType.PENDING,
@@ -262,7 +263,7 @@ def sync_referrals(settings: Settings, referral_ids: list[int], client: SyncPref
     if not referral_ids:
         return 0
     engine = engine_for(settings.resolved_database_url)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with Session(engine, expire_on_commit=False) as session:
         referrals = session.exec(
             select(Referral).where(Referral.id.in_(sorted(set(referral_ids))))  # type: ignore[union-attr]

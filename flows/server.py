@@ -73,7 +73,7 @@ def reachable_api(settings: Settings) -> str | None:
 
 @contextmanager
 def prefect_at(url: str, settings: Settings) -> Iterator[None]:
-    """Point Prefect's client, flows and events at `url` for the duration (never an ephemeral server)."""
+    """Point Prefect's client, flows and events at `url` meanwhile (never an ephemeral server)."""
     from prefect.settings import (
         PREFECT_API_AUTH_STRING,
         PREFECT_API_URL,
@@ -96,7 +96,8 @@ def check_bind_address(settings: Settings) -> None:
         loopback = settings.prefect_host == "localhost"
     if not loopback and settings.prefect_api_auth_string is None:
         raise BadInput(
-            f"RUJUKAN_PREFECT_HOST={settings.prefect_host} would open the Prefect UI to the network "
+            f"RUJUKAN_PREFECT_HOST={settings.prefect_host} would open the Prefect UI to the "
+            "network "
             "without a password: set RUJUKAN_PREFECT_API_AUTH_STRING=user:password, or keep "
             "127.0.0.1 and put an authenticating reverse proxy in front"
         )

@@ -1,17 +1,16 @@
-"""The deadline sweep as a Prefect flow: notices, events, tags and the overdue tables managers read."""
+"""The deadline sweep as a Prefect flow: notices, events, tags and the overdue tables."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger, task
 from prefect.client.orchestration import get_client
 from sqlmodel import Session, select
 
 from flows.referral import catch_up, sync_referrals
-
 from models.catalog import load_catalog
 from models.database import engine_for, transaction
 from models.deadline import local_time_text
@@ -47,7 +46,7 @@ class SweepResult:
 
 def sweep_and_relay(settings: Settings, now: datetime | None = None) -> SweepResult:
     """Queue the due notices in one transaction, then send them: the sweep without Prefect."""
-    moment = now or datetime.now(timezone.utc)
+    moment = now or datetime.now(UTC)
     engine = engine_for(settings.resolved_database_url)
     catalog = load_catalog(settings)
     with transaction(engine) as session:
@@ -105,7 +104,7 @@ def outbox_problem_rows(settings: Settings) -> list[dict[str, str | int]]:
 
 
 def emit_notice_events(notices: list[Notice], run_ids: dict[int, str]) -> int:
-    """Emit rujukan.step.overdue / rujukan.step.escalated: the reference as resource, codes as labels."""
+    """Emit rujukan.step.overdue / .escalated: the reference as resource, codes as labels."""
     from prefect.events import emit_event
 
     count = 0
@@ -131,15 +130,15 @@ def emit_notice_events(notices: list[Notice], run_ids: dict[int, str]) -> int:
 
 def publish_tables(client, settings: Settings, now: datetime) -> list[str]:
     """Rewrite overdue-steps, overdue-<slug> and outbox-problems where they changed; return keys."""
-    from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
-
     from prefect.artifacts import create_table_artifact
+    from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
 
     rows = overdue_rows(settings, now)
     tables: dict[str, tuple[list, str]] = {
         OVERDUE_ARTIFACT: (rows, "Open steps past their due time (times in WIB), all agencies."),
         OUTBOX_ARTIFACT: (outbox_problem_rows(settings),
-                          "Messages that keep failing (retried) or gave up (dead): fix the channel."),
+                          "Messages that keep failing (retried) or gave up (dead): "
+                          "fix the channel."),
     }
     for slug in sorted({r["agency"] for r in rows}):
         tables[f"overdue-{slug}"] = ([r for r in rows if r["agency"] == slug],
@@ -194,7 +193,7 @@ def sweep_task(at: datetime) -> SweepResult:
 
 @task(name="update-referral-runs", persist_result=False)
 def update_runs_task(referral_ids: list[int]) -> int:
-    """Tag and update the affected referral runs, and catch up on changes made while Prefect was down."""
+    """Update the affected referral runs; catch up on changes made while Prefect was down."""
     settings = get_settings()
     with get_client(sync_client=True) as client:
         return sync_referrals(settings, referral_ids, client) + catch_up(settings, client)
@@ -211,7 +210,7 @@ def publish_task(at: datetime) -> list[str]:
 def deadline_sweep(at: datetime | None = None) -> dict[str, int]:
     """One pass of the deadline sweep: notices, messages, run tags, events and overdue tables."""
     settings = get_settings()
-    moment = at or datetime.now(timezone.utc)
+    moment = at or datetime.now(UTC)
     result = sweep_task(moment)
     ids = sorted({n.referral_id for n in result.notices})
     updated = update_runs_task(ids)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC
 
 import pytest
 
@@ -14,7 +15,11 @@ from models.settings import Settings
 @pytest.fixture(scope="session")
 def prefect_api() -> str:
     """The URL of a session-scoped Prefect test server, also exported as PREFECT_API_URL."""
-    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        temporary_settings,
+    )
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=60):
@@ -46,8 +51,8 @@ def prefect_client(prefect_api: str):
 def case_db(settings: Settings, catalog) -> Settings:
     """A migrated SQLite case database under the temporary home, pathways registered."""
     migrate(settings.resolved_database_url)
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     with transaction(engine_for(settings.resolved_database_url)) as session:
-        register_pathways(session, catalog, datetime.now(timezone.utc))
+        register_pathways(session, catalog, datetime.now(UTC))
     return settings

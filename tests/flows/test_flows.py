@@ -1,4 +1,4 @@
-"""Flows against the session's Prefect test server: referral runs, the sweep, batches, automations."""
+"""Flows against the session's Prefect test server: referral runs, sweep, batches, automations."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 import shutil
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -58,12 +58,13 @@ def intake(pathway: str = "tppo-dewasa", **person) -> Intake:
     return Intake.model_validate(data)
 
 
-def launch_one(settings: Settings, pathway: str = "tppo-dewasa", now: datetime | None = None) -> Referral:
+def launch_one(settings: Settings, pathway: str = "tppo-dewasa",
+               now: datetime | None = None) -> Referral:
     """Launch one referral in its own transaction."""
     catalog = load_catalog(settings)
     with transaction(engine_for(settings.resolved_database_url)) as session:
         return launch(session, intake=intake(pathway), catalog=catalog, sealer=Sealer("k"),
-                      now=now or datetime.now(timezone.utc))
+                      now=now or datetime.now(UTC))
 
 
 def run_of(client, referral: Referral):
@@ -157,7 +158,7 @@ def test_rujukan_sweep_works_without_prefect(case_db: Settings, monkeypatch):
     from cli.main import app
 
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    launch_one(case_db, now=datetime.now(timezone.utc) - timedelta(days=3))
+    launch_one(case_db, now=datetime.now(UTC) - timedelta(days=3))
     result = CliRunner().invoke(app, ["sweep", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
@@ -186,7 +187,7 @@ def test_a_referral_is_one_run_named_tagged_with_history_and_artifact(case_db, w
     police = Actor("agency", "ani", "polres-ppa")
     with transaction(engine_for(case_db.resolved_database_url)) as session:
         accept_step(session, reference=referral.reference, step="identifikasi", agency="polres-ppa",
-                    actor=police, now=datetime.now(timezone.utc))
+                    actor=police, now=datetime.now(UTC))
     after_commit(case_db, [referral.id])
     again = run_of(prefect_client, referral)
     assert again.id == run.id
@@ -207,7 +208,7 @@ def test_deadline_sweep_sends_each_notice_once_and_shows_overdue(fast_settings, 
 
     from flows.sweep import deadline_sweep
 
-    t0 = datetime.now(timezone.utc)
+    t0 = datetime.now(UTC)
     referral = launch_one(fast_settings, "uji-detik", now=t0)
     after_commit(fast_settings, [referral.id])
     seconds = [1, 3, 3, 4, 5, 6, 9, 10, 10, 15, 30]
@@ -226,7 +227,8 @@ def test_deadline_sweep_sends_each_notice_once_and_shows_overdue(fast_settings, 
     assert {"overdue", "escalated", "agency:polres-ppa", "pathway:uji-detik"} <= set(run.tags)
     rows = artifact_versions(prefect_client, "overdue-steps")[0].data
     assert referral.reference in str(rows)
-    assert referral.reference in str(artifact_versions(prefect_client, "overdue-polres-ppa")[0].data)
+    per_agency = artifact_versions(prefect_client, "overdue-polres-ppa")[0].data
+    assert referral.reference in str(per_agency)
     assert "overdue identifikasi · polres-ppa" in task_run_names(prefect_client, run.id)
 
     deadline = time.monotonic() + 30
@@ -263,7 +265,7 @@ def test_two_sweeps_at_once_never_send_a_notice_twice(fast_settings, monkeypatch
     from flows.sweep import sweep_and_relay
 
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    t0 = datetime.now(timezone.utc)
+    t0 = datetime.now(UTC)
     for _ in range(5):
         launch_one(fast_settings, "uji-detik", now=t0)
     results = []
@@ -320,7 +322,8 @@ def test_a_batch_is_one_flow_run_and_never_one_process_per_referral(case_db, wit
     started = time.perf_counter()
     references = launch_batch(str(batch_file), "batch-test-20")
     elapsed = time.perf_counter() - started
-    print(f"\nbatch of 20: {elapsed:.1f} s in one flow run, {elapsed / 20 * 1000:.0f} ms a referral")
+    print(f"\nbatch of 20: {elapsed:.1f} s in one flow run, "
+          f"{elapsed / 20 * 1000:.0f} ms a referral")
     assert len(set(references)) == 20
     batches = prefect_client.read_flow_runs(
         flow_filter=FlowFilter(name=FlowFilterName(any_=["launch-batch"])))
