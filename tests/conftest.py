@@ -46,11 +46,13 @@ def postgres_database() -> str:
     except psycopg.OperationalError as exc:
         pytest.skip(f"PostgreSQL is not reachable ({PG_ADMIN}): {exc.__class__.__name__}")
     name = f"rujukan_test_{uuid.uuid4().hex[:8]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
     yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     engine_for.cache_clear()
-    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    # a fresh connection: a test may have restarted the server meanwhile
+    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=10) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
