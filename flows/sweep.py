@@ -206,7 +206,12 @@ def publish_task(at: datetime) -> list[str]:
         return publish_tables(client, get_settings(), at)
 
 
-@flow(name="deadline-sweep", persist_result=False)
+def sweep_run_name() -> str:
+    """Runs named by their start time, e.g. sweep-2026-12-07T02:00Z."""
+    return f"sweep-{datetime.now(UTC):%Y-%m-%dT%H:%MZ}"
+
+
+@flow(name="deadline-sweep", flow_run_name=sweep_run_name, persist_result=False)
 def deadline_sweep(at: datetime | None = None) -> dict[str, int]:
     """One pass of the deadline sweep: notices, messages, run tags, events and overdue tables."""
     settings = get_settings()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC
 
 import pytest
@@ -25,17 +24,9 @@ def prefect_api() -> str:
     with prefect_test_harness(server_startup_timeout=60):
         # The env var cannot switch the heartbeat off; only temporary_settings can.
         with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-            url = PREFECT_API_URL.value()
-            before = os.environ.get("PREFECT_API_URL")
-            # flows.server.api_url reads the environment, as an operator's setting would be read.
-            os.environ["PREFECT_API_URL"] = url
-            try:
-                yield url
-            finally:
-                if before is None:
-                    os.environ.pop("PREFECT_API_URL", None)
-                else:
-                    os.environ["PREFECT_API_URL"] = before
+            # Not exported to the environment here: flows.server.api_url reads PREFECT_API_URL
+            # from it, and tests of other packages must not find this server (see with_prefect).
+            yield PREFECT_API_URL.value()
 
 
 @pytest.fixture

@@ -203,7 +203,11 @@ def test_a_manager_finds_overdue_steps_in_the_prefect_ui(served: Served):
             page.get_by_text("overdue-steps", exact=True).first.wait_for(timeout=30000)
             page.screenshot(path=str(SCREENSHOTS / "artifacts.png"), full_page=True)
             page.get_by_text("overdue-steps", exact=True).first.click()
-            page.wait_for_url(re.compile(r"overdue-steps"), timeout=30000)
+            page.wait_for_url(re.compile(r"/artifacts/key/overdue-steps"), timeout=30000)
+            page.screenshot(path=str(SCREENSHOTS / "overdue-steps-versions.png"), full_page=True)
+            # The key's page lists its versions, newest first; the newest holds the table.
+            page.locator("a[href^='/artifacts/artifact/']").first.click()
+            page.wait_for_url(re.compile(r"/artifacts/artifact/"), timeout=30000)
             page.get_by_text(overdue[0], exact=True).first.wait_for(timeout=30000)
             page.wait_for_load_state("networkidle")
             page.screenshot(path=str(SCREENSHOTS / "overdue-steps.png"), full_page=True)
@@ -214,6 +218,7 @@ def test_a_manager_finds_overdue_steps_in_the_prefect_ui(served: Served):
             page.keyboard.type("overdue")
             page.locator("[role=option]", has_text="overdue").first.click()
             page.keyboard.press("Escape")
+            page.mouse.click(700, 40)  # close the tag list: a click on the empty page header
             page.wait_for_url(re.compile(r"tag=overdue"), timeout=30000)
             page.get_by_text(overdue[0], exact=True).first.wait_for(timeout=30000)
             page.wait_for_load_state("networkidle")
