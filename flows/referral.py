@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 REFERRAL_FLOW = "referral"
 REFERRAL_DEPLOYMENT = "referral"
 WATERMARK_VARIABLE = "rujukan_audit_synced"
+WAKE_LIMIT = 25  # more referrals than this at once are left to the sweep's catch-up
 
 # Audit actions that make a referral's history in Prefect; views of personal data, notes and
 # access grants stay out of it.
@@ -285,11 +286,12 @@ def sync_referrals(settings: Settings, referral_ids: list[int], client: SyncPref
     return len(views)
 
 
-def catch_up(settings: Settings, client: SyncPrefectClient, batch: int = 500) -> int:
-    """Sync every referral changed since the last catch-up (the audit trail is the change log).
+def catch_up(settings: Settings, client: SyncPrefectClient, limit: int = 200) -> int:
+    """Sync the referrals changed since the last catch-up (the audit trail is the change log).
 
-    This is how an action committed while Prefect was down reaches Prefect; with Prefect's
-    database lost, the watermark is gone too and every referral is rebuilt.
+    This is how an action committed while Prefect was down, or a large batch, reaches Prefect;
+    with Prefect's database lost, the watermark is gone too and every referral is rebuilt. At
+    most `limit` referrals a call (~1 minute here), so a sweep stays short; the next goes on.
     """
     from prefect.client.schemas.actions import VariableCreate, VariableUpdate
 
@@ -304,23 +306,28 @@ def catch_up(settings: Settings, client: SyncPrefectClient, batch: int = 500) ->
     variable = client.read_variable_by_name(WATERMARK_VARIABLE)
     value = variable.value if variable is not None else None
     synced = int(value["seq"]) if isinstance(value, dict) and value.get("chain") == chain else 0
-    total = 0
-    while True:
-        with Session(engine) as session:
-            rows = session.exec(
-                select(AuditEntry.seq, AuditEntry.referral_id)
-                .where(AuditEntry.seq > synced).order_by(AuditEntry.seq).limit(batch * 20)
-            ).all()
-        if not rows:
-            return total
-        ids = sorted({r for _, r in rows if r is not None})
-        total += sync_referrals(settings, ids, client)
-        synced = rows[-1][0]
-        mark = {"chain": chain, "seq": synced}
-        if variable is None:
-            variable = client.create_variable(VariableCreate(name=WATERMARK_VARIABLE, value=mark))
-        else:
-            client.update_variable(VariableUpdate(name=WATERMARK_VARIABLE, value=mark))
+    with Session(engine) as session:
+        rows = session.exec(
+            select(AuditEntry.seq, AuditEntry.referral_id)
+            .where(AuditEntry.seq > synced).order_by(AuditEntry.seq).limit(limit * 40)
+        ).all()
+    if not rows:
+        return 0
+    ids: list[int] = []
+    last = synced
+    for seq, referral_id in rows:
+        if referral_id is not None and referral_id not in ids:
+            if len(ids) == limit:
+                break  # this entry's referral waits for the next call
+            ids.append(referral_id)
+        last = seq
+    total = sync_referrals(settings, ids, client)
+    mark = {"chain": chain, "seq": last}
+    if variable is None:
+        client.create_variable(VariableCreate(name=WATERMARK_VARIABLE, value=mark))
+    else:
+        client.update_variable(VariableUpdate(name=WATERMARK_VARIABLE, value=mark))
+    return total
 
 
 def wake_referrals(settings: Settings, referral_ids: list[int]) -> None:
@@ -330,6 +337,10 @@ def wake_referrals(settings: Settings, referral_ids: list[int]) -> None:
     catch-up repairs, so it never fails the caller.
     """
     if not referral_ids:
+        return
+    if len(referral_ids) > WAKE_LIMIT:
+        # A mass launch: the caller must not wait minutes for Prefect. The next sweep's
+        # catch-up shows them (within RUJUKAN_SWEEP_INTERVAL_SECONDS, 200 a pass).
         return
     url = reachable_api(settings)
     if url is None:

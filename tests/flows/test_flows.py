@@ -352,3 +352,16 @@ def test_sync_of_many_referrals_costs_no_process(case_db, with_prefect, prefect_
     elapsed = time.perf_counter() - started
     print(f"\nsync of 10 new referral runs: {elapsed:.2f} s ({elapsed * 100:.0f} ms a referral)")
     assert all(run_of(prefect_client, r).name == r.reference for r in referrals)
+
+
+def test_a_mass_launch_is_left_to_the_catch_up_in_bounded_passes(case_db, with_prefect,
+                                                                 prefect_client):
+    from flows.referral import WAKE_LIMIT, catch_up
+
+    referrals = [launch_one(case_db) for _ in range(WAKE_LIMIT + 5)]
+    started = time.perf_counter()
+    after_commit(case_db, [r.id for r in referrals])  # the caller does not wait for Prefect
+    assert time.perf_counter() - started < 1.0
+    passes = [catch_up(case_db, prefect_client, limit=12) for _ in range(4)]
+    assert passes == [12, 12, WAKE_LIMIT + 5 - 24, 0]
+    assert all(run_of(prefect_client, r).name == r.reference for r in referrals)
