@@ -178,6 +178,12 @@ def serve(
             with prefect_at(url, settings):
                 references = run_demo(settings)
             typer.echo(f"demo referrals: {', '.join(references)}")
+        if demo and web is not None:
+            from flows.demo import demo_access
+
+            typer.echo("\ntry the web inbox (demo only: these open the cases to whoever holds them)")
+            for what, value in demo_access(settings).items():
+                typer.echo(f"  {what:<18} {value}")
         _tell_where(settings, url, mailbox, web, status)
 
         while not stop.wait(1.0):

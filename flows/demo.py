@@ -90,3 +90,27 @@ def demo_batch_file(settings: Settings) -> str:
     path = folder / "batch.jsonl"
     path.write_text("\n".join(json.dumps(i.model_dump(mode="json")) for i in demo_intakes()) + "\n")
     return str(path)
+
+
+def demo_access(settings: Settings, now: datetime | None = None) -> dict[str, str]:
+    """Ways into the web inbox for a new user: a coordinator token and two agencies' inbox links.
+
+    The coordinator token is issued anew at each start (valid one day) and printed on the
+    operator's own console only; only its hash is stored.
+    """
+    from datetime import timedelta
+
+    from models.access import GrantKind, issue_grant
+    from models.links import LinkClaim, sign
+
+    now = now or datetime.now(UTC)
+    base = settings.base_url.rstrip("/")
+    with transaction(engine_for(settings.resolved_database_url)) as session:
+        _, token = issue_grant(session, kind=GrantKind.coordinator, agency=settings.coordinator_agency,
+                               holder="demo-coordinator", issued_by="serve --demo", now=now,
+                               catalog=load_catalog(settings), lifetime=timedelta(days=1))
+    links = {"coordinator token": token, "sign in": f"{base}/signin"}
+    for slug in ("polres-ppa", "dinsos"):
+        claim = LinkClaim(agency=slug, step_id=None, expires=now + timedelta(days=1))
+        links[f"inbox {slug}"] = f"{base}/s/{sign(settings.resolved_secret_key(), claim)}"
+    return links
