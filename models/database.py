@@ -14,6 +14,8 @@ from sqlalchemy import DateTime, String, TypeDecorator, event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
+from models.faults import crash_point
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -96,7 +98,9 @@ def transaction(engine: Engine) -> Iterator[Session]:
     with Session(engine, expire_on_commit=False) as session:
         try:
             yield session
+            crash_point("before-commit")
             session.commit()
+            crash_point("after-commit")
         except BaseException:
             session.rollback()
             raise

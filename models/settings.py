@@ -79,12 +79,27 @@ class Settings(BaseSettings):
     relay_max_attempts: int = Field(default=8, description="Attempts before a message is dead.")
     relay_backoff_base_seconds: float = Field(default=2.0, description="First retry backoff.")
     relay_backoff_cap_seconds: float = Field(default=900.0, description="Longest retry backoff.")
+    relay_lease_seconds: float = Field(
+        default=300.0,
+        ge=30.0,
+        description="How long a relay holds a message it is sending; a message still `sending` "
+        "after this returns to the queue (its relay died mid-send, so it may be sent twice). At "
+        "least 30 s, so that it outlives Apprise's own timeouts (4 s connect and read, 15 s SMTP).",
+    )
     mailbox_port: int = Field(
         default=8025, description="Port of the local demo mail catcher started by `rujukan serve`."
     )
 
     # --- web ---
     link_lifetime_days: int = Field(default=7, description="How long a signed step link stays valid.")
+
+    # --- crash-safety harness ---
+    crash_at: str | None = Field(
+        default=None,
+        description="For the crash-safety harness only (bench/chaos.py), never in operation: "
+        "'<point>:<n>' kills the process with SIGKILL the n-th time it reaches the point "
+        "(before-commit, after-commit, after-send). Unset, it costs one comparison.",
+    )
 
     @property
     def resolved_database_url(self) -> str:

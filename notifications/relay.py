@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from models.catalog import Catalog, load_catalog
 from models.database import engine_for, transaction
+from models.faults import crash_point
 from models.outbox import OutboxMessage, OutboxStatus
 from models.settings import Settings
 from notifications.channels import quiet_apprise_logger, usable_apprise
@@ -26,9 +27,9 @@ from notifications.render import Message, render_outbox_message
 log = logging.getLogger("rujukan.relay")
 quiet_apprise_logger()
 
-# The lease outlives any send: Apprise's own timeouts are seconds (4 s connect/read by default,
-# 15 s for SMTP), so a row in `sending` past its lease means the relay stopped mid-send.
-LEASE = timedelta(minutes=5)
+# The lease (RUJUKAN_RELAY_LEASE_SECONDS, 5 min by default, never under 30 s) outlives any send:
+# Apprise's own timeouts are seconds (4 s connect/read by default, 15 s for SMTP), so a row in
+# `sending` past its lease means the relay stopped mid-send.
 BATCH = 200
 SENDERS = 8  # recipients served at once; rows of one recipient go out in order
 _jitter = random.SystemRandom()
@@ -104,14 +105,14 @@ def due_ids(session: Session, *, now: datetime, referral_ids: list[int] | None,
     return [i for i in session.exec(query).all() if i not in exclude][:limit]
 
 
-def claim(session: Session, *, message_id: int, now: datetime) -> bool:
+def claim(session: Session, *, message_id: int, now: datetime, lease: timedelta) -> bool:
     """Take one due row for sending (compare-and-set); False if another relay took it first."""
     result = session.exec(  # type: ignore[call-overload]
         update(OutboxMessage)
         .where(OutboxMessage.id == message_id,
                col(OutboxMessage.status).in_([OutboxStatus.pending, OutboxStatus.failed]),
                OutboxMessage.next_attempt_at <= now)
-        .values(status=OutboxStatus.sending, lease_until=now + LEASE,
+        .values(status=OutboxStatus.sending, lease_until=now + lease,
                 attempts=OutboxMessage.attempts + 1)
     )
     return result.rowcount == 1
@@ -279,7 +280,8 @@ def _claim_batch(engine: Engine, catalog: Catalog, settings: Settings, *,
         seen.update(ids)
         mine = []
         for message_id in ids:
-            if claim(session, message_id=message_id, now=now):
+            if claim(session, message_id=message_id, now=now,
+                     lease=timedelta(seconds=settings.relay_lease_seconds)):
                 mine.append(message_id)
             else:
                 report.skipped += 1
@@ -303,8 +305,10 @@ def _send_all(notifier: apprise.Apprise, items: list[_Claimed]) -> list[tuple[_C
         if item.rendered is None:
             results.append((item, Outcome(False, item.error)))
         else:
-            results.append((item, deliver(notifier, recipient=item.message.recipient,
-                                          message=item.rendered)))
+            outcome = deliver(notifier, recipient=item.message.recipient, message=item.rendered)
+            if outcome.delivered:
+                crash_point("after-send")  # the harness's window: sent, not yet marked
+            results.append((item, outcome))
     return results
 
 
