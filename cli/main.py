@@ -14,7 +14,6 @@ from cli.access_commands import access_app
 from cli.context import context, emit, parse_moment, run, utcnow
 from cli.views import referral_timeline, step_row, timeline_text
 from models.audit import verify_chain
-from notifications.channels import ensure_demo_config
 from models.catalog import register_pathways, template_names
 from models.database import migrate
 from models.directory import load_directory
@@ -38,6 +37,7 @@ from models.pathway import load_pathway_file
 from models.referral import Referral
 from models.step import CancelCode, DeclineCode, ExtensionCode, OutcomeCode, Step, StepStatus
 from models.sweep import open_steps_due_by
+from notifications.channels import ensure_demo_config
 
 app = typer.Typer(
     help="Rujukan: interagency referral of trafficking victims. Every listing takes --json.",
@@ -59,9 +59,11 @@ app.add_typer(consent_app, name="consent")
 app.add_typer(audit_app, name="audit")
 app.add_typer(access_app, name="access")
 from cli.notify_commands import channels_app, outbox_app  # noqa: E402
+
 app.add_typer(channels_app, name="channels")
 app.add_typer(outbox_app, name="outbox")
 from cli.serve_commands import prepare_prefect, serve, sweep  # noqa: E402
+
 app.command()(serve)
 app.command()(sweep)
 

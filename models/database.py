@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-
-from enum import StrEnum
 
 from sqlalchemy import DateTime, String, TypeDecorator, event
 from sqlalchemy.engine import Engine, make_url

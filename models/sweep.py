@@ -50,7 +50,8 @@ def sweep(session: Session, *, catalog: Catalog, now: datetime, limit: int = 100
         assert referral is not None and step.due_at is not None
         spec = stored_pathway(session, referral.pathway_id, referral.pathway_version).step(step.key)
 
-        def notify(event: MessageEvent, recipient: str) -> None:
+        def notify(event: MessageEvent, recipient: str, step: Step = step,
+                   referral: Referral = referral) -> None:
             enqueue(session, event=event, recipient=recipient, referral_id=referral.id,
                     step_id=step.id, due_at=step.due_at, now=now,
                     key=dedup_key(step.id, event.value, step.deadline_version, recipient))

@@ -7,7 +7,8 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from pydantic import ValidationError
 from sqlmodel import select
@@ -31,8 +32,8 @@ from models.outbox import OutboxMessage
 from models.seal import Sealer
 from models.settings import PROJECT_ROOT, Settings
 from models.step import Step, StepStatus, check_transition
-from tests.accounting import accounting_problems
 from models.sweep import sweep
+from tests.accounting import accounting_problems
 
 EXAMPLE = json.loads((PROJECT_ROOT / "examples" / "intake.json").read_text())
 

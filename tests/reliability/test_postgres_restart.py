@@ -7,6 +7,7 @@ import subprocess
 import threading
 import time
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,20 @@ def _with_retry(fn, deadline: float):
             time.sleep(0.3)
 
 
+def _ready_steps(engine, reference: str) -> list[tuple[str, str]]:
+    with transaction(engine) as session:
+        return [(s.key, s.agency) for s in session.exec(
+            select(Step).join(Referral).where(Step.status == StepStatus.ready, Referral.reference == reference))]
+
+
+def _act(engine, fn, **kwargs) -> None:
+    try:
+        with transaction(engine) as session:
+            fn(session, now=datetime.now(timezone.utc), **kwargs)
+    except AlreadyDone:
+        pass  # the commit landed before the connection died: nothing to redo
+
+
 @pytest.mark.skipif(shutil.which("pg_ctlcluster") is None, reason="pg_ctlcluster is not installed")
 def test_a_restart_mid_run_loses_nothing(postgres_database, settings, catalog, sealer, intake_data):
     url = postgres_database
@@ -59,21 +74,10 @@ def test_a_restart_mid_run_loses_nothing(postgres_database, settings, catalog, s
     actions = lost_connections = 0
     for _ in range(3):  # identification, then health and shelter, then psychosocial
         for reference in references:
-            def ready_steps():
-                with transaction(engine) as session:
-                    return [(s.key, s.agency) for s in session.exec(
-                        select(Step).join(Referral).where(Step.status == StepStatus.ready,
-                                                          Referral.reference == reference))]
-            for key, agency in _with_retry(ready_steps, deadline):
-                actor = Actor("agency", "chaos", agency)
+            for key, agency in _with_retry(lambda ref=reference: _ready_steps(engine, ref), deadline):
                 for fn, extra in ((accept_step, {}), (complete_step, {"outcome": "served", "catalog": catalog})):
-                    def act():
-                        try:
-                            with transaction(engine) as session:
-                                fn(session, reference=reference, step=key, agency=agency, actor=actor,
-                                   now=datetime.now(timezone.utc), **extra)
-                        except AlreadyDone:
-                            pass  # the commit landed before the connection died: nothing to redo
+                    act = partial(_act, engine, fn, reference=reference, step=key, agency=agency,
+                                  actor=Actor("agency", "chaos", agency), **extra)
                     try:
                         act()
                     except DBAPIError:
