@@ -41,6 +41,9 @@ def accounting_problems(session: Session) -> list[str]:
     live = Counter((s.referral_id, s.key) for s in steps
                    if (s.is_open or s.awaits_reroute) and s.offset is None)
     problems += [f"referral {r} step {k}: {n} open instances" for (r, k), n in live.items() if n > 1]
-    notices = Counter((m.step_id, m.event, m.recipient, m.due_at) for m in session.exec(select(OutboxMessage)))
+    # Deadline notices come once per step and deadline; extension answers may legitimately repeat
+    # (two requests, two refusals), so they are not counted here.
+    notices = Counter((m.step_id, m.event, m.recipient, m.due_at) for m in session.exec(select(OutboxMessage))
+                      if m.event.value in ("assigned", "reminder", "overdue", "escalated"))
     problems += [f"notice {key} queued {n} times" for key, n in notices.items() if n > 1]
     return problems
