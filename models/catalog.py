@@ -12,7 +12,7 @@ from sqlmodel import Field, Session, SQLModel, select
 
 from models.database import UTCDateTime
 from models.directory import Agency, Directory, load_directory
-from models.errors import BadInput
+from models.errors import BadInput, quoted
 from models.pathway import Pathway, load_pathways
 from models.settings import PROJECT_ROOT, Settings
 
@@ -55,7 +55,7 @@ class Catalog:
             return self.pathways[pathway_id]
         except KeyError:
             raise BadInput(
-                f"unknown pathway '{pathway_id}' (known: {', '.join(sorted(self.pathways))})"
+                f"unknown pathway {quoted(pathway_id)} (known: {', '.join(sorted(self.pathways))})"
             ) from None
 
     def escalation_target(self, pathway: Pathway, step_key: str) -> str:

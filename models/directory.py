@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from models.errors import BadInput
+from models.errors import BadInput, quoted
 
 SLUG = r"^[a-z0-9][a-z0-9-]{0,39}$"
 Locale = Literal["id", "en"]
@@ -54,7 +54,7 @@ class Directory(BaseModel):
         for agency in self.agencies:
             if agency.slug == slug:
                 return agency
-        raise BadInput(f"unknown agency '{slug}': see `rujukan agencies list`")
+        raise BadInput(f"unknown agency {quoted(slug)}: see `rujukan agencies list`")
 
     def __contains__(self, slug: object) -> bool:
         return any(a.slug == slug for a in self.agencies)

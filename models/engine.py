@@ -18,7 +18,7 @@ from models.audit import record
 from models.catalog import Catalog, register_pathways, stored_pathway
 from models.condition import CONDITIONS
 from models.deadline import parse_duration
-from models.errors import AlreadyDone, BadInput, Forbidden, IllegalTransition, NotFound
+from models.errors import AlreadyDone, BadInput, Forbidden, IllegalTransition, NotFound, quoted
 from models.intake import Intake
 from models.outbox import MessageEvent, dedup_key, enqueue
 from models.pathway import Pathway, StepSpec
@@ -267,7 +267,8 @@ def find_referral(session: Session, reference: str) -> Referral:
     """The referral with this reference code, or NotFound."""
     referral = session.exec(select(Referral).where(Referral.reference == reference.upper())).first()
     if referral is None:
-        raise NotFound(f"no referral '{reference}': check the reference code (like RJK-7QK2-M9)")
+        raise NotFound(f"no referral {quoted(reference)}: check the reference code "
+                       "(like RJK-7QK2-M9)")
     return referral
 
 
@@ -282,7 +283,8 @@ def find_step(session: Session, referral: Referral, step_ref: str, agency: str |
     if not steps:
         pathway = stored_pathway(session, referral.pathway_id, referral.pathway_version)
         known = ", ".join(s.key for s in pathway.steps)
-        raise NotFound(f"referral {referral.reference} has no step '{step_ref}' (steps: {known})")
+        raise NotFound(f"referral {referral.reference} has no step {quoted(step_ref)} "
+                       f"(steps: {known})")
     if agency is not None:
         if not any(s.agency == agency for s in steps_of(session, referral.id)):
             raise NotFound(f"no referral '{referral.reference}' for agency '{agency}'")
@@ -537,5 +539,5 @@ def _code(enum: type, value: str | None, what: str) -> str:
         return enum(value).value
     except ValueError:
         raise BadInput(
-            f"unknown {what} '{value[:40]}' (one of: {', '.join(e.value for e in enum)})"
+            f"unknown {what} {quoted(value)} (one of: {', '.join(e.value for e in enum)})"
         ) from None
