@@ -116,7 +116,7 @@ def launch(
                 referral_id=referral.id,
                 override=True,
                 recorded_by=intake.consent.override.by,
-                reason=intake.consent.override.reason,
+                reason_sealed=sealer.seal({"reason": intake.consent.override.reason}),
                 recorded_at=now,
             )
         )

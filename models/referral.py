@@ -75,5 +75,6 @@ class Consent(SQLModel, table=True):
     agency: str | None = Field(default=None, max_length=40, description="None for an override")
     override: bool = False
     recorded_by: str = Field(max_length=80)
-    reason: str | None = Field(default=None, max_length=200)
+    # The override's reason is free text that may describe the person: sealed like the person.
+    reason_sealed: str | None = Field(default=None, sa_column=Column(Text))
     recorded_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
