@@ -115,7 +115,7 @@ def _not_evaluated(text: str, payload: str) -> None:
 
 @pytest.mark.parametrize("payload", PAYLOADS)
 def test_template_payloads_in_free_text_are_kept_and_shown_as_text(
-    client, engine, catalog, app_settings, now, coordinator, polres, intake_data, payload,
+    client, engine, catalog, app_settings, now, coordinator, polres, intake_data, payload, sealer,
 ):
     launched = client.post("/api/referrals", headers=coordinator,
                            json=_payload_intake(intake_data, payload))
@@ -126,7 +126,8 @@ def test_template_payloads_in_free_text_are_kept_and_shown_as_text(
         ident = session.exec(select(Step).where(Step.referral_id == referral.id,
                                                 Step.key == "identifikasi")).one()
         override = session.exec(select(Consent).where(Consent.referral_id == referral.id)).one()
-    assert override.reason == payload[:200]  # stored as typed: data, never a template
+    # stored as typed (sealed, like the person): data, never a template
+    assert sealer.open(override.reason_sealed) == {"reason": payload[:200]}
     step = f"/api/referrals/{reference}/steps/{ident.id}"
     assert client.post(f"{step}/accept", headers=polres, json={}).status_code == 200
     done = client.post(f"{step}/complete", headers=polres, json={"outcome": "served", "note": payload})

@@ -500,5 +500,5 @@ def test_a_wrong_or_lost_key_is_a_clear_error_never_plain_text(settings, engine,
     assert result.returncode == 1
     assert result.stderr.startswith("error: RUJUKAN_SECRET_KEY is empty")
     assert "Traceback" not in result.stderr and not _hits(result.stdout + result.stderr, [canary])
-    with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
-        assert db.execute("select count(*) from referral").fetchone() == (1,)
+    with engine.connect() as conn:  # the refused launch wrote nothing
+        assert conn.exec_driver_sql("select count(*) from referral").scalar_one() == 1
