@@ -11,7 +11,6 @@ import json
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import httpx
 import pytest
 
 from models.settings import PROJECT_ROOT
+from tests.network import free_port
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
@@ -37,13 +37,6 @@ CANARY_NAME = "Kanari Wqzxv Tesnama"
 CANARY_PHONE = "+62 899 4242 4243"
 CANARY_YEAR = 1931
 CANARY_DISTRICT = "Kanaridistrikzq"
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,13 +15,7 @@ import yaml
 from models.catalog import Catalog, load_catalog
 from models.settings import PROJECT_ROOT, Settings
 from notifications.mailbox import Mailbox, start_mailbox
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.network import free_port
 
 
 @dataclass

@@ -20,18 +20,12 @@ import httpx
 import pytest
 
 from models.settings import PROJECT_ROOT, Settings
+from tests.network import free_port
 
 pytestmark = [pytest.mark.prefect]
 
 RUJUKAN = str(Path(sys.executable).parent / "rujukan")
 AUTH = ("manager", "door-test-s3cret")
-
-
-def free_port() -> int:
-    """A free TCP port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def listening(port: int) -> set[str]:

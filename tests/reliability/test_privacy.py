@@ -33,6 +33,7 @@ import httpx
 import pytest
 
 from models.settings import PROJECT_ROOT
+from tests.network import free_port
 
 RUJUKAN = str(Path(sys.executable).parent / "rujukan")
 EXAMPLE = json.loads((PROJECT_ROOT / "examples" / "intake.json").read_text())
@@ -40,15 +41,6 @@ ALL_AGENCIES = ["imigrasi", "polres-ppa", "uptd-ppa", "dinsos", "dinkes", "psiko
                 "bp3mi", "disnaker", "iom", "ngo"]
 FAILING = "dinkes"  # its only channel answers 500: failures are recorded
 MAILED = ("polres-ppa", "dinsos", "gugus-tugas")  # these also get mail through the demo catcher
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from models.referral import Referral
 from models.seal import Sealer
 from models.settings import PROJECT_ROOT, Settings
 from models.step import Step, StepStatus
+from tests.network import free_port
 from web.access_log import LOG_CONFIG
 from web.app import create_app
 
@@ -44,13 +44,6 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium is not installed at "
                        "/usr/bin/chromium (apt-get install chromium); Playwright cannot download one"),
 ]
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
