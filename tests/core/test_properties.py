@@ -227,3 +227,56 @@ class ReferralMachine(RuleBasedStateMachine):
 TestReferralMachine = ReferralMachine.TestCase
 TestReferralMachine.settings = settings(max_examples=15, stateful_step_count=25, deadline=None,
                                         suppress_health_check=[HealthCheck.too_slow])
+
+
+_PATHWAY = (PROJECT_ROOT / "pathways" / "tppo-wna.yaml").read_text()
+_DIRECTORY = (PROJECT_ROOT / "directory" / "bengkulu-tengah.yaml").read_text()
+_junk = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=30),
+                  st.lists(st.text(max_size=10), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(step=st.integers(min_value=0, max_value=6),
+       field=st.sampled_from(["key", "agency", "deadline", "depends_on", "when", "repeat", "sees",
+                              "escalate_after", "remind_before", "template", "title", "basis", "extra"]),
+       value=_junk)
+def test_any_mutated_pathway_loads_or_is_refused_naming_the_file(tmp_path_factory, step, field, value):
+    import yaml
+
+    from models.directory import load_directory
+    from models.errors import BadInput
+    from models.pathway import load_pathway_file
+
+    data = yaml.safe_load(_PATHWAY)
+    data["steps"][step][field] = value
+    path = tmp_path_factory.mktemp("p") / "mutated.yaml"
+    path.write_text(yaml.safe_dump(data))
+    directory = load_directory(PROJECT_ROOT / "directory" / "bengkulu-tengah.yaml")
+    try:
+        load_pathway_file(path, directory, {"assigned"})
+    except BadInput as exc:
+        assert str(exc).startswith(f"{path}: ")
+        assert "Traceback" not in str(exc)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(agency=st.integers(min_value=0, max_value=12),
+       field=st.sampled_from(["slug", "name", "kind", "timezone", "locale", "escalation_target",
+                              "hide_step_titles", "extra"]),
+       value=_junk)
+def test_any_mutated_directory_loads_or_is_refused_naming_the_file(tmp_path_factory, agency, field, value):
+    import yaml
+
+    from models.directory import load_directory
+    from models.errors import BadInput
+
+    data = yaml.safe_load(_DIRECTORY)
+    data["agencies"][agency][field] = value
+    path = tmp_path_factory.mktemp("d") / "agencies.yaml"
+    path.write_text(yaml.safe_dump(data))
+    try:
+        directory = load_directory(path)
+    except BadInput as exc:
+        assert str(exc).startswith(f"{path}: ")
+        return
+    assert len({a.slug for a in directory.agencies}) == 13
