@@ -30,12 +30,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import yaml
 
+from bench.receiver import Receiver
 from models.settings import PROJECT_ROOT, Settings
 
 RUJUKAN = str(Path(sys.executable).parent / "rujukan")
@@ -52,44 +52,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-class Sink:
-    """A local json:// receiver: counts messages by (agency, subject), keeps no body."""
-
-    def __init__(self) -> None:
-        self.received: Counter[tuple[str, str]] = Counter()
-        self.lock = threading.Lock()
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                data = json.loads(
-                    self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}"
-                )
-                with sink.lock:
-                    sink.received[(self.path.strip("/"), str(data.get("title", "")))] += 1
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def channel_config(self, slugs: list[str]) -> str:
-        """An Apprise YAML config sending each agency's messages to /<slug> here."""
-        lines = ["version: 1", "urls:"]
-        for slug in slugs:
-            lines += [f'  - "json://127.0.0.1:{self.port}/{slug}":', f"      - tag: {slug}"]
-        return "\n".join(lines) + "\n"
-
-    def close(self) -> None:
-        """Stop listening."""
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def processes_of(home: Path) -> list[int]:
@@ -253,7 +215,7 @@ class Chaos:
         self.figures = Figures(seed=seed)
         self.home = home
         self.say = say
-        self.sink = Sink()
+        self.sink = Receiver()
         self.tokens: dict[str, str] = {}
         self.acted: Counter[tuple[int, str]] = Counter()  # (step id, verb) confirmed
         self.http = httpx.Client(timeout=REQUEST_TIMEOUT)

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Receiver:
-    """Counts POSTs on 127.0.0.1:<port> and remembers when each arrived."""
+    """Counts POSTs on 127.0.0.1:<port>: when each arrived, and how many per (agency, subject).
+
+    It keeps no message body.
+    """
 
     def __init__(self) -> None:
         self.arrivals: list[float] = []
+        self.received: Counter[tuple[str, str]] = Counter()
         self.lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                data = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 with receiver.lock:
                     receiver.arrivals.append(time.perf_counter())
+                    receiver.received[(self.path.strip("/"), str(data.get("title", "")))] += 1
                 self.send_response(200)
                 self.end_headers()
 
@@ -46,3 +53,8 @@ class Receiver:
         for slug in slugs:
             lines += [f'  - "json://127.0.0.1:{self.port}/{slug}":', f"      - tag: {slug}"]
         return "\n".join(lines) + "\n"
+
+    def close(self) -> None:
+        """Stop listening."""
+        self.server.shutdown()
+        self.server.server_close()
