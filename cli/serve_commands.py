@@ -171,6 +171,10 @@ def serve(
         except Exception as exc:  # noqa: BLE001 - the engine and the messages matter more
             typer.echo(f"web inbox not started: {exc.__class__.__name__}: {exc}", err=True)
 
+        from flows.deployments import wait_until_served
+
+        with prefect_at(url, settings):
+            wait_until_served(settings, runner)
         status = prepare_prefect(settings)
         if demo:
             from flows.demo import run_demo

@@ -6,6 +6,7 @@ from models.settings import Settings, get_settings
 
 SWEEP_DEPLOYMENT = "deadline-sweep/deadline-sweep"
 BATCH_DEPLOYMENT = "launch-batch/launch-batch"
+DEPLOYMENT_NAMES = ("referral", "deadline-sweep", "launch-batch")
 
 
 def build_deployments(settings: Settings) -> list:
@@ -35,6 +36,27 @@ def build_deployments(settings: Settings) -> list:
             description="Launch a JSON Lines file of intakes in one transaction and one run.",
         ),
     ]
+
+
+def wait_until_served(settings: Settings, runner, timeout: float = 120.0) -> None:
+    """Wait until the runner has registered every deployment, so the UI shows them all.
+
+    Raise if the runner process exited or time ran out.
+    """
+    import time
+
+    from prefect.client.orchestration import get_client
+
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            served = {deployment.name for deployment in client.read_deployments()}
+            if served >= set(DEPLOYMENT_NAMES):
+                return
+            if runner.poll() is not None:
+                raise RuntimeError(f"the flow runner exited with status {runner.returncode}")
+            time.sleep(0.5)
+    raise TimeoutError(f"the flow runner did not register its deployments within {timeout:.0f} s")
 
 
 def main() -> None:

@@ -115,6 +115,12 @@ def with_prefect(prefect_api: str, monkeypatch: pytest.MonkeyPatch) -> str:
 # --- without Prefect ----------------------------------------------------------------------------
 
 
+def test_serve_waits_for_exactly_the_deployments_it_builds(settings):
+    from flows.deployments import DEPLOYMENT_NAMES, build_deployments
+
+    assert [d.name for d in build_deployments(settings)] == list(DEPLOYMENT_NAMES)
+
+
 def test_wake_without_prefect_is_a_quick_no_op(case_db: Settings, monkeypatch):
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     referral = launch_one(case_db)
