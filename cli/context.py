@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from models.catalog import Catalog, load_catalog
 from models.database import engine_for, transaction
+from models.engine import Actor, record_refusal
 from models.errors import BadInput, RujukanError
 from models.seal import Sealer
 from models.settings import Settings, get_settings
@@ -44,6 +45,23 @@ class Context:
     def transaction(self) -> Iterator[Session]:
         with transaction(self.engine) as session:
             yield session
+
+    @contextmanager
+    def acting(self, attempt: str, actor: Actor, reference: str,
+               step: str | None = None) -> Iterator[Session]:
+        """An action's transaction; if it is refused, the refusal is audited and re-raised.
+
+        The action's own writes are rolled back; the audit entry is written in a transaction
+        of its own, as the web app does, so every attempt leaves a row.
+        """
+        try:
+            with self.transaction() as session:
+                yield session
+        except BadInput as refused:
+            with self.transaction() as session:
+                record_refusal(session, actor=str(actor), attempt=attempt, error=refused,
+                               now=utcnow(), via="cli", reference=reference, step_ref=step)
+            raise
 
 
 def context() -> Context:

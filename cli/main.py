@@ -292,10 +292,10 @@ def referral_cancel(
 
     Example: rujukan referral cancel RJK-7QK2-M9 --reason victim-moved --by coordinator-1
     """
-    ctx = context()
-    with ctx.transaction() as session:
-        referral = cancel_referral(session, reference=reference, reason=reason,
-                                   actor=Actor("coordinator", by), now=utcnow())
+    ctx, actor = context(), Actor("coordinator", by)
+    with ctx.acting("cancel-referral", actor, reference) as session:
+        referral = cancel_referral(session, reference=reference, reason=reason, actor=actor,
+                                   now=utcnow())
     _after_change(ctx, [referral.id])
     typer.echo(f"{referral.reference} cancelled")
 
@@ -358,10 +358,10 @@ def step_accept(reference: Ref, step: StepKey, agency: AgencyOpt, by: ByOpt = No
 
     Example: rujukan step accept RJK-7QK2-M9 identifikasi --agency polres-ppa --by ani
     """
-    ctx = context()
-    with ctx.transaction() as session:
-        row = accept_step(session, reference=reference, step=step, agency=agency,
-                          actor=_agency_actor(agency, by), now=utcnow())
+    ctx, actor = context(), _agency_actor(agency, by)
+    with ctx.acting("accept", actor, reference, step) as session:
+        row = accept_step(session, reference=reference, step=step, agency=agency, actor=actor,
+                          now=utcnow())
     _step_done(ctx, row, "accepted")
 
 
@@ -375,10 +375,10 @@ def step_decline(
 
     Example: rujukan step decline RJK-7QK2-M9 rumah-aman --agency dinsos --reason no-capacity
     """
-    ctx = context()
-    with ctx.transaction() as session:
+    ctx, actor = context(), _agency_actor(agency, by)
+    with ctx.acting("decline", actor, reference, step) as session:
         row = decline_step(session, reference=reference, step=step, agency=agency, reason=reason,
-                           actor=_agency_actor(agency, by), now=utcnow(), catalog=ctx.catalog)
+                           actor=actor, now=utcnow(), catalog=ctx.catalog)
     _step_done(ctx, row, "declined")
 
 
@@ -392,10 +392,10 @@ def step_complete(
 
     Example: rujukan step complete RJK-7QK2-M9 identifikasi --agency polres-ppa --outcome served
     """
-    ctx = context()
-    with ctx.transaction() as session:
+    ctx, actor = context(), _agency_actor(agency, by)
+    with ctx.acting("complete", actor, reference, step) as session:
         row = complete_step(session, reference=reference, step=step, agency=agency, outcome=outcome,
-                            actor=_agency_actor(agency, by), now=utcnow(), catalog=ctx.catalog)
+                            actor=actor, now=utcnow(), catalog=ctx.catalog)
     _step_done(ctx, row, "completed")
 
 
@@ -412,19 +412,20 @@ def step_extend(
     Example: rujukan step extend RJK-7QK2-M9 psikososial --agency psikolog --until 2026-12-10T17:00+07:00 --reason victim-unavailable
     Example: rujukan step extend RJK-7QK2-M9 psikososial --until 2026-12-10T17:00+07:00 --by coordinator-1
     """
+    if not agency and not by:
+        raise BadInput("give --agency to ask for an extension, or --by COORDINATOR to grant one")
     ctx = context()
-    moment = parse_moment(until, "--until")
-    with ctx.transaction() as session:
+    actor = _agency_actor(agency, by) if agency else Actor("coordinator", by or "")
+    attempt = "request-extension" if agency else "extend"
+    with ctx.acting(attempt, actor, reference, step) as session:
+        moment = parse_moment(until, "--until")
         if agency:
             row = request_extension(session, reference=reference, step=step, agency=agency,
-                                    until=moment, reason=reason, actor=_agency_actor(agency, by),
-                                    now=utcnow())
+                                    until=moment, reason=reason, actor=actor, now=utcnow())
             verb = "extension requested"
         else:
-            if not by:
-                raise BadInput("give --agency to ask for an extension, or --by COORDINATOR to grant one")
             row = decide_extension(session, reference=reference, step=step, approve=True,
-                                   until=moment, actor=Actor("coordinator", by), now=utcnow())
+                                   until=moment, actor=actor, now=utcnow())
             verb = "deadline extended"
     _step_done(ctx, row, verb)
 
@@ -436,10 +437,10 @@ def step_refuse_extension(reference: Ref, step: StepKey,
 
     Example: rujukan step refuse-extension RJK-7QK2-M9 psikososial --by coordinator-1
     """
-    ctx = context()
-    with ctx.transaction() as session:
+    ctx, actor = context(), Actor("coordinator", by)
+    with ctx.acting("refuse-extension", actor, reference, step) as session:
         row = decide_extension(session, reference=reference, step=step, approve=False,
-                               actor=Actor("coordinator", by), now=utcnow())
+                               actor=actor, now=utcnow())
     _step_done(ctx, row, "extension refused")
 
 
@@ -453,10 +454,10 @@ def step_reroute(
 
     Example: rujukan step reroute RJK-7QK2-M9 rumah-aman --to ngo --by coordinator-1
     """
-    ctx = context()
-    with ctx.transaction() as session:
+    ctx, actor = context(), Actor("coordinator", by)
+    with ctx.acting("reroute", actor, reference, step) as session:
         row = reroute_step(session, reference=reference, step=step, to_agency=to,
-                           actor=Actor("coordinator", by), now=utcnow(), catalog=ctx.catalog)
+                           actor=actor, now=utcnow(), catalog=ctx.catalog)
     _step_done(ctx, row, "re-routed")
 
 
@@ -470,10 +471,10 @@ def step_cancel(
 
     Example: rujukan step cancel RJK-7QK2-M9 bantuan-hukum --reason handled-elsewhere --by coordinator-1
     """
-    ctx = context()
-    with ctx.transaction() as session:
+    ctx, actor = context(), Actor("coordinator", by)
+    with ctx.acting("cancel-step", actor, reference, step) as session:
         row = cancel_step(session, reference=reference, step=step, reason=reason,
-                          actor=Actor("coordinator", by), now=utcnow(), catalog=ctx.catalog)
+                          actor=actor, now=utcnow(), catalog=ctx.catalog)
     _step_done(ctx, row, "cancelled")
 
 
@@ -487,10 +488,10 @@ def consent_add(
 
     Example: rujukan consent add RJK-7QK2-M9 --agency ngo --by coordinator-1
     """
-    ctx = context()
-    with ctx.transaction() as session:
-        add_consent(session, reference=reference, agency=agency, actor=Actor("coordinator", by),
-                    now=utcnow(), catalog=ctx.catalog)
+    ctx, actor = context(), Actor("coordinator", by)
+    with ctx.acting("add-consent", actor, reference) as session:
+        add_consent(session, reference=reference, agency=agency, actor=actor, now=utcnow(),
+                    catalog=ctx.catalog)
     typer.echo(f"consent recorded for {agency}")
 
 

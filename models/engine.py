@@ -300,6 +300,30 @@ def find_step(session: Session, referral: Referral, step_ref: str, agency: str |
     return max(steps, key=lambda s: s.instance)
 
 
+def record_refusal(session: Session, *, actor: str, attempt: str, error: Exception,
+                   now: datetime, via: str, reference: str | None = None,
+                   step_id: int | None = None, step_ref: str | None = None) -> None:
+    """Record a refused attempt in the audit trail, in the caller's (own) transaction.
+
+    The entry names the attempt, the error's class and the referral and step if they exist:
+    never the typed values, which may be anything.
+    """
+    referral = None
+    if reference:
+        referral = session.exec(
+            select(Referral).where(Referral.reference == reference.upper()[:16])).first()
+    if step_id is not None and session.get(Step, step_id) is None:
+        step_id = None
+    if step_id is None and step_ref and referral is not None:
+        try:
+            step_id = find_step(session, referral, step_ref).id
+        except NotFound:
+            pass
+    record(session, actor=actor[:80], action="refused", now=now,
+           referral_id=referral.id if referral else None, step_id=step_id,
+           detail={"attempt": attempt, "error": type(error).__name__, "via": via})
+
+
 def _load(session: Session, reference: str, step_ref: str, agency: str | None,
           statuses: Iterable[StepStatus] | None) -> tuple[Referral, Step, Pathway]:
     referral = find_referral(session, reference)

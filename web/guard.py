@@ -6,7 +6,6 @@ import logging
 from typing import TYPE_CHECKING
 
 from fastapi import Request
-from sqlmodel import select
 
 from models.access import (
     TOKEN_PREFIX,
@@ -15,11 +14,9 @@ from models.access import (
     principal_of_link,
     principal_of_token,
 )
-from models.audit import record
+from models.engine import record_refusal
 from models.errors import Forbidden
 from models.links import verify
-from models.referral import Referral
-from models.step import Step
 from web.language import DEFAULT_LOCALE, LOCALES
 from web.session import COOKIE, LANG_COOKIE, WebSession, csrf_matches, decode
 
@@ -61,18 +58,10 @@ def cookie_session(request: Request) -> WebSession | None:
 def refuse(web: Web, principal: Principal | None, attempt: str, error: Exception, *,
            reference: str | None = None, step_id: int | None = None, via: str = "web") -> None:
     """Record a refused attempt in the audit trail (codes and ids only), in its own transaction."""
-    now = web.now()
     with web.transaction() as session:
-        referral_id = None
-        if reference:
-            referral_id = session.exec(
-                select(Referral.id).where(Referral.reference == reference.upper()[:16])
-            ).first()
-        if step_id is not None and session.get(Step, step_id) is None:
-            step_id = None
-        record(session, actor=str(principal.actor) if principal else "anonymous", action="refused",
-               now=now, referral_id=referral_id, step_id=step_id,
-               detail={"attempt": attempt, "error": type(error).__name__, "via": via})
+        record_refusal(session, actor=str(principal.actor) if principal else "anonymous",
+                       attempt=attempt, error=error, now=web.now(), via=via,
+                       reference=reference, step_id=step_id)
     # The log line carries the attempt and error class only: never tokens, notes or facts.
     log.info("refused %s (%s) via %s", attempt, type(error).__name__, via)
 

@@ -110,25 +110,41 @@ def test_bad_intakes_exit_2_write_nothing_and_never_echo_the_person(cli, tmp_pat
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "message", "attempt"),
     [
         (["step", "complete", "{ref}", "identifikasi", "--agency", "polres-ppa", "--outcome", "served"],
-         "accept it first"),
-        (["step", "accept", "{ref}", "identifikasi", "--agency", "dinsos"], "belongs to another agency"),
+         "accept it first", "complete"),
+        (["step", "accept", "{ref}", "identifikasi", "--agency", "dinsos"], "belongs to another agency",
+         "accept"),
         (["step", "extend", "{ref}", "identifikasi", "--agency", "polres-ppa", "--until",
-          "2026-12-01T09:00", "--reason", "other"], "has no time zone"),
+          "2026-12-01T09:00", "--reason", "other"], "has no time zone", "request-extension"),
         (["step", "extend", "{ref}", "identifikasi", "--agency", "polres-ppa", "--until",
-          "2020-12-01T09:00+07:00", "--reason", "other"], "in the past"),
-        (["steps", "--agency", "nobody"], "unknown agency 'nobody'"),
+          "2020-12-01T09:00+07:00", "--reason", "other"], "in the past", "request-extension"),
+        (["step", "reroute", "{ref}", "identifikasi", "--to", "Siti Contoh", "--by", "c-1"],
+         "unknown agency", "reroute"),
+        (["steps", "--agency", "nobody"], "unknown agency 'nobody'", None),
     ],
-    ids=["complete-before-accept", "other-agency", "naive-time", "past-time", "unknown-agency"],
+    ids=["complete-before-accept", "other-agency", "naive-time", "past-time", "reroute-to-a-name",
+         "unknown-agency"],
 )
-def test_bad_actions_exit_2_and_change_nothing(cli, args, message):
+def test_bad_actions_exit_2_change_nothing_and_leave_one_refusal_in_the_audit(cli, args, message,
+                                                                               attempt):
     reference = json.loads(cli("launch", "--intake", str(EXAMPLE), "--json").stdout)["reference"]
-    before = cli("referral", "show", reference, "--json").stdout
+    before = json.loads(cli("referral", "show", reference, "--json").stdout)
     result = cli(*[a.replace("{ref}", reference) for a in args], ok=False)
     assert result.returncode == 2 and message in result.stderr
-    assert cli("referral", "show", reference, "--json").stdout == before
+    assert not any(c in result.stderr + result.stdout for c in CANARIES)
+    after = json.loads(cli("referral", "show", reference, "--json").stdout)
+    assert after["steps"] == before["steps"] and after["status"] == before["status"]
+    added = after["audit"][len(before["audit"]):]
+    assert after["audit"][:len(before["audit"])] == before["audit"]
+    if attempt is None:  # a listing is not an action: nothing to audit
+        assert added == []
+    else:  # the refused attempt, by whom, and the error's kind; never what was typed
+        assert [(a["action"], a["detail"]["attempt"], a["detail"]["via"]) for a in added] == [
+            ("refused", attempt, "cli")]
+        assert not any(c in json.dumps(added) for c in CANARIES)
+    assert "intact" in cli("audit", "verify").stdout
 
 
 def test_pathways_show_json_uses_the_yaml_field_names(cli):
