@@ -237,7 +237,7 @@ def test_deadline_sweep_sends_each_notice_once_and_shows_overdue(fast_settings, 
     assert referral.reference in str(per_agency)
     assert "overdue identifikasi · polres-ppa" in task_run_names(prefect_client, run.id)
 
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     names: list[str] = []
     while time.monotonic() < deadline:
         page = prefect_client.read_events(filter=EventFilter(

@@ -58,7 +58,7 @@ class Inbox:
         with self.lock:
             return [body for tag, body in self.messages if tag == agency]
 
-    def wait_for(self, agency: str, count: int = 1, timeout: float = 15) -> list[dict]:
+    def wait_for(self, agency: str, count: int = 1, timeout: float = 45) -> list[dict]:
         """Wait until `agency` has received `count` messages."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
