@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -239,11 +240,8 @@ def demo_channel_url(slug: str, port: int) -> str:
             f"&mode=insecure&name=Rujukan")
 
 
-def ensure_demo_config(settings: Settings) -> Path | None:
-    """Write a demo channel config (every agency -> the local mailbox) unless one exists."""
-    path = settings.resolved_apprise_config
-    if path.exists():
-        return None
+def demo_config_text(settings: Settings, port: int) -> str:
+    """The demo channel config: every agency of the directory -> the local mailbox at `port`."""
     directory = load_directory(settings.agencies_file)
     lines = [
         "# Apprise channel config of Rujukan (demo): every agency's messages go to the local",
@@ -254,12 +252,42 @@ def ensure_demo_config(settings: Settings) -> Path | None:
         "urls:",
     ]
     for agency in directory.agencies:
-        lines.append(f"  - \"{demo_channel_url(agency.slug, settings.mailbox_port)}\":")
+        lines.append(f"  - \"{demo_channel_url(agency.slug, port)}\":")
         lines.append(f"      - tag: {agency.slug}")
+    return "\n".join(lines) + "\n"
+
+
+def _untouched_demo_port(text: str, settings: Settings) -> int | None:
+    """The mailbox port of a demo config nobody has edited, or None for any other config."""
+    found = re.search(r"mailto://127\.0\.0\.1:(\d+)\?", text)
+    if found is None:
+        return None
+    port = int(found.group(1))
+    return port if text == demo_config_text(settings, port) else None
+
+
+def ensure_demo_config(settings: Settings) -> Path | None:
+    """Write the demo channel config unless one exists; returns its path if it was written.
+
+    A demo config that nobody edited follows RUJUKAN_MAILBOX_PORT when that changes; any
+    other config (an operator's real channels) is never touched.
+    """
+    path = settings.resolved_apprise_config
+    wanted = demo_config_text(settings, settings.mailbox_port)
+    if path.exists():
+        current = path.read_text(encoding="utf-8")
+        port = _untouched_demo_port(current, settings)
+        if port is None or port == settings.mailbox_port:
+            return None
+        moved = path.with_name(path.name + ".new")
+        moved.write_text(wanted, encoding="utf-8")
+        moved.chmod(0o600)
+        moved.replace(path)  # atomic: a reader sees the old config or the new one
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with path.open("x", encoding="utf-8") as handle:  # never overwrite a config written meanwhile
-            handle.write("\n".join(lines) + "\n")
+            handle.write(wanted)
     except FileExistsError:
         return None
     path.chmod(0o600)  # real configs hold tokens

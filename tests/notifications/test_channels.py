@@ -80,6 +80,19 @@ def test_the_demo_config_covers_every_agency_delivers_locally_and_is_never_overw
     [mail] = read_mailbox(demo)
     assert mail["To"] == "gugus-tugas@rujukan.local" and mail["Subject"] == "[RJK-TEST-22] uji"
 
+    # Untouched, it follows a new mailbox port (the old one was busy, say) ...
+    moved = demo.model_copy(update={"mailbox_port": mailbox.port + 1})
+    assert ensure_demo_config(moved) == path
+    assert f"127.0.0.1:{mailbox.port + 1}?" in path.read_text()
+    assert f"127.0.0.1:{mailbox.port}?" not in path.read_text()
+    assert check_channels(moved, load_directory(moved.agencies_file)) == []
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert ensure_demo_config(moved) is None
+
+    # ... but a config someone edited is theirs: never rewritten, whatever the port.
+    edited = path.read_text().replace("# then run", "# edited by the operator; then run")
+    path.write_text(edited)
+    assert ensure_demo_config(demo) is None and path.read_text() == edited
     path.write_text("version: 1\nurls: []\n")
     assert ensure_demo_config(demo) is None and path.read_text() == "version: 1\nurls: []\n"
 
