@@ -44,6 +44,7 @@ class Catalog:
 
     directory: Directory
     pathways: dict[str, Pathway]
+    coordinator_agency: str  # who coordinates a referral whose intake names none
 
     def agency(self, slug: str) -> Agency:
         """The agency with this slug."""
@@ -68,7 +69,8 @@ def load_catalog(settings: Settings) -> Catalog:
     """Load and validate the directory and every pathway file named by the settings."""
     directory = load_directory(settings.agencies_file)
     pathways = load_pathways(settings.pathways_dir, directory, template_names())
-    return Catalog(directory=directory, pathways=pathways)
+    return Catalog(directory=directory, pathways=pathways,
+                   coordinator_agency=settings.coordinator_agency)
 
 
 def register_pathways(session: Session, catalog: Catalog, now: datetime) -> list[str]:

@@ -91,7 +91,7 @@ def launch(
     _require_aware(now, "now")
     pathway = catalog.pathway(intake.pathway)
     check_consent(intake, pathway, catalog)
-    coordinator_agency = intake.coordinator_agency or _default_coordinator_agency()
+    coordinator_agency = intake.coordinator_agency or catalog.coordinator_agency
     catalog.agency(coordinator_agency)
     register_pathways(session, catalog, now)
 
@@ -143,12 +143,6 @@ def launch(
     )
     advance(session, referral=referral, catalog=catalog, now=now, actor=actor)
     return referral
-
-
-def _default_coordinator_agency() -> str:
-    from models.settings import get_settings
-
-    return get_settings().coordinator_agency
 
 
 def _unused_reference(session: Session) -> str:
