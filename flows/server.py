@@ -120,6 +120,13 @@ def server_environment(settings: Settings) -> dict[str, str]:
         PREFECT_SERVER_ALLOW_EPHEMERAL_MODE="false",
         # Results could hold case data; Rujukan's flows return nothing worth keeping anyway.
         PREFECT_RESULTS_PERSIST_BY_DEFAULT="false",
+        # The runner and its flow runs work in the project folder: relative paths given to
+        # serve must name the same files there, or a sweep would open another database.
+        RUJUKAN_HOME=str(settings.home.resolve()),
+        RUJUKAN_DATABASE_URL=settings.resolved_database_url,
+        RUJUKAN_PATHWAYS_DIR=str(settings.pathways_dir.resolve()),
+        RUJUKAN_AGENCIES_FILE=str(settings.agencies_file.resolve()),
+        RUJUKAN_APPRISE_CONFIG=str(settings.resolved_apprise_config.resolve()),
     )
     if settings.prefect_api_auth_string is not None:
         secret = settings.prefect_api_auth_string.get_secret_value()

@@ -6,7 +6,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -100,6 +100,13 @@ class Settings(BaseSettings):
         "'<point>:<n>' kills the process with SIGKILL the n-th time it reaches the point "
         "(before-commit, after-commit, after-send). Unset, it costs one comparison.",
     )
+
+    @field_validator("home", "pathways_dir", "agencies_file", "apprise_config")
+    @classmethod
+    def _absolute(cls, path: Path | None) -> Path | None:
+        """Relative paths are taken from where the command starts, once: a child process that
+        works elsewhere (the flow runner) must name the same files."""
+        return None if path is None else path.expanduser().absolute()
 
     @property
     def resolved_database_url(self) -> str:
