@@ -93,6 +93,11 @@ def step_link(settings: Settings, *, agency: str, step_id: int | None, now: date
     return f"{settings.base_url.rstrip('/')}/s/{sign(settings.resolved_secret_key(), claim)}"
 
 
+def referral_link(settings: Settings, reference: str) -> str:
+    """The address of a referral's timeline (no token in it: the page asks for a sign-in)."""
+    return f"{settings.base_url.rstrip('/')}/referrals/{reference}"
+
+
 def recipient_agency(catalog: Catalog, settings: Settings, tag: str) -> Agency:
     """The directory entry of a recipient tag, or district defaults for a tag that is no agency."""
     if tag in catalog.directory:
@@ -111,6 +116,7 @@ def message_context(session: Session, *, message: OutboxMessage, catalog: Catalo
     locale = recipient.locale
     template = message.event.value
     title: str | None = None
+    owner: str | None = None
     if message.step_id is not None:
         step = session.get(Step, message.step_id)
         if step is None:
@@ -118,12 +124,18 @@ def message_context(session: Session, *, message: OutboxMessage, catalog: Catalo
         spec = stored_pathway(session, referral.pathway_id, referral.pathway_version).step(step.key)
         if message.event == MessageEvent.assigned:
             template = spec.template
+        owner = step.agency
         owner_hides = step.agency in catalog.directory and catalog.agency(step.agency).hide_step_titles
         # The step's title ("shelter", "medical examination") can itself reveal too much.
         hidden = recipient.hide_step_titles or owner_hides
         title = HIDDEN_STEP[locale] if hidden else spec.title.text(locale)
     deadline = local_time_text(message.due_at, recipient.timezone) if message.due_at else None
-    link = step_link(settings, agency=message.recipient, step_id=message.step_id, now=now)
+    if owner is not None and message.recipient == owner:
+        link = step_link(settings, agency=owner, step_id=message.step_id, now=now)
+    else:
+        # The coordinator and the task force act on the referral, not as the step's agency:
+        # their link opens its timeline after they sign in with their own token.
+        link = referral_link(settings, referral.reference)
     return template, locale, MessageContext(referral.reference, title, deadline, link)
 
 

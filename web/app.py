@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -187,7 +188,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
 
     @app.exception_handler(SignInRequired)
     async def sign_in_required(request: Request, _exc: SignInRequired):
-        return RedirectResponse("/signin", status_code=303)
+        # Back to the page asked for once signed in (a path of this site only; no query).
+        return RedirectResponse(f"/signin?next={quote(request.url.path, safe='/')}", status_code=303)
 
     @app.exception_handler(CsrfRefused)
     async def csrf_refused(request: Request, _exc: CsrfRefused):

@@ -125,20 +125,21 @@ def open_link(request: Request, token: str):
 
 
 @pages.get("/signin")
-def signin_page(request: Request, bye: int = 0):
+def signin_page(request: Request, bye: int = 0, next: str = ""):
     """The sign-in form (a token is pasted, never put in the address)."""
+    values = {"refused": None, "bye": bye, "next": _local_path(next) if next else ""}
     session = cookie_session(request)
     if session is not None:
-        return render(request, "signin.html", {"refused": None, "bye": bye})
+        return render(request, "signin.html", values)
     # The form needs a CSRF token before anyone is signed in (against login CSRF).
     fresh = anonymous(web_of(request).now())
-    page = render(request, "signin.html", {"refused": None, "bye": bye}, session=fresh)
+    page = render(request, "signin.html", values, session=fresh)
     return _set_session(request, page, fresh)
 
 
 @pages.post("/signin")
-def signin(request: Request, token: Field = "", csrf: Field = ""):
-    """Exchange a personal access token for a session."""
+def signin(request: Request, token: Field = "", csrf: Field = "", next: Field = ""):
+    """Exchange a personal access token for a session; go on to the page asked for, if any."""
     web = web_of(request)
     previous = check_csrf(request, csrf, "sign-in")
     now = web.now()
@@ -152,6 +153,8 @@ def signin(request: Request, token: Field = "", csrf: Field = ""):
         raise Unauthorized(str(exc)) from None
     session = signed_in(now, principal, previous=previous)
     target = "/coordinator" if principal.is_coordinator else "/inbox"
+    if next and _local_path(next) != "/":
+        target = _local_path(next)
     return _set_session(request, _redirect(target), session)
 
 

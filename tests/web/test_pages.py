@@ -164,5 +164,54 @@ def test_access_log_never_records_a_link_token(world, referral):
 
 
 def test_pages_need_a_session(client):
-    assert client.get("/inbox").headers["location"] == "/signin"
-    assert client.get("/coordinator").headers["location"] == "/signin"
+    assert client.get("/inbox").headers["location"] == "/signin?next=/inbox"
+    assert client.get("/coordinator").headers["location"] == "/signin?next=/coordinator"
+
+
+def test_a_declined_message_takes_the_coordinator_to_the_timeline_after_sign_in(client, world,
+                                                                                referral):
+    from models.engine import Actor, accept_step, complete_step, decline_step
+    from models.outbox import MessageEvent, OutboxMessage
+    from notifications.render import render_outbox_message
+
+    now, ref = world.clock.now, referral.reference
+    with transaction(world.engine) as session:
+        polres = Actor("agency", "ani", "polres-ppa")
+        accept_step(session, reference=ref, step="identifikasi", agency="polres-ppa", actor=polres,
+                    now=now)
+        complete_step(session, reference=ref, step="identifikasi", agency="polres-ppa",
+                      outcome="served", actor=polres, now=now, catalog=world.catalog)
+        decline_step(session, reference=ref, step="rumah-aman", agency="dinsos", reason="no-capacity",
+                     actor=Actor("agency", "budi", "dinsos"), now=now, catalog=world.catalog)
+    with transaction(world.engine) as session:
+        rows = session.exec(select(OutboxMessage).where(OutboxMessage.referral_id == referral.id)).all()
+        links = {(r.event, r.recipient): render_outbox_message(
+            session, message=r, catalog=world.catalog, settings=world.settings, now=now).text
+            for r in rows}
+    base = world.settings.base_url.rstrip("/")
+    declined = links[(MessageEvent.declined, "uptd-ppa")]
+    # The step's own agency gets a signed link to its step; the coordinator, who acts on the
+    # referral and not as dinsos, gets the timeline's address, with no token in it.
+    assert f"{base}/referrals/{ref}" in declined and f"{base}/s/" not in declined
+    assert f"{base}/s/" in links[(MessageEvent.assigned, "dinsos")]
+
+    asked = client.get(f"/referrals/{ref}")
+    assert asked.status_code == 303 and asked.headers["location"] == f"/signin?next=/referrals/{ref}"
+    form = client.get(asked.headers["location"])
+    assert f'name="next" value="/referrals/{ref}"' in form.text
+    token = world.grant(GrantKind.coordinator, "uptd-ppa", "coordinator-1")
+    signed = client.post("/signin", data={"token": token, "csrf": csrf_of(form.text),
+                                          "next": f"/referrals/{ref}"})
+    assert signed.status_code == 303 and signed.headers["location"] == f"/referrals/{ref}"
+    timeline = client.get(signed.headers["location"])
+    assert timeline.status_code == 200 and ref in timeline.text and "rumah-aman" in timeline.text
+
+
+def test_sign_in_never_sends_anyone_to_another_site(client, world):
+    token = world.grant(GrantKind.coordinator, "uptd-ppa", "coordinator-1")
+    for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
+        form = client.get("/signin", params={"next": target})
+        signed = client.post("/signin", data={"token": token, "csrf": csrf_of(form.text),
+                                              "next": target})
+        assert signed.headers["location"] == "/coordinator", target
+        client.cookies.clear()
