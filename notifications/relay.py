@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import threading
@@ -52,10 +53,11 @@ class RelayReport:
 
 @dataclass(frozen=True)
 class Outcome:
-    """The result of sending one row: delivered, or why not."""
+    """The result of sending one row: delivered, or why not; and which channels have it."""
 
     delivered: bool
     error: str | None = None
+    reached: frozenset[str] = frozenset()  # channel fingerprints (never URLs: they hold secrets)
 
 
 def backoff(attempts: int, *, base: float, cap: float) -> timedelta:
@@ -122,7 +124,8 @@ def mark(session: Session, *, message: OutboxMessage, outcome: Outcome, now: dat
          settings: Settings) -> OutboxStatus | None:
     """Record the outcome of a claimed row; None if the claim was lost meanwhile (lease expired)."""
     if outcome.delivered:
-        values: dict = dict(status=OutboxStatus.sent, sent_at=now, lease_until=None, last_error=None)
+        values: dict = dict(status=OutboxStatus.sent, sent_at=now, lease_until=None, last_error=None,
+                            delivered_to=sorted(outcome.reached))
     elif message.attempts >= settings.relay_max_attempts:
         values = dict(status=OutboxStatus.dead, lease_until=None,
                       last_error=_clip(f"attempt {message.attempts}: {outcome.error}; gave up"))
@@ -130,7 +133,8 @@ def mark(session: Session, *, message: OutboxMessage, outcome: Outcome, now: dat
         delay = backoff(message.attempts, base=settings.relay_backoff_base_seconds,
                         cap=settings.relay_backoff_cap_seconds)
         values = dict(status=OutboxStatus.failed, lease_until=None, next_attempt_at=now + delay,
-                      last_error=_clip(f"attempt {message.attempts}: {outcome.error}"))
+                      last_error=_clip(f"attempt {message.attempts}: {outcome.error}"),
+                      delivered_to=sorted(outcome.reached))
     # Fenced by the attempt number: a relay whose lease ran out cannot overwrite a newer claim.
     result = session.exec(  # type: ignore[call-overload]
         update(OutboxMessage)
@@ -148,38 +152,50 @@ def _clip(text: str) -> str:
 # --- sending ------------------------------------------------------------------------------------
 
 
-def deliver(notifier: apprise.Apprise, *, recipient: str, message: Message) -> Outcome:
-    """Send one message to one recipient tag; never raises, never reports a body or a URL."""
+def fingerprint(service) -> str:
+    """A short, stable name of one channel that does not reveal its URL or secret."""
+    return hashlib.sha256(service.url(privacy=False).encode()).hexdigest()[:16]
+
+
+def deliver(notifier: apprise.Apprise, *, recipient: str, message: Message,
+            already: frozenset[str] = frozenset()) -> Outcome:
+    """Send one message to every channel of one recipient tag, except those that already have it.
+
+    Each channel is sent to on its own, so when one fails, a retry goes only to the failed ones.
+    Never raises, never reports a body or a URL.
+    """
     services = list(notifier.find(recipient, match_always=False))
     if not services:
         return Outcome(False, f"no channel for '{recipient}' (configuration error: "
                               "run `rujukan channels check`)")
-    groups: dict[str, list] = defaultdict(list)
+    reached, failures = set(), []
     for service in services:
+        name = fingerprint(service)
+        if name in already:
+            reached.add(name)
+            continue
         # Each channel gets the body written for its format: HTML mail, Markdown chat, plain text.
-        groups[str(service.resolve_format(None).value)].append(service)
-    failures = []
-    for body_format, members in groups.items():
+        body_format = str(service.resolve_format(None).value)
         try:
-            group = apprise.Apprise(asset=notifier.asset)
-            group.add(members)
-            result = group.notify(
+            one = apprise.Apprise(asset=notifier.asset)
+            one.add(service)
+            result = one.notify(
                 body=message.body(body_format), title=message.subject, body_format=body_format,
                 log_level=logging.WARNING,
             )
         except Exception as exc:  # a plugin bug must not stop the relay
-            failures.append(f"{body_format}: {exc.__class__.__name__}")
+            failures.append(f"{_scheme(service)}: {exc.__class__.__name__}")
             continue
-        if result.status != apprise.AppriseResultStatus.SUCCESS:
-            schemes = sorted({_scheme(item) for item in result if not item})
-            failures.append(f"{result.status.name}" + (f" via {', '.join(schemes)}" if schemes else ""))
-    if failures:
-        return Outcome(False, "; ".join(failures))
-    return Outcome(True)
+        if result.status == apprise.AppriseResultStatus.SUCCESS:
+            reached.add(name)
+        else:
+            failures.append(f"{result.status.name} via {_scheme(service)}")
+    return Outcome(not failures, "; ".join(failures) or None, frozenset(reached))
 
 
-def _scheme(item: object) -> str:
-    url = str(getattr(item, "url", "") or "")
+def _scheme(service) -> str:
+    """The channel's scheme (mailto, json, tgram...): enough to find it, nothing secret."""
+    url = service.url(privacy=True)
     return url.split("://", 1)[0] if "://" in url else "channel"
 
 
@@ -305,7 +321,8 @@ def _send_all(notifier: apprise.Apprise, items: list[_Claimed]) -> list[tuple[_C
         if item.rendered is None:
             results.append((item, Outcome(False, item.error)))
         else:
-            outcome = deliver(notifier, recipient=item.message.recipient, message=item.rendered)
+            outcome = deliver(notifier, recipient=item.message.recipient, message=item.rendered,
+                              already=frozenset(item.message.delivered_to))
             if outcome.delivered:
                 crash_point("after-send")  # the harness's window: sent, not yet marked
             results.append((item, outcome))

@@ -26,3 +26,40 @@ def test_override_reasons_are_sealed_by_the_upgrade(database_url, settings):
         columns = [c for c in conn.execute(text("SELECT * FROM consent")).keys()]
     assert "child best interest" not in sealed and "reason" not in columns
     assert Sealer(settings.resolved_secret_key()).open(sealed) == {"reason": "child best interest"}
+
+
+def test_the_migrations_build_exactly_the_tables_of_the_models(engine, database_url):
+    """A column added to a model without its migration (or the reverse) fails here."""
+    import importlib
+    import pkgutil
+
+    import models
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    for module in pkgutil.iter_modules(models.__path__):
+        importlib.import_module(f"models.{module.name}")
+    with engine.connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    assert differences == []
+
+
+def test_upgrading_an_outbox_keeps_its_rows_and_remembers_no_channel_yet(database_url, settings):
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", database_url)
+    config.attributes["engine"] = engine_for(database_url)
+    command.upgrade(config, "0003")
+    with engine_for(database_url).begin() as conn:
+        conn.execute(text("INSERT INTO referral (id, reference, pathway_id, pathway_version, urgency, status, "
+                          "coordinator, coordinator_agency, options, created_at) VALUES (1, 'RJK-AAAA-22', "
+                          "'tppo-anak', 1, 'regular', 'active', 'c-1', 'uptd-ppa', '{}', '2026-12-01 00:00:00')"))
+        conn.execute(text("INSERT INTO outbox (id, dedup_key, event, recipient, referral_id, created_at, "
+                          "status, attempts, next_attempt_at) VALUES (1, 'k1', 'assigned', 'dinsos', 1, "
+                          "'2026-12-01 00:00:00', 'failed', 2, '2026-12-01 00:05:00')"))
+    migrate(database_url)
+    with engine_for(database_url).begin() as conn:
+        row = conn.execute(text("SELECT status, attempts, delivered_to FROM outbox")).one()
+    assert (row.status, row.attempts) == ("failed", 2)
+    assert row.delivered_to in ([], "[]")

@@ -126,3 +126,30 @@ def test_an_expired_lease_returns_the_row_to_the_queue(engine, relay_settings, s
     assert relay_now(relay_settings, now=now + timedelta(minutes=1)).sent == 0
     assert relay_now(relay_settings, now=now + timedelta(minutes=6)).sent == 1
     assert _row(engine).attempts == 2 and len(receiver.received) == 1
+
+
+def test_when_one_of_two_channels_fails_the_retry_goes_only_to_that_one(
+    engine, relay_settings, sealer, intake_data, now, receiver, mailbox,
+):
+    from notifications.mailbox import read_mailbox
+    from tests.notifications.conftest import mailto
+
+    receiver.statuses = [500, 500]  # the webhook fails twice, then recovers; the mail works
+    write_channels(relay_settings, {"polres-ppa": [mailto(mailbox, "polres-ppa"), receiver.url()]})
+    _launch(engine, relay_settings, sealer, intake_data, now)
+
+    moment = now
+    for expected_attempts in (1, 2):
+        assert relay_now(relay_settings, now=moment).failed == 1
+        row = _row(engine)
+        assert (row.status, row.attempts) == (OutboxStatus.failed, expected_attempts)
+        assert "FAILURE via json" in row.last_error and "mailto" not in row.last_error
+        assert len(row.delivered_to) == 1  # the mailbox's channel, by fingerprint only
+        assert "127.0.0.1" not in str(row.delivered_to)
+        moment = row.next_attempt_at
+
+    assert relay_now(relay_settings, now=moment).sent == 1
+    row = _row(engine)
+    assert (row.status, row.attempts, len(row.delivered_to)) == (OutboxStatus.sent, 3, 2)
+    assert len(read_mailbox(relay_settings)) == 1  # not once per attempt
+    assert len(receiver.refused) == 2 and len(receiver.received) == 1
