@@ -121,10 +121,11 @@ def pathways_list(as_json: JsonFlag = False) -> None:
     Example: rujukan pathways list
     """
     pathways = context().catalog.pathways.values()
-    rows = [{"id": p.id, "version": p.version, "title": p.title.model_dump(), "steps": len(p.steps)}
-            for p in pathways]
+    rows = [{"id": p.id, "version": p.version, "title": p.title.model_dump(), "steps": len(p.steps),
+             "demo": p.demo} for p in pathways]
     emit(rows, as_json, lambda rs: "\n".join(
-        f"{r['id']:<12} v{r['version']}  {r['steps']:>2} steps  {r['title']['id']}" for r in rs))
+        f"{r['id']:<12} v{r['version']}  {r['steps']:>2} steps  {r['title']['id']}"
+        + ("  [demo only: not for real cases]" if r["demo"] else "") for r in rs))
 
 
 @pathways_app.command("show")

@@ -97,6 +97,9 @@ class Pathway(BaseModel):
     version: int = Field(ge=1)
     title: Title
     description: Title | None = None
+    demo: bool = Field(default=False, description="a demonstration pathway (clocks in seconds): "
+                       "launched by `serve --demo`, the CLI and the API, never offered on the "
+                       "intake form")
     steps: list[StepSpec] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -132,8 +135,12 @@ class Pathway(BaseModel):
         return {s.agency for s in self.steps}
 
     def digest(self) -> str:
-        """A fingerprint of the definition, to notice a changed file with an unchanged version."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        """A fingerprint of the definition, to notice a changed file with an unchanged version.
+
+        Fields left at their defaults are not part of it, so a new optional field in the schema
+        does not make every stored version look changed.
+        """
+        canonical = json.dumps(self.model_dump(mode="json", exclude_defaults=True), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 

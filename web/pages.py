@@ -371,7 +371,8 @@ def coordinator_home(request: Request, all: int = 0):
 def _intake_context(request: Request, values: dict, error: str | None) -> dict:
     web = web_of(request)
     locale = _locale(request)
-    pathways = sorted(web.catalog.pathways.values(), key=lambda p: p.id)
+    # Demonstration pathways (clocks in seconds) are never offered for a real case.
+    pathways = sorted((p for p in web.catalog.pathways.values() if not p.demo), key=lambda p: p.id)
     used_by: dict[str, list[str]] = {}
     for p in pathways:
         for slug in sorted(p.agencies()):
@@ -426,6 +427,10 @@ async def intake_submit(request: Request, background: BackgroundTasks):
     }
     web = web_of(request)
     try:
+        chosen = web.catalog.pathways.get(values["pathway"])
+        if chosen is not None and chosen.demo:
+            raise BadInput(f"'{chosen.id}' is a demonstration pathway with deadlines in seconds: "
+                           "choose the pathway of the case")
         outcome = await _in_thread(launch_referral, web, principal, intake, background)
     except BadInput as exc:
         return render(request, "intake.html", _intake_context(request, values, str(exc)), 400)

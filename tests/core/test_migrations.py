@@ -63,3 +63,37 @@ def test_upgrading_an_outbox_keeps_its_rows_and_remembers_no_channel_yet(databas
         row = conn.execute(text("SELECT status, attempts, delivered_to FROM outbox")).one()
     assert (row.status, row.attempts) == ("failed", 2)
     assert row.delivered_to in ([], "[]")
+
+
+def test_a_database_of_the_earlier_digest_still_matches_its_unchanged_pathways(database_url,
+                                                                              settings):
+    """0005 recomputes stored fingerprints: an unchanged pathway file is not 'changed'."""
+    import hashlib
+    import json
+    from datetime import UTC, datetime
+
+    from models.catalog import load_catalog, register_pathways
+    from models.database import transaction
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", database_url)
+    config.attributes["engine"] = engine_for(database_url)
+    command.upgrade(config, "0004")
+    catalog = load_catalog(settings)
+    pathway = catalog.pathway("tppo-dewasa")
+    earlier = pathway.model_dump(mode="json")
+    earlier.pop("demo")  # the schema before it had the field
+    canonical = json.dumps(earlier, sort_keys=True)
+    with engine_for(database_url).begin() as conn:
+        conn.execute(text("INSERT INTO pathway_version (id, version, digest, definition, registered_at) "
+                          "VALUES (:id, :v, :d, :j, '2026-12-01 00:00:00')"),
+                     {"id": pathway.id, "v": pathway.version, "j": json.dumps(earlier),
+                      "d": hashlib.sha256(canonical.encode()).hexdigest()})
+    migrate(database_url)
+    with transaction(engine_for(database_url)) as session:
+        added = register_pathways(session, catalog, datetime.now(UTC))
+    assert f"{pathway.id} v{pathway.version}" not in added  # matched, not refused, not re-added
+    with engine_for(database_url).begin() as conn:
+        stored = conn.execute(text("SELECT digest FROM pathway_version WHERE id = 'tppo-dewasa'")).one()
+    assert stored.digest == pathway.digest()

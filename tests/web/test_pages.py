@@ -128,6 +128,10 @@ def test_coordinator_launches_through_the_form(client, world):
     base = {"csrf": csrf_of(form.text), "pathway": "tppo-dewasa", "urgency": "emergency",
             "name": "Rina Contoh", "sex": "F", "birth_year": "1999", "nationality": "ID",
             "languages": "id, jv", "needs_shelter": "1", "wants_prosecution": "1"}
+    assert 'value="tppo-dewasa"' in form.text
+    assert "demo-singkat" not in form.text  # a demonstration pathway is never offered for a case
+    demo = client.post("/coordinator/intake", data={**base, "pathway": "demo-singkat"})
+    assert demo.status_code == 400 and "demonstration pathway" in demo.text
     short = client.post("/coordinator/intake", data={**base, "consent": ["polres-ppa"]})
     assert short.status_code == 400 and "consent is missing" in short.text
     assert 'value="Rina Contoh"' in short.text  # the form keeps what was typed
