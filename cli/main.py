@@ -35,6 +35,7 @@ from models.errors import BadInput
 from models.intake import Intake
 from models.pathway import load_pathway_file
 from models.referral import Referral
+from models.seal import ensure_secret_key
 from models.step import CancelCode, DeclineCode, ExtensionCode, OutcomeCode, Step, StepStatus
 from models.sweep import open_steps_due_by
 from notifications.channels import ensure_demo_config
@@ -78,6 +79,7 @@ def init(as_json: JsonFlag = False) -> None:
     """
     ctx = context()
     migrate(ctx.settings.resolved_database_url)
+    key_written = ensure_secret_key(ctx.settings, ctx.engine)
     with ctx.transaction() as session:
         added = register_pathways(session, ctx.catalog, utcnow())
     demo_channels = ensure_demo_config(ctx.settings)
@@ -87,6 +89,7 @@ def init(as_json: JsonFlag = False) -> None:
         "pathways": sorted(ctx.catalog.pathways),
         "pathway_versions_added": added,
         "demo_channels_written": str(demo_channels) if demo_channels else None,
+        "secret_key_written": str(key_written) if key_written else None,
         **prepare_prefect(ctx.settings),  # the shipped automation, when Prefect is up
     }
     emit(result, as_json, lambda r: (
@@ -95,6 +98,9 @@ def init(as_json: JsonFlag = False) -> None:
         + (f"\nregistered: {', '.join(added)}" if added else "")
         + (f"\ndemo channels (local mail catcher): {r['demo_channels_written']}"
            if r["demo_channels_written"] else "")
+        + (f"\nnew secret key: {r['secret_key_written']} (keep a copy apart from the database "
+           "backups: without it the sealed personal data cannot be opened)"
+           if r["secret_key_written"] else "")
     ))
 
 

@@ -28,6 +28,7 @@ from flows.server import (
 from models.catalog import load_catalog, register_pathways
 from models.database import engine_for, migrate, transaction
 from models.errors import BadInput
+from models.seal import ensure_secret_key
 from models.settings import PROJECT_ROOT, Settings, get_settings
 
 
@@ -121,6 +122,7 @@ def serve(
         raise BadInput(f"something already answers at {url}: stop it, or set RUJUKAN_PREFECT_PORT "
                        "(and RUJUKAN_WEB_PORT) to run a second instance")
     migrate(settings.resolved_database_url)
+    ensure_secret_key(settings, engine_for(settings.resolved_database_url))
     catalog = load_catalog(settings)
     with transaction(engine_for(settings.resolved_database_url)) as session:
         from datetime import datetime

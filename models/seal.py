@@ -5,10 +5,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.fernet import Fernet, InvalidToken
 
 from models.errors import SealError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from models.settings import Settings
 
 
 def _derive(secret: str, purpose: str) -> bytes:
@@ -41,3 +49,30 @@ class Sealer:
 def signing_key(secret: str) -> bytes:
     """The HMAC key for signed links, distinct from the sealing key."""
     return _derive(secret, "links")
+
+
+def ensure_secret_key(settings: Settings, engine: Engine) -> Path | None:
+    """Create RUJUKAN_HOME/secret.key for a case database that holds nothing sealed yet.
+
+    Returns the new file, or None when a key is already configured. A lost key file beside a
+    database with sealed records is an error: a fresh key could never open them.
+    """
+    from sqlmodel import Session, select
+
+    from models.referral import Person
+
+    if settings.secret_key is not None or settings.key_file.exists():
+        return None
+    with Session(engine) as session:  # every sealed note or reason belongs to a sealed person
+        sealed = session.exec(select(Person.referral_id).limit(1)).first() is not None
+    if sealed:
+        raise SealError(
+            f"the case database holds sealed personal data but {settings.key_file} is missing: "
+            "restore that file from your backup, or set RUJUKAN_SECRET_KEY to the key the data "
+            "was sealed with (a new key could never open it; nothing was changed)"
+        )
+    settings.home.mkdir(parents=True, exist_ok=True)
+    with settings.key_file.open("x", encoding="utf-8") as handle:  # never replace a key
+        handle.write(secrets.token_urlsafe(32))
+    settings.key_file.chmod(0o600)
+    return settings.key_file

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import secrets
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.errors import SealError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,8 +41,9 @@ class Settings(BaseSettings):
     )
     secret_key: SecretStr | None = Field(
         default=None,
-        description="Key that seals personal data and signs links; default a random key generated "
-        "once into RUJUKAN_HOME/secret.key. Losing it makes sealed personal data unreadable.",
+        description="Key that seals personal data and signs links; default a random key that "
+        "`rujukan init` writes once into RUJUKAN_HOME/secret.key for a new case database. Losing "
+        "it makes sealed personal data unreadable: keep a copy apart from the database backups.",
     )
     base_url: str = Field(
         default="http://127.0.0.1:8765", description="Public address of the web inbox, for links."
@@ -120,16 +122,23 @@ class Settings(BaseSettings):
         """The Apprise channel configuration file."""
         return self.apprise_config or self.home / "channels.yaml"
 
+    @property
+    def key_file(self) -> Path:
+        """Where `rujukan init` keeps the secret key when RUJUKAN_SECRET_KEY is not set."""
+        return self.home / "secret.key"
+
     def resolved_secret_key(self) -> str:
-        """The secret key, generating and storing one under RUJUKAN_HOME on first use."""
+        """RUJUKAN_SECRET_KEY, else the key file `rujukan init` wrote; never a key made up here.
+
+        A key made up when the file is lost would seal new records with it while the old ones
+        stay locked: a missing key is an error instead.
+        """
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()
-        key_file = self.home / "secret.key"
-        if not key_file.exists():
-            self.home.mkdir(parents=True, exist_ok=True)
-            key_file.write_text(secrets.token_urlsafe(32))
-            key_file.chmod(0o600)
-        return key_file.read_text().strip()
+        if not self.key_file.exists():
+            raise SealError(f"no secret key: set RUJUKAN_SECRET_KEY, or run `rujukan init` to "
+                            f"create {self.key_file}")
+        return self.key_file.read_text().strip()
 
 
 @lru_cache

@@ -192,3 +192,28 @@ def test_every_command_has_help_with_an_example():
 
     missing = [" ".join(p) for p, c in walk(get_command(app)) if "Example:" not in (c.help or "")]
     assert missing == []
+
+
+def test_init_makes_a_key_for_a_new_database_and_never_replaces_a_lost_one(tmp_path):
+    home = tmp_path / "var"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUJUKAN_", "PREFECT_API"))}
+    env["RUJUKAN_HOME"] = str(home)
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([RUJUKAN, *args], capture_output=True, text=True, env=env,
+                              cwd=tmp_path, timeout=120)
+
+    first = run("init")
+    assert first.returncode == 0 and "new secret key" in first.stdout
+    key = home / "secret.key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    written = key.read_text()
+    assert "new secret key" not in run("init").stdout and key.read_text() == written
+    assert run("launch", "--intake", str(EXAMPLE)).returncode == 0
+
+    key.unlink()  # lost: the database now holds data no new key could open
+    for args in (("init",), ("launch", "--intake", str(EXAMPLE)), ("serve",)):
+        lost = run(*args)
+        assert lost.returncode == 1, (args, lost.stderr)
+        assert "secret.key" in lost.stderr and "Traceback" not in lost.stderr
+        assert not key.exists()

@@ -452,7 +452,7 @@ def test_a_wrong_or_lost_key_is_a_clear_error_never_plain_text(settings, engine,
     from models.engine import launch
     from models.errors import SealError
     from models.intake import Intake
-    from models.seal import Sealer
+    from models.seal import Sealer, ensure_secret_key
     from web.app import create_app
 
     canary = Canary(5)
@@ -473,12 +473,18 @@ def test_a_wrong_or_lost_key_is_a_clear_error_never_plain_text(settings, engine,
                               headers={"Authorization": f"Bearer {token}"})
 
     assert person_view("test-secret-key").json()["facts"]["name"] == canary.name  # the right key
-    for secret in ("another-key", None):  # None: the key file is generated anew (lost key)
-        refused = person_view(secret)
-        assert refused.status_code == 400 and refused.json()["error"] == "SealError"
-        assert "RUJUKAN_SECRET_KEY is not the key it was sealed with" in refused.json()["message"]
-        assert not _hits(refused.text, [canary])
-    assert (settings.home / "secret.key").exists()
+    refused = person_view("another-key")
+    assert refused.status_code == 400 and refused.json()["error"] == "SealError"
+    assert "RUJUKAN_SECRET_KEY is not the key it was sealed with" in refused.json()["message"]
+    assert not _hits(refused.text, [canary])
+    # No key at all (RUJUKAN_SECRET_KEY unset, the key file lost): nothing starts, and no new
+    # key is made up that would seal new records while the old ones stay locked.
+    with pytest.raises(SealError, match="no secret key"):
+        person_view(None)
+    lost = settings.model_copy(update={"database_url": url, "secret_key": None})
+    with pytest.raises(SealError, match="holds sealed personal data but .*secret.key is missing"):
+        ensure_secret_key(lost, engine)
+    assert not (settings.home / "secret.key").exists()
     with pytest.raises(SealError, match="empty"):
         Sealer("")
 
