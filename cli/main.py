@@ -13,7 +13,7 @@ from sqlmodel import select
 from cli.access_commands import access_app
 from cli.context import context, emit, parse_moment, run, utcnow
 from cli.views import referral_timeline, step_row, timeline_text
-from models.audit import verify_chain
+from models.audit import AuditEntry, AuditHead, ChainBreak, verify_chain
 from models.catalog import register_pathways, template_names
 from models.database import migrate
 from models.directory import load_directory
@@ -503,16 +503,35 @@ def consent_add(
 
 
 @audit_app.command("verify")
-def audit_verify(as_json: JsonFlag = False) -> None:
+def audit_verify(
+    anchor: Annotated[str | None, typer.Option(
+        help="SEQ:HASH of an entry saved earlier from this command's output, kept apart from the "
+             "database: the chain must still hold it (catches a rewritten chain).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
     """Check the audit chain; name every changed, deleted or inserted entry.
 
+    Prints the newest entry's SEQ:HASH: keep it somewhere else and pass it back with --anchor.
+
     Example: rujukan audit verify
+    Example: rujukan audit verify --anchor 120:3f9a...e1
     """
     with context().transaction() as session:
         breaks = verify_chain(session)
-    data = {"ok": not breaks, "breaks": [{"seq": b.seq, "problem": b.problem} for b in breaks]}
-    emit(data, as_json, lambda d: "audit chain intact" if d["ok"] else "\n".join(
-        f"entry {b['seq']}: {b['problem']}" for b in d["breaks"]))
+        if anchor is not None:
+            seq_text, _, hash_text = anchor.partition(":")
+            if not seq_text.isdigit() or len(hash_text) != 64:
+                raise BadInput("--anchor: write it as SEQ:HASH, as `rujukan audit verify` prints it")
+            held = session.get(AuditEntry, int(seq_text))
+            if held is None or held.hash != hash_text.lower():
+                breaks.append(ChainBreak(int(seq_text), "is not the entry saved as the anchor "
+                                                         "(the chain was rewritten)"))
+        head = session.get(AuditHead, 1)
+    data = {"ok": not breaks, "breaks": [{"seq": b.seq, "problem": b.problem} for b in breaks],
+            "head": f"{head.seq}:{head.hash}" if head is not None else None}
+    emit(data, as_json, lambda d: (f"audit chain intact; newest entry {d['head']}" if d["ok"]
+                                   else "\n".join(f"entry {b['seq']}: {b['problem']}"
+                                                  for b in d["breaks"])))
     if breaks:
         raise typer.Exit(1)
 

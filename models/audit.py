@@ -109,7 +109,14 @@ def verify_chain(session: Session) -> list[ChainBreak]:
         if entry_hash(entry.prev_hash, entry) != entry.hash:
             breaks.append(ChainBreak(entry.seq, "its content was changed after it was written"))
         prev_hash, expected_seq = entry.hash, entry.seq + 1
+    last = expected_seq - 1
     head = session.get(AuditHead, 1)
-    if head is not None and head.seq != expected_seq - 1:
-        breaks.append(ChainBreak(head.seq, f"the newest entries after {expected_seq - 1} are missing"))
+    if head is not None and head.seq > last:
+        breaks.append(ChainBreak(head.seq, f"the newest entries after {last} are missing"))
+    elif head is not None and head.seq < last:
+        breaks.append(ChainBreak(head.seq + 1, f"entries {head.seq + 1}..{last} were added "
+                                               "outside the engine (the chain's head is "
+                                               f"{head.seq})"))
+    elif head is not None and head.hash != prev_hash:
+        breaks.append(ChainBreak(last, "does not match the chain's head (replaced)"))
     return breaks

@@ -178,6 +178,39 @@ def test_audit_verify(cli):
     assert "intact" in cli("audit", "verify").stdout
 
 
+def test_a_saved_anchor_catches_a_chain_rewritten_by_someone_who_knows_the_scheme(cli, tmp_path):
+    from sqlmodel import Session, create_engine, select
+
+    from models.audit import AuditEntry, AuditHead, entry_hash
+
+    cli("launch", "--intake", str(EXAMPLE))
+    anchor = json.loads(cli("audit", "verify", "--json").stdout)["head"]
+    assert cli("audit", "verify", "--anchor", anchor).returncode == 0
+
+    # A forger with write access changes entry 1 and recomputes every hash after it, and the head.
+    engine = create_engine(f"sqlite:///{tmp_path / 'var' / 'rujukan.db'}")
+    with Session(engine) as session:
+        prev = "0" * 64
+        for entry in session.exec(select(AuditEntry).order_by(AuditEntry.seq)).all():
+            if entry.seq == 1:
+                entry.actor = "coordinator:someone-else"
+            entry.prev_hash, entry.hash = prev, entry_hash(prev, entry)
+            prev = entry.hash
+            session.add(entry)
+        head = session.get(AuditHead, 1)
+        head.hash = prev
+        session.add(head)
+        session.commit()
+    engine.dispose()
+
+    assert "intact" in cli("audit", "verify").stdout  # the chain alone cannot tell
+    caught = cli("audit", "verify", "--anchor", anchor, ok=False)
+    assert caught.returncode == 1
+    assert f"entry {anchor.split(':')[0]}: is not the entry saved as the anchor" in caught.stdout
+    bad = cli("audit", "verify", "--anchor", "12:abc", ok=False)
+    assert bad.returncode == 2 and "SEQ:HASH" in bad.stderr
+
+
 def test_every_command_has_help_with_an_example():
     from typer.main import get_command
 

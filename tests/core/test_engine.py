@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import text
@@ -285,6 +285,41 @@ def test_audit_chain_detects_a_deleted_row(engine, launched, now):
     with transaction(engine) as session:
         breaks = verify_chain(session)
     assert breaks and breaks[0].seq == 2 and "missing" in breaks[0].problem
+
+
+def _forge(session, seq: int, prev_hash: str) -> None:
+    """Write an entry that links correctly to `prev_hash`, as a forger who knows the scheme would."""
+    from models.audit import entry_hash
+
+    entry = AuditEntry(seq=seq, at=datetime(2026, 12, 7, 3, 0, tzinfo=timezone.utc),
+                       actor="coordinator:forger", action="completed", detail={}, prev_hash=prev_hash,
+                       hash="")
+    entry.hash = entry_hash(prev_hash, entry)
+    session.add(entry)
+
+
+def test_audit_chain_detects_an_entry_appended_outside_the_engine(engine, launched, now):
+    with transaction(engine) as session:
+        last = session.exec(select(AuditEntry).order_by(AuditEntry.seq.desc())).first()  # type: ignore[attr-defined]
+        _forge(session, last.seq + 1, last.hash)
+    with transaction(engine) as session:
+        breaks = verify_chain(session)
+    assert [(b.seq, "added outside the engine" in b.problem) for b in breaks] == [(last.seq + 1, True)]
+
+
+def test_audit_chain_detects_an_entry_inserted_in_the_middle(engine, launched, now):
+    with transaction(engine) as session:
+        entries = session.exec(select(AuditEntry).order_by(AuditEntry.seq)).all()
+        assert len(entries) >= 2
+        # Make room after entry 1 (renumbering the rest), then slip a forged entry 2 in.
+        for entry in reversed(entries[1:]):
+            session.exec(text(f"UPDATE auditentry SET seq = {entry.seq + 1} WHERE seq = {entry.seq}"))  # type: ignore[call-overload]
+        session.expunge_all()  # the rows moved under the session's feet
+        _forge(session, 2, entries[0].hash)
+    with transaction(engine) as session:
+        breaks = verify_chain(session)
+    assert breaks and breaks[0].seq == 3  # the first real entry after the forgery no longer links
+    assert "does not link" in breaks[0].problem or "changed" in breaks[0].problem
 
 
 def test_a_whole_referral_completes(engine, catalog, sealer, now, intake_data):
