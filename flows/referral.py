@@ -244,7 +244,8 @@ def sync_view(client: SyncPrefectClient, view: ReferralView, deployment_id: uuid
     if not latest or latest[0].data != view.table:
         client.create_artifact(ArtifactCreate(
             key=key, type="markdown", data=view.table, flow_run_id=run_id,
-            description=f"Steps of {view.reference}; times in WIB. From the case database."))
+            description=f"Steps of {view.reference}; each due time carries its zone. "
+                        "From the case database."))
 
     state = run.state
     busy = state is not None and state.type in (StateType.RUNNING, StateType.PENDING,

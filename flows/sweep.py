@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from flows.referral import catch_up, sync_referrals
 from models.catalog import load_catalog
 from models.database import engine_for, transaction
-from models.deadline import local_time_text
+from models.deadline import local_time_text, zone_abbreviation
 from models.outbox import OutboxMessage, OutboxStatus
 from models.referral import Referral
 from models.settings import Settings, get_settings
@@ -134,15 +134,16 @@ def publish_tables(client, settings: Settings, now: datetime) -> list[str]:
     from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
 
     rows = overdue_rows(settings, now)
+    zone = zone_abbreviation(settings.timezone)
     tables: dict[str, tuple[list, str]] = {
-        OVERDUE_ARTIFACT: (rows, "Open steps past their due time (times in WIB), all agencies."),
+        OVERDUE_ARTIFACT: (rows, f"Open steps past their due time (times in {zone}), all agencies."),
         OUTBOX_ARTIFACT: (outbox_problem_rows(settings),
                           "Messages that keep failing (retried) or gave up (dead): "
                           "fix the channel."),
     }
     for slug in sorted({r["agency"] for r in rows}):
         tables[f"overdue-{slug}"] = ([r for r in rows if r["agency"] == slug],
-                                     f"Open steps of {slug} past their due time (times in WIB).")
+                                     f"Open steps of {slug} past their due time (times in {zone}).")
     latest = {
         a.key: a.data for a in client.read_latest_artifacts(
             artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(like_="overdue-")))
