@@ -9,7 +9,14 @@ from typing import Annotated
 import typer
 
 from cli.context import context, emit, utcnow
-from models.access import AccessGrant, GrantKind, issue_grant, list_grants, revoke_grant
+from models.access import (
+    AccessGrant,
+    GrantKind,
+    issue_grant,
+    list_grants,
+    revoke_grant,
+    withdraw_links,
+)
 from models.errors import BadInput
 from models.links import LinkClaim, sign
 
@@ -93,6 +100,26 @@ def access_revoke(
     typer.echo(f"access grant #{grant.id} ({grant.kind.value}, {grant.agency}, {grant.holder}) revoked")
 
 
+@access_app.command("withdraw-links")
+def access_withdraw_links(
+    agency: Annotated[str, typer.Option("--agency", help="The agency whose links stop working.")],
+    by: ByOpt = None,
+) -> None:
+    """Stop every signed link of one agency made until now (a lost or shared phone).
+
+    The pages those links opened close at the next click. Messages sent from now on carry new
+    links; the agency's sign-in tokens are not affected (`access revoke` stops those).
+
+    Example: rujukan access withdraw-links --agency dinsos --by coordinator-1
+    """
+    ctx = context()
+    with ctx.transaction() as session:
+        cutoff = withdraw_links(session, agency=agency, by=_operator(by), now=utcnow(),
+                                catalog=ctx.catalog)
+    typer.echo(f"every link of {agency} made until {cutoff.not_before:%Y-%m-%d %H:%M:%S} UTC "
+               "is withdrawn; new messages carry new links")
+
+
 @access_app.command("list")
 def access_list(as_json: JsonFlag = False) -> None:
     """List the access grants (never their tokens): who, which agency, until when, revoked or not.
@@ -114,7 +141,7 @@ def access_link(
     days: Annotated[int | None, typer.Option("--days", help="Lifetime (default RUJUKAN_LINK_LIFETIME_DAYS).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Print a signed, expiring link to one agency's inbox (not revocable: keep it short-lived).
+    """Print a signed, expiring link to one agency's inbox (`access withdraw-links` stops it).
 
     Example: rujukan access link --agency dinsos --days 7
     """
@@ -123,8 +150,10 @@ def access_link(
     lifetime = days if days is not None else ctx.settings.link_lifetime_days
     if not 1 <= lifetime <= 366:
         raise BadInput("a link lasts between 1 and 366 days")
-    expires = utcnow() + timedelta(days=lifetime)
-    token = sign(ctx.settings.resolved_secret_key(), LinkClaim(agency=agency, step_id=None, expires=expires))
+    now = utcnow()
+    expires = now + timedelta(days=lifetime)
+    token = sign(ctx.settings.resolved_secret_key(),
+                 LinkClaim(agency=agency, step_id=None, expires=expires, issued=now))
     row = {"agency": agency, "expires_at": expires.isoformat(),
            "url": f"{ctx.settings.base_url.rstrip('/')}/s/{token}"}
     emit(row, as_json, lambda r: f"{r['url']}\n(inbox of {r['agency']}, valid until {r['expires_at'][:16]} UTC)")

@@ -111,6 +111,6 @@ def demo_access(settings: Settings, now: datetime | None = None) -> dict[str, st
                                catalog=load_catalog(settings), lifetime=timedelta(days=1))
     links = {"coordinator token": token, "sign in": f"{base}/signin"}
     for slug in ("polres-ppa", "dinsos"):
-        claim = LinkClaim(agency=slug, step_id=None, expires=now + timedelta(days=1))
+        claim = LinkClaim(agency=slug, step_id=None, expires=now + timedelta(days=1), issued=now)
         links[f"inbox {slug}"] = f"{base}/s/{sign(settings.resolved_secret_key(), claim)}"
     return links

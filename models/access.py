@@ -127,6 +127,37 @@ def revoke_grant(session: Session, *, grant_id: int, revoked_by: str, now: datet
     return grant
 
 
+class LinkCutoff(SQLModel, table=True):
+    """An agency's signed links made before `not_before` open nothing any more (a lost phone)."""
+
+    __tablename__ = "link_cutoff"
+
+    agency: str = Field(primary_key=True, max_length=40)
+    not_before: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    by: str = Field(max_length=80)
+
+
+def withdraw_links(session: Session, *, agency: str, by: str, now: datetime,
+                   catalog: Catalog) -> LinkCutoff:
+    """Make every signed link of `agency` made until now stop working, and the sessions they opened.
+
+    Messages sent from now on carry new links; access tokens (grants) are not affected.
+    """
+    catalog.agency(agency)
+    cutoff = session.get(LinkCutoff, agency) or LinkCutoff(agency=agency, not_before=now, by=by)
+    cutoff.not_before, cutoff.by = now, by
+    session.add(cutoff)
+    record(session, actor=by, action="links-withdrawn", now=now, detail={"agency": agency})
+    return cutoff
+
+
+def check_link_issued(session: Session, agency: str, issued: datetime | None) -> None:
+    """Forbidden if the agency withdrew its links after this one was made (or it has no date)."""
+    cutoff = session.get(LinkCutoff, agency)
+    if cutoff is not None and (issued is None or issued <= cutoff.not_before):
+        raise Forbidden("this link was withdrawn: ask the coordinator for a new one")
+
+
 def list_grants(session: Session) -> list[AccessGrant]:
     """Every grant, newest first."""
     return list(session.exec(select(AccessGrant).order_by(AccessGrant.id.desc())))  # type: ignore[union-attr]

@@ -89,7 +89,7 @@ def render(template: str, locale: str, context: MessageContext) -> Message:
 def step_link(settings: Settings, *, agency: str, step_id: int | None, now: datetime) -> str:
     """A signed link for one agency to one step (or to its inbox when step_id is None)."""
     claim = LinkClaim(agency=agency, step_id=step_id,
-                      expires=now + timedelta(days=settings.link_lifetime_days))
+                      expires=now + timedelta(days=settings.link_lifetime_days), issued=now)
     return f"{settings.base_url.rstrip('/')}/s/{sign(settings.resolved_secret_key(), claim)}"
 
 

@@ -9,14 +9,16 @@ from fastapi import Request
 
 from models.access import (
     TOKEN_PREFIX,
+    GrantKind,
     Principal,
+    check_link_issued,
     principal_of_grant,
     principal_of_link,
     principal_of_token,
 )
 from models.engine import record_refusal
 from models.errors import Forbidden
-from models.links import verify
+from models.links import from_microseconds, verify
 from web.language import DEFAULT_LOCALE, LOCALES
 from web.session import COOKIE, LANG_COOKIE, WebSession, csrf_matches, decode
 
@@ -71,14 +73,18 @@ def page_principal(request: Request) -> Principal:
     session = cookie_session(request)
     if session is None or not session.signed_in:
         raise SignInRequired()
-    if session.grant_id is not None:
-        web = web_of(request)
-        try:
-            with web.transaction() as db:
+    web = web_of(request)
+    try:
+        with web.transaction() as db:
+            if session.grant_id is not None:
                 principal_of_grant(db, session.grant_id, web.now())
-        except Forbidden as exc:
-            refuse(web, session.principal(), "session", exc)
-            raise Unauthorized(str(exc)) from None
+            elif session.kind == GrantKind.agency.value:  # opened by a signed link
+                issued = session.link_issued
+                check_link_issued(db, session.agency or "",
+                                  from_microseconds(issued) if issued is not None else None)
+    except Forbidden as exc:
+        refuse(web, session.principal(), "session", exc)
+        raise Unauthorized(str(exc)) from None
     return session.principal()
 
 
@@ -91,10 +97,12 @@ def api_principal(request: Request) -> Principal:
         raise Unauthorized("send 'Authorization: Bearer TOKEN' with an access token or a link token")
     token = token.strip()
     try:
-        if token.startswith(TOKEN_PREFIX):
-            with web.transaction() as db:
+        with web.transaction() as db:
+            if token.startswith(TOKEN_PREFIX):
                 return principal_of_token(db, token, web.now())
-        return principal_of_link(verify(web.secret, token, web.now()))
+            claim = verify(web.secret, token, web.now())
+            check_link_issued(db, claim.agency, claim.issued)
+            return principal_of_link(claim)
     except Forbidden as exc:
         refuse(web, None, "sign-in", exc, via="api")
         raise Unauthorized(str(exc)) from None

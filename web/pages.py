@@ -15,6 +15,7 @@ from models.access import (
     authorize_referral,
     authorize_step,
     check_holder,
+    check_link_issued,
     principal_of_link,
     principal_of_token,
     step_ref,
@@ -35,7 +36,7 @@ from models.engine import (
     reroute_step,
 )
 from models.errors import BadInput, Forbidden, NotFound
-from models.links import verify
+from models.links import microseconds, verify
 from models.note import add_note, clean_note, notes_of
 from models.referral import Referral
 from models.step import Step
@@ -109,9 +110,10 @@ def open_link(request: Request, token: str):
         claim = verify(web.secret, token, now)
         principal = principal_of_link(claim)
         target = "/inbox"
-        if principal.step_ids:
-            step_id = next(iter(principal.step_ids))
-            with web.transaction() as db:
+        with web.transaction() as db:
+            check_link_issued(db, claim.agency, claim.issued)
+            if principal.step_ids:
+                step_id = next(iter(principal.step_ids))
                 step = db.get(Step, step_id)
                 referral = db.get(Referral, step.referral_id) if step else None
                 if step is None or referral is None or step.agency != principal.agency:
@@ -120,7 +122,9 @@ def open_link(request: Request, token: str):
     except (Forbidden, NotFound) as exc:
         refuse(web, None, "open-link", exc)
         return error_page(request, 403, hint_key="link_refused")
-    session = signed_in(now, principal, until=claim.expires, previous=cookie_session(request))
+    issued = microseconds(claim.issued) if claim.issued is not None else None
+    session = signed_in(now, principal, until=claim.expires, previous=cookie_session(request),
+                        link_issued=issued)
     return _set_session(request, _redirect(target), session)
 
 

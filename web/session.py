@@ -35,6 +35,7 @@ class WebSession:
     grant_id: int | None = None
     step_ids: tuple[int, ...] | None = None
     officer: str = ""  # the name a focal point gave on a link session, for the audit trail
+    link_issued: int | None = None  # a link session: when its oldest link was made (µs)
 
     @property
     def signed_in(self) -> bool:
@@ -67,7 +68,7 @@ def anonymous(now: datetime) -> WebSession:
 
 
 def signed_in(now: datetime, principal: Principal, until: datetime | None = None,
-              previous: WebSession | None = None) -> WebSession:
+              previous: WebSession | None = None, link_issued: int | None = None) -> WebSession:
     """A session for `principal`, with a new CSRF token (no fixation across a sign-in).
 
     A step link opened while the same agency's step-link session is alive adds its step, so a
@@ -84,9 +85,12 @@ def signed_in(now: datetime, principal: Principal, until: datetime | None = None
         elif previous.step_ids is None:
             steps = None  # an inbox session already covers every step of the agency
         expires = max(expires, min(previous.expires, now + SESSION_LIFETIME))
+        if link_issued is not None and previous.link_issued is not None:
+            link_issued = min(link_issued, previous.link_issued)  # withdrawing the oldest ends it
     return WebSession(csrf=secrets.token_urlsafe(24), expires=expires, kind=principal.kind.value,
                       agency=principal.agency, holder=principal.holder,
-                      grant_id=principal.grant_id, step_ids=steps, officer=officer)
+                      grant_id=principal.grant_id, step_ids=steps, officer=officer,
+                      link_issued=link_issued)
 
 
 def with_officer(session: WebSession, officer: str) -> WebSession:
@@ -100,6 +104,7 @@ def encode(secret: str, session: WebSession) -> str:
         "c": session.csrf, "e": int(session.expires.timestamp()), "k": session.kind,
         "a": session.agency, "h": session.holder, "g": session.grant_id,
         "s": list(session.step_ids) if session.step_ids is not None else None, "o": session.officer,
+        "l": session.link_issued,
     }, separators=(",", ":")).encode()
     mac = hmac.new(_key(secret), body, hashlib.sha256).digest()
     return f"{_b64(body)}.{_b64(mac)}"
@@ -121,6 +126,7 @@ def decode(secret: str, value: str | None, now: datetime) -> WebSession | None:
             kind=data["k"], agency=data["a"], holder=data["h"] or "", grant_id=data["g"],
             step_ids=tuple(int(s) for s in data["s"]) if data["s"] is not None else None,
             officer=data.get("o") or "",
+            link_issued=data.get("l") if isinstance(data.get("l"), int) else None,
         )
     except (ValueError, TypeError, KeyError):
         return None

@@ -250,3 +250,14 @@ def test_init_makes_a_key_for_a_new_database_and_never_replaces_a_lost_one(tmp_p
         assert lost.returncode == 1, (args, lost.stderr)
         assert "secret.key" in lost.stderr and "Traceback" not in lost.stderr
         assert not key.exists()
+
+
+def test_withdrawing_an_agencys_links(cli):
+    import re
+
+    link = cli("access", "link", "--agency", "dinsos").stdout
+    assert re.search(r"/s/[\w.-]+", link)
+    done = cli("access", "withdraw-links", "--agency", "dinsos", "--by", "coordinator-1")
+    assert "every link of dinsos made until" in done.stdout
+    unknown = cli("access", "withdraw-links", "--agency", "nobody", ok=False)
+    assert unknown.returncode == 2 and "unknown agency 'nobody'" in unknown.stderr

@@ -98,7 +98,8 @@ class World:
 
     def link(self, agency: str, step_id: int | None, days: float = 7) -> str:
         """A signed link token, as a message carries it."""
-        claim = LinkClaim(agency=agency, step_id=step_id, expires=self.clock.now + timedelta(days=days))
+        claim = LinkClaim(agency=agency, step_id=step_id, expires=self.clock.now + timedelta(days=days),
+                          issued=self.clock.now)
         return sign(self.settings.resolved_secret_key(), claim)
 
     def audit(self, action: str | None = None) -> list[AuditEntry]:

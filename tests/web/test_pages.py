@@ -219,3 +219,38 @@ def test_sign_in_never_sends_anyone_to_another_site(client, world):
                                               "next": target})
         assert signed.headers["location"] == "/coordinator", target
         client.cookies.clear()
+
+
+def test_withdrawn_links_stop_working_at_once_and_new_ones_work(client, world, referral):
+    from fastapi.testclient import TestClient
+
+    from models.access import withdraw_links
+    from tests.web.conftest import bearer
+
+    ident = world.steps(referral)["identifikasi"]
+    old_link = world.link("polres-ppa", ident.id)
+    step_url = open_link(client, old_link).headers["location"]
+    assert client.get(step_url).status_code == 200
+    api = f"/api/referrals/{referral.reference}/steps/{ident.id}"
+    assert client.get(api, headers=bearer(old_link)).status_code == 200
+    other_agency = world.link("dinsos", None)
+
+    world.clock.advance(minutes=5)  # the focal point's phone is lost
+    with transaction(world.engine) as session:
+        withdraw_links(session, agency="polres-ppa", by="coordinator:coordinator-1",
+                       now=world.clock.now, catalog=world.catalog)
+
+    assert client.get(step_url).status_code == 401  # the page it opened closes at the next click
+    assert client.get(api, headers=bearer(old_link)).status_code == 401
+    with TestClient(client.app, follow_redirects=False) as stranger:  # whoever holds the phone now
+        assert open_link(stranger, old_link).status_code == 403
+    world.clock.advance(seconds=1)
+    new_link = world.link("polres-ppa", ident.id)  # what the next message carries
+    assert client.get(api, headers=bearer(new_link)).status_code == 200
+    with TestClient(client.app, follow_redirects=False) as fresh:
+        assert fresh.get(open_link(fresh, new_link).headers["location"]).status_code == 200
+    assert client.get("/api/inbox", headers=bearer(other_agency)).status_code == 200  # others unaffected
+
+    [withdrawn] = world.audit("links-withdrawn")
+    assert withdrawn.actor == "coordinator:coordinator-1" and withdrawn.detail == {"agency": "polres-ppa"}
+    assert {a.detail["attempt"] for a in world.audit("refused")} >= {"session", "sign-in", "open-link"}
