@@ -117,7 +117,8 @@ def access_withdraw_links(
         cutoff = withdraw_links(session, agency=agency, by=_operator(by), now=utcnow(),
                                 catalog=ctx.catalog)
     typer.echo(f"every link of {agency} made until {cutoff.not_before:%Y-%m-%d %H:%M:%S} UTC "
-               "is withdrawn; new messages carry new links")
+               "is withdrawn; new messages carry new links (if the lost device also receives "
+               f"{agency}'s messages, remove that channel from the channel config too)")
 
 
 @access_app.command("list")

@@ -15,6 +15,7 @@ import typer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from models.access import HOLDER
 from models.catalog import Catalog, load_catalog
 from models.database import engine_for, transaction
 from models.engine import Actor, record_refusal
@@ -59,9 +60,20 @@ class Context:
                 yield session
         except BadInput as refused:
             with self.transaction() as session:
-                record_refusal(session, actor=str(actor), attempt=attempt, error=refused,
-                               now=utcnow(), via="cli", reference=reference, step_ref=step)
+                record_refusal(session, actor=self._recordable(actor), attempt=attempt,
+                               error=refused, now=utcnow(), via="cli", reference=reference,
+                               step_ref=step)
             raise
+
+    def _recordable(self, actor: Actor) -> str:
+        """The actor as the audit trail may keep it. A refused attempt may carry anything typed
+        into --agency or --by (a person's name in the wrong field): only a known agency and a
+        name fit for the trail are kept."""
+        name = actor.name if HOLDER.fullmatch(actor.name or "") else ""
+        if actor.kind == "agency":
+            agency = actor.agency if actor.agency in self.catalog.directory else "(unknown)"
+            return str(Actor("agency", name, agency))
+        return str(Actor(actor.kind, name or "(unnamed)"))
 
 
 def context() -> Context:

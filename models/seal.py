@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -51,6 +52,11 @@ def signing_key(secret: str) -> bytes:
     return _derive(secret, "links")
 
 
+def channel_key(secret: str) -> bytes:
+    """The HMAC key that names channels in the outbox without revealing their URLs."""
+    return _derive(secret, "channels")
+
+
 def ensure_secret_key(settings: Settings, engine: Engine) -> Path | None:
     """Create RUJUKAN_HOME/secret.key for a case database that holds nothing sealed yet.
 
@@ -61,7 +67,8 @@ def ensure_secret_key(settings: Settings, engine: Engine) -> Path | None:
 
     from models.referral import Person
 
-    if settings.secret_key is not None or settings.key_file.exists():
+    key_file = settings.key_file
+    if settings.secret_key is not None or (key_file.exists() and key_file.read_text().strip()):
         return None
     with Session(engine) as session:  # every sealed note or reason belongs to a sealed person
         sealed = session.exec(select(Person.referral_id).limit(1)).first() is not None
@@ -72,7 +79,13 @@ def ensure_secret_key(settings: Settings, engine: Engine) -> Path | None:
             "was sealed with (a new key could never open it; nothing was changed)"
         )
     settings.home.mkdir(parents=True, exist_ok=True)
-    with settings.key_file.open("x", encoding="utf-8") as handle:  # never replace a key
-        handle.write(secrets.token_urlsafe(32))
-    settings.key_file.chmod(0o600)
-    return settings.key_file
+    key_file.unlink(missing_ok=True)  # empty: a crash while it was being written
+    try:  # created readable by the owner only, before the key is in it; never replaced
+        handle = os.open(key_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return None  # another process (init and serve at once) just wrote it
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        out.write(secrets.token_urlsafe(32))
+        out.flush()
+        os.fsync(out.fileno())
+    return key_file

@@ -110,6 +110,20 @@ class Settings(BaseSettings):
         works elsewhere (the flow runner) must name the same files."""
         return None if path is None else path.expanduser().absolute()
 
+    @field_validator("database_url")
+    @classmethod
+    def _absolute_sqlite(cls, url: str | None) -> str | None:
+        """A SQLite file given by a relative path is taken from where the command starts."""
+        if url is None or not url.startswith("sqlite"):
+            return url
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+        if not parsed.database or parsed.database == ":memory:" or Path(parsed.database).is_absolute():
+            return url
+        return parsed.set(database=str(Path(parsed.database).absolute())).render_as_string(
+            hide_password=False)
+
     @property
     def resolved_database_url(self) -> str:
         """The case database URL, defaulting to SQLite under RUJUKAN_HOME."""
@@ -135,10 +149,11 @@ class Settings(BaseSettings):
         """
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()
-        if not self.key_file.exists():
+        key = self.key_file.read_text().strip() if self.key_file.exists() else ""
+        if not key:
             raise SealError(f"no secret key: set RUJUKAN_SECRET_KEY, or run `rujukan init` to "
                             f"create {self.key_file}")
-        return self.key_file.read_text().strip()
+        return key
 
 
 @lru_cache

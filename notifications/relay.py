@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import random
 import threading
@@ -21,6 +22,7 @@ from models.catalog import Catalog, load_catalog
 from models.database import engine_for, transaction
 from models.faults import crash_point
 from models.outbox import OutboxMessage, OutboxStatus
+from models.seal import channel_key
 from models.settings import Settings
 from notifications.channels import quiet_apprise_logger, usable_apprise
 from notifications.render import Message, render_outbox_message
@@ -123,18 +125,20 @@ def claim(session: Session, *, message_id: int, now: datetime, lease: timedelta)
 def mark(session: Session, *, message: OutboxMessage, outcome: Outcome, now: datetime,
          settings: Settings) -> OutboxStatus | None:
     """Record the outcome of a claimed row; None if the claim was lost meanwhile (lease expired)."""
+    # Channels that have the message stay remembered, whatever this attempt did.
+    reached = sorted(set(message.delivered_to) | outcome.reached)
     if outcome.delivered:
         values: dict = dict(status=OutboxStatus.sent, sent_at=now, lease_until=None, last_error=None,
-                            delivered_to=sorted(outcome.reached))
+                            delivered_to=reached)
     elif message.attempts >= settings.relay_max_attempts:
-        values = dict(status=OutboxStatus.dead, lease_until=None,
+        values = dict(status=OutboxStatus.dead, lease_until=None, delivered_to=reached,
                       last_error=_clip(f"attempt {message.attempts}: {outcome.error}; gave up"))
     else:
         delay = backoff(message.attempts, base=settings.relay_backoff_base_seconds,
                         cap=settings.relay_backoff_cap_seconds)
         values = dict(status=OutboxStatus.failed, lease_until=None, next_attempt_at=now + delay,
                       last_error=_clip(f"attempt {message.attempts}: {outcome.error}"),
-                      delivered_to=sorted(outcome.reached))
+                      delivered_to=reached)
     # Fenced by the attempt number: a relay whose lease ran out cannot overwrite a newer claim.
     result = session.exec(  # type: ignore[call-overload]
         update(OutboxMessage)
@@ -152,12 +156,13 @@ def _clip(text: str) -> str:
 # --- sending ------------------------------------------------------------------------------------
 
 
-def fingerprint(service) -> str:
-    """A short, stable name of one channel that does not reveal its URL or secret."""
-    return hashlib.sha256(service.url(privacy=False).encode()).hexdigest()[:16]
+def fingerprint(service, key: bytes) -> str:
+    """A short, stable name of one channel: keyed, so a copy of the database cannot be checked
+    against guessed URLs (they may hold passwords and phone numbers)."""
+    return hmac.new(key, service.url(privacy=False).encode(), hashlib.sha256).hexdigest()[:16]
 
 
-def deliver(notifier: apprise.Apprise, *, recipient: str, message: Message,
+def deliver(notifier: apprise.Apprise, *, recipient: str, message: Message, key: bytes,
             already: frozenset[str] = frozenset()) -> Outcome:
     """Send one message to every channel of one recipient tag, except those that already have it.
 
@@ -170,13 +175,13 @@ def deliver(notifier: apprise.Apprise, *, recipient: str, message: Message,
                               "run `rujukan channels check`)")
     reached, failures = set(), []
     for service in services:
-        name = fingerprint(service)
-        if name in already:
-            reached.add(name)
-            continue
-        # Each channel gets the body written for its format: HTML mail, Markdown chat, plain text.
-        body_format = str(service.resolve_format(None).value)
         try:
+            name = fingerprint(service, key)
+            if name in already:
+                reached.add(name)
+                continue
+            # Each channel gets the body written for its format: HTML mail, Markdown chat, text.
+            body_format = str(service.resolve_format(None).value)
             one = apprise.Apprise(asset=notifier.asset)
             one.add(service)
             result = one.notify(
@@ -195,7 +200,10 @@ def deliver(notifier: apprise.Apprise, *, recipient: str, message: Message,
 
 def _scheme(service) -> str:
     """The channel's scheme (mailto, json, tgram...): enough to find it, nothing secret."""
-    url = service.url(privacy=True)
+    try:
+        url = service.url(privacy=True)
+    except Exception:  # noqa: BLE001 - a plugin bug: the error still names the attempt
+        return "channel"
     return url.split("://", 1)[0] if "://" in url else "channel"
 
 
@@ -225,6 +233,7 @@ def _relay(settings: Settings, *, referral_ids: list[int] | None, now: datetime 
     engine = engine_for(settings.resolved_database_url)
     catalog = _catalog(settings)
     notifier: apprise.Apprise | None = None
+    key = channel_key(settings.resolved_secret_key())
     seen: set[int] = set()
     with transaction(engine) as session:
         release_expired_leases(session, now=now or utcnow(), max_attempts=settings.relay_max_attempts)
@@ -242,7 +251,8 @@ def _relay(settings: Settings, *, referral_ids: list[int] | None, now: datetime 
         for item in batch:
             by_recipient[item.message.recipient].append(item)
         with ThreadPoolExecutor(max_workers=min(SENDERS, len(by_recipient))) as pool:
-            senders = [pool.submit(_send_all, notifier, items) for items in by_recipient.values()]
+            senders = [pool.submit(_send_all, notifier, key, items)
+                       for items in by_recipient.values()]
             outcomes = [sender.result() for sender in senders]
         with transaction(engine) as session:
             for pairs in outcomes:
@@ -315,14 +325,15 @@ def _claim_batch(engine: Engine, catalog: Catalog, settings: Settings, *,
     return claimed
 
 
-def _send_all(notifier: apprise.Apprise, items: list[_Claimed]) -> list[tuple[_Claimed, Outcome]]:
+def _send_all(notifier: apprise.Apprise, key: bytes,
+              items: list[_Claimed]) -> list[tuple[_Claimed, Outcome]]:
     results = []
     for item in items:
         if item.rendered is None:
             results.append((item, Outcome(False, item.error)))
         else:
             outcome = deliver(notifier, recipient=item.message.recipient, message=item.rendered,
-                              already=frozenset(item.message.delivered_to))
+                              key=key, already=frozenset(item.message.delivered_to))
             if outcome.delivered:
                 crash_point("after-send")  # the harness's window: sent, not yet marked
             results.append((item, outcome))

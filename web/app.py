@@ -188,7 +188,10 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
 
     @app.exception_handler(SignInRequired)
     async def sign_in_required(request: Request, _exc: SignInRequired):
-        # Back to the page asked for once signed in (a path of this site only; no query).
+        # Back to the page asked for once signed in (a path of this site only; no query). Not
+        # for a form's POST: going back to it would be a GET the address does not answer.
+        if request.method != "GET":
+            return RedirectResponse("/signin", status_code=303)
         return RedirectResponse(f"/signin?next={quote(request.url.path, safe='/')}", status_code=303)
 
     @app.exception_handler(CsrfRefused)

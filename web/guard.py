@@ -68,6 +68,14 @@ def refuse(web: Web, principal: Principal | None, attempt: str, error: Exception
     log.info("refused %s (%s) via %s", attempt, type(error).__name__, via)
 
 
+def check_link_session(db, session: WebSession) -> None:
+    """Forbidden if a signed link opened `session` and its agency has withdrawn it since."""
+    if session.signed_in and session.grant_id is None and session.kind == GrantKind.agency.value:
+        issued = session.link_issued
+        check_link_issued(db, session.agency or "",
+                          from_microseconds(issued) if issued is not None else None)
+
+
 def page_principal(request: Request) -> Principal:
     """The signed-in principal of a page request; a revoked grant ends the session at once."""
     session = cookie_session(request)
@@ -78,10 +86,8 @@ def page_principal(request: Request) -> Principal:
         with web.transaction() as db:
             if session.grant_id is not None:
                 principal_of_grant(db, session.grant_id, web.now())
-            elif session.kind == GrantKind.agency.value:  # opened by a signed link
-                issued = session.link_issued
-                check_link_issued(db, session.agency or "",
-                                  from_microseconds(issued) if issued is not None else None)
+            else:
+                check_link_session(db, session)
     except Forbidden as exc:
         refuse(web, session.principal(), "session", exc)
         raise Unauthorized(str(exc)) from None

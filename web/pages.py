@@ -45,6 +45,7 @@ from web.app import error_page, render
 from web.guard import (
     Unauthorized,
     check_csrf,
+    check_link_session,
     cookie_session,
     page_principal,
     refuse,
@@ -80,7 +81,8 @@ def _redirect(url: str) -> RedirectResponse:
 
 def _local_path(url: str | None) -> str:
     """A same-site path to go back to (never another site: no open redirect)."""
-    if not url or not url.startswith("/") or url.startswith("//") or "\\" in url:
+    if (not url or not url.startswith("/") or url.startswith("//") or "\\" in url
+            or any(ord(c) < 32 or ord(c) == 127 for c in url)):
         return "/"
     return url
 
@@ -110,8 +112,14 @@ def open_link(request: Request, token: str):
         claim = verify(web.secret, token, now)
         principal = principal_of_link(claim)
         target = "/inbox"
+        previous = cookie_session(request)
         with web.transaction() as db:
             check_link_issued(db, claim.agency, claim.issued)
+            if previous is not None:
+                try:
+                    check_link_session(db, previous)
+                except Forbidden:
+                    previous = None  # a withdrawn session is not carried into the new one
             if principal.step_ids:
                 step_id = next(iter(principal.step_ids))
                 step = db.get(Step, step_id)
@@ -123,7 +131,7 @@ def open_link(request: Request, token: str):
         refuse(web, None, "open-link", exc)
         return error_page(request, 403, hint_key="link_refused")
     issued = microseconds(claim.issued) if claim.issued is not None else None
-    session = signed_in(now, principal, until=claim.expires, previous=cookie_session(request),
+    session = signed_in(now, principal, until=claim.expires, previous=previous,
                         link_issued=issued)
     return _set_session(request, _redirect(target), session)
 

@@ -85,8 +85,11 @@ def signed_in(now: datetime, principal: Principal, until: datetime | None = None
         elif previous.step_ids is None:
             steps = None  # an inbox session already covers every step of the agency
         expires = max(expires, min(previous.expires, now + SESSION_LIFETIME))
-        if link_issued is not None and previous.link_issued is not None:
-            link_issued = min(link_issued, previous.link_issued)  # withdrawing the oldest ends it
+        # The merged session is as old as its oldest link (an undated one counts as oldest).
+        if link_issued is None or previous.link_issued is None:
+            link_issued = None
+        else:
+            link_issued = min(link_issued, previous.link_issued)
     return WebSession(csrf=secrets.token_urlsafe(24), expires=expires, kind=principal.kind.value,
                       agency=principal.agency, holder=principal.holder,
                       grant_id=principal.grant_id, step_ids=steps, officer=officer,

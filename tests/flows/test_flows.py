@@ -179,6 +179,12 @@ def test_serve_hands_its_children_absolute_paths(tmp_path, monkeypatch):
     assert there.resolved_database_url == here.resolved_database_url
     assert there.resolved_database_url == f"sqlite:///{tmp_path / 'var2' / 'rujukan.db'}"
     assert there.resolved_apprise_config == tmp_path / "var2" / "channels.yaml"
+
+    monkeypatch.chdir(tmp_path)  # a relative SQLite URL given by hand is made absolute too
+    monkeypatch.setenv("RUJUKAN_DATABASE_URL", "sqlite:///cases/rujukan.db")
+    get_settings.cache_clear()
+    env = server_environment(get_settings())
+    assert env["RUJUKAN_DATABASE_URL"] == f"sqlite:///{tmp_path / 'cases' / 'rujukan.db'}"
     get_settings.cache_clear()
 
 

@@ -73,7 +73,7 @@ def test_the_demo_config_covers_every_agency_delivers_locally_and_is_never_overw
     assert check_channels(demo, load_directory(demo.agencies_file)) == []
     assert ensure_demo_config(demo) is None
 
-    outcome = deliver(usable_apprise(demo), recipient="gugus-tugas",
+    outcome = deliver(usable_apprise(demo), recipient="gugus-tugas", key=b"test-channel-key",
                       message=Message("[RJK-TEST-22] uji", "teks", "teks", "<p>teks</p>"))
 
     assert outcome.delivered

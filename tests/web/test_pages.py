@@ -170,6 +170,8 @@ def test_access_log_never_records_a_link_token(world, referral):
 def test_pages_need_a_session(client):
     assert client.get("/inbox").headers["location"] == "/signin?next=/inbox"
     assert client.get("/coordinator").headers["location"] == "/signin?next=/coordinator"
+    # a form sent without a session goes to plain sign-in: its address answers no GET
+    assert client.post("/coordinator/intake", data={}).headers["location"] == "/signin"
 
 
 def test_a_declined_message_takes_the_coordinator_to_the_timeline_after_sign_in(client, world,
@@ -213,7 +215,7 @@ def test_a_declined_message_takes_the_coordinator_to_the_timeline_after_sign_in(
 
 def test_sign_in_never_sends_anyone_to_another_site(client, world):
     token = world.grant(GrantKind.coordinator, "uptd-ppa", "coordinator-1")
-    for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
+    for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example", "/\t/evil.example"):
         form = client.get("/signin", params={"next": target})
         signed = client.post("/signin", data={"token": token, "csrf": csrf_of(form.text),
                                               "next": target})
@@ -249,6 +251,10 @@ def test_withdrawn_links_stop_working_at_once_and_new_ones_work(client, world, r
     assert client.get(api, headers=bearer(new_link)).status_code == 200
     with TestClient(client.app, follow_redirects=False) as fresh:
         assert fresh.get(open_link(fresh, new_link).headers["location"]).status_code == 200
+    # A colleague whose browser still holds the withdrawn session opens the new link: the old
+    # session is dropped, not merged (which would make the new one look withdrawn too).
+    reopened = open_link(client, new_link)
+    assert reopened.status_code == 303 and client.get(reopened.headers["location"]).status_code == 200
     assert client.get("/api/inbox", headers=bearer(other_agency)).status_code == 200  # others unaffected
 
     [withdrawn] = world.audit("links-withdrawn")
