@@ -48,7 +48,7 @@ class Context:
             yield session
 
     @contextmanager
-    def acting(self, attempt: str, actor: Actor, reference: str,
+    def acting(self, attempt: str, actor: Actor, reference: str | None,
                step: str | None = None) -> Iterator[Session]:
         """An action's transaction; if it is refused, the refusal is audited and re-raised.
 
@@ -59,11 +59,15 @@ class Context:
             with self.transaction() as session:
                 yield session
         except BadInput as refused:
-            with self.transaction() as session:
-                record_refusal(session, actor=self._recordable(actor), attempt=attempt,
-                               error=refused, now=utcnow(), via="cli", reference=reference,
-                               step_ref=step)
+            self.record_refused(attempt, actor, refused, reference, step)
             raise
+
+    def record_refused(self, attempt: str, actor: Actor, error: BadInput,
+                       reference: str | None = None, step: str | None = None) -> None:
+        """Write one 'refused' audit entry in a transaction of its own."""
+        with self.transaction() as session:
+            record_refusal(session, actor=self._recordable(actor), attempt=attempt, error=error,
+                           now=utcnow(), via="cli", reference=reference, step_ref=step)
 
     def _recordable(self, actor: Actor) -> str:
         """The actor as the audit trail may keep it. A refused attempt may carry anything typed

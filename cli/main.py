@@ -227,18 +227,16 @@ def launch_cmd(
     if (intake is None) == (batch is None):
         raise BadInput("give exactly one of --intake FILE or --batch FILE.jsonl")
     ctx = context()
-    if intake is not None:
-        raw = typer.get_text_stream("stdin").read() if str(intake) == "-" else _read(intake)
-        intakes = [_read_intake(raw, str(intake))]
-    else:
-        assert batch is not None
-        lines = [(n, line) for n, line in enumerate(_read(batch).splitlines(), 1) if line.strip()]
-        if not lines:
-            raise BadInput(f"{batch}: no intakes in the file")
-        intakes = [_read_intake(line, f"{batch} line {n}") for n, line in lines]
+    # A refused launch changes nothing but leaves one 'refused' entry, as on the intake form.
+    attempt, operator = ("launch-batch" if batch else "launch"), Actor("coordinator", "")
+    try:
+        intakes = _intakes_from(intake, batch)
+    except BadInput as refused:
+        ctx.record_refused(attempt, operator, refused)
+        raise
     now = utcnow()
     batch_id = f"batch-{now:%Y%m%d%H%M%S}" if batch else None
-    with ctx.transaction() as session:
+    with ctx.acting(attempt, operator, None) as session:
         referrals = [
             launch(session, intake=i, catalog=ctx.catalog, sealer=ctx.sealer, now=now, batch=batch_id)
             for i in intakes
@@ -256,6 +254,18 @@ def launch_cmd(
     else:
         typer.echo("\n".join(f"{r['reference']}  {r['pathway']}  ready: {', '.join(r['ready_steps'])}"
                              for r in rows))
+
+
+def _intakes_from(intake: Path | None, batch: Path | None) -> list[Intake]:
+    """The intakes of --intake (a file or '-' for stdin) or of --batch (JSON Lines)."""
+    if intake is not None:
+        raw = typer.get_text_stream("stdin").read() if str(intake) == "-" else _read(intake)
+        return [_read_intake(raw, str(intake))]
+    assert batch is not None
+    lines = [(n, line) for n, line in enumerate(_read(batch).splitlines(), 1) if line.strip()]
+    if not lines:
+        raise BadInput(f"{batch}: no intakes in the file")
+    return [_read_intake(line, f"{batch} line {n}") for n, line in lines]
 
 
 def _read(path: Path) -> str:

@@ -81,6 +81,13 @@ def test_batch_launch_prints_one_object_per_intake(cli, tmp_path):
     assert len({json.loads(line)["reference"] for line in lines}) == 3
 
 
+def _audit_rows(tmp_path) -> list[tuple]:
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "var" / "rujukan.db") as db:
+        return db.execute("SELECT action, detail, referral_id FROM auditentry").fetchall()
+
+
 def _count_referrals(cli) -> int:
     return len(json.loads(cli("steps", "--json").stdout))
 
@@ -107,6 +114,11 @@ def test_bad_intakes_exit_2_write_nothing_and_never_echo_the_person(cli, tmp_pat
     assert message in result.stderr
     assert not any(c in result.stderr + result.stdout for c in CANARIES)
     assert _count_referrals(cli) == 0
+    # Nothing of a case is written; the attempt itself is in the audit trail, without its content.
+    [entry] = _audit_rows(tmp_path)
+    assert entry[0] == "refused" and json.loads(entry[1])["attempt"] == "launch"
+    assert entry[2] is None and not any(c in entry[1] for c in CANARIES)
+    assert "intact" in cli("audit", "verify").stdout
 
 
 @pytest.mark.parametrize(
