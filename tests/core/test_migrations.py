@@ -8,12 +8,17 @@ from models.database import MIGRATIONS, engine_for, migrate
 from models.seal import Sealer
 
 
-def test_override_reasons_are_sealed_by_the_upgrade(database_url, settings):
+def _upgrade_to(revision: str, database_url: str) -> None:
+    """Migrate an empty database up to `revision` only, as an older Rujukan left it."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", database_url)
     config.attributes["engine"] = engine_for(database_url)
-    command.upgrade(config, "0002")
+    command.upgrade(config, revision)
+
+
+def test_override_reasons_are_sealed_by_the_upgrade(database_url, settings):
+    _upgrade_to("0002", database_url)
     with engine_for(database_url).begin() as conn:
         conn.execute(text("INSERT INTO referral (id, reference, pathway_id, pathway_version, urgency, status, "
                           "coordinator, coordinator_agency, options, created_at) VALUES (1, 'RJK-AAAA-22', "
@@ -33,10 +38,11 @@ def test_the_migrations_build_exactly_the_tables_of_the_models(engine, database_
     import importlib
     import pkgutil
 
-    import models
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
     from sqlmodel import SQLModel
+
+    import models
 
     for module in pkgutil.iter_modules(models.__path__):
         importlib.import_module(f"models.{module.name}")
@@ -46,11 +52,7 @@ def test_the_migrations_build_exactly_the_tables_of_the_models(engine, database_
 
 
 def test_upgrading_an_outbox_keeps_its_rows_and_remembers_no_channel_yet(database_url, settings):
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", database_url)
-    config.attributes["engine"] = engine_for(database_url)
-    command.upgrade(config, "0003")
+    _upgrade_to("0003", database_url)
     with engine_for(database_url).begin() as conn:
         conn.execute(text("INSERT INTO referral (id, reference, pathway_id, pathway_version, urgency, status, "
                           "coordinator, coordinator_agency, options, created_at) VALUES (1, 'RJK-AAAA-22', "
@@ -75,11 +77,7 @@ def test_a_database_of_the_earlier_digest_still_matches_its_unchanged_pathways(d
     from models.catalog import load_catalog, register_pathways
     from models.database import transaction
 
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", database_url)
-    config.attributes["engine"] = engine_for(database_url)
-    command.upgrade(config, "0004")
+    _upgrade_to("0004", database_url)
     catalog = load_catalog(settings)
     pathway = catalog.pathway("tppo-dewasa")
     earlier = pathway.model_dump(mode="json")
