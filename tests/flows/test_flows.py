@@ -24,6 +24,7 @@ from models.outbox import OutboxMessage
 from models.referral import Referral
 from models.seal import Sealer
 from models.settings import PROJECT_ROOT, Settings, get_settings
+from tests.notifications.conftest import receiver  # noqa: F401 - a fixture for the webhook
 
 pytestmark = pytest.mark.prefect
 
@@ -401,3 +402,41 @@ def test_a_mass_launch_is_left_to_the_catch_up_in_bounded_passes(case_db, with_p
     passes = [catch_up(case_db, prefect_client, limit=12) for _ in range(4)]
     assert passes == [12, 12, WAKE_LIMIT + 5 - 24, 0]
     assert all(run_of(prefect_client, r).name == r.reference for r in referrals)
+
+
+def test_the_escalation_automation_posts_codes_to_the_task_force_webhook(case_db, with_prefect,
+                                                                         prefect_client, receiver):
+    """The shipped automation, end to end: an escalation event -> Prefect -> the webhook."""
+    import uuid
+
+    from prefect.events import emit_event
+    from pydantic import SecretStr
+
+    from flows.automations import escalation_automation
+
+    hook = f"http://127.0.0.1:{receiver.port}/task-force"
+    settings = case_db.model_copy(update={"task_force_webhook": SecretStr(hook)})
+    name = f"test escalation {uuid.uuid4().hex[:8]}"  # beside the shipped one, on this server
+    automation_id = prefect_client.create_automation(escalation_automation(settings, name))
+    try:
+        reference = "RJK-TEST-" + uuid.uuid4().hex[:2].upper()
+        # The triggers service picks a new automation up within seconds: the escalation is
+        # emitted again every 5 s until the first post arrives (each one is posted once).
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not any(
+                p.get("reference") == reference for p in receiver.received):
+            emit_event("rujukan.step.escalated",
+                       resource={"prefect.resource.id": reference, "agency": "polres-ppa",
+                                 "pathway": "tppo-dewasa", "step": "identifikasi"},
+                       payload={"due": "2026-12-08T02:00:00+00:00", "recipient": "gugus-tugas"})
+            for _ in range(10):
+                if any(p.get("reference") == reference for p in receiver.received):
+                    break
+                time.sleep(0.5)
+        posted = next(p for p in receiver.received if p.get("reference") == reference)
+        assert posted["event"] == "rujukan.step.escalated"
+        assert (posted["pathway"], posted["step"], posted["agency"]) == (
+            "tppo-dewasa", "identifikasi", "polres-ppa")
+        assert set(posted) == {"event", "reference", "pathway", "step", "agency", "occurred"}
+    finally:
+        prefect_client.delete_automation(automation_id)
