@@ -85,6 +85,10 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+OFFICER_NEEDED = ("write your name (the officer acting): a link does not say who you are, and "
+                  "the audit trail records who acted")
+
+
 def check_holder(holder: str) -> str:
     """A holder name fit for the audit trail: one line, letters, digits, space, . @ ' -."""
     holder = holder.strip()

@@ -11,7 +11,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.access import Principal, authorize_referral, authorize_step, check_holder, step_ref
+from models.access import (
+    OFFICER_NEEDED,
+    Principal,
+    authorize_referral,
+    authorize_step,
+    check_holder,
+    step_ref,
+)
 from models.catalog import stored_pathway
 from models.codes import all_codes
 from models.disclosure import disclose_all, disclose_for_step, read_notes
@@ -39,7 +46,8 @@ Caller = Annotated[Principal, Depends(api_principal)]
 
 _BODY = ConfigDict(extra="forbid", hide_input_in_errors=True)
 Officer = Field(default=None, max_length=60,
-                description="The focal point's name, for the audit trail (link tokens only).")
+                description="The focal point's name, for the audit trail: required with a link token, "
+                "ignored with a personal token (which names its holder).")
 Note = Field(default=None, max_length=2000,
              description="Optional free text; stored sealed, never in the audit trail.")
 
@@ -140,7 +148,9 @@ def _agency(request: Request, background: BackgroundTasks, principal: Principal,
             step_id: int, attempt: str, officer: str | None, note: str | None, call) -> dict:
     web = web_of(request)
     try:
-        if principal.grant_id is None and officer:
+        if principal.grant_id is None:  # a link names no person: the body must
+            if not officer:
+                raise BadInput(OFFICER_NEEDED)
             principal = Principal(kind=principal.kind, agency=principal.agency,
                                   holder=check_holder(officer), step_ids=principal.step_ids)
         text = clean_note(note)

@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import select
 
 from models.access import (
+    OFFICER_NEEDED,
     Principal,
     authorize_referral,
     authorize_step,
@@ -266,6 +267,8 @@ def _agency_action(request: Request, background: BackgroundTasks, reference: str
     try:
         if principal.grant_id is None and officer.strip():
             name = check_holder(officer)
+        if principal.grant_id is None and not name:  # a link names no person: ask once
+            raise BadInput(OFFICER_NEEDED)
         text = clean_note(note)
     except BadInput as exc:
         refuse(web, principal, attempt, exc, reference=reference, step_id=step_id)

@@ -73,14 +73,19 @@ def test_missing_reason_and_bad_date_show_the_page_again_with_the_error(client, 
     ident = world.steps(referral)["identifikasi"]
     step_url = open_link(client, world.link("polres-ppa", ident.id)).headers["location"]
     csrf = csrf_of(client.get(step_url).text)
-    declined = client.post(f"{step_url}/decline", data={"csrf": csrf, "reason": ""})
+    nameless = client.post(f"{step_url}/accept", data={"csrf": csrf})  # a link says no name
+    assert nameless.status_code == 400 and "write your name" in nameless.text
+    assert world.step(ident.id).status == StepStatus.ready
+    declined = client.post(f"{step_url}/decline", data={"csrf": csrf, "reason": "", "officer": "Ani"})
     assert declined.status_code == 400 and "reason is required" in declined.text
-    client.post(f"{step_url}/accept", data={"csrf": csrf})
+    client.post(f"{step_url}/accept", data={"csrf": csrf, "officer": "Ani"})
     bad_date = client.post(f"{step_url}/extend", data={"csrf": csrf, "reason": "other",
                                                        "until_date": "31/12/2026"})
-    assert bad_date.status_code == 400 and "not a date" in bad_date.text
+    assert bad_date.status_code == 400 and "not a date" in bad_date.text  # the name is kept
     assert world.step(ident.id).extension_until is None
-    assert {a.detail["attempt"] for a in world.audit("refused")} == {"decline", "request-extension"}
+    assert [a.actor for a in world.audit("accepted")] == ["agency:polres-ppa/Ani"]
+    assert {a.detail["attempt"] for a in world.audit("refused")} == {
+        "accept", "decline", "request-extension"}
 
 
 def test_link_to_another_agencys_step_and_expired_link(client, world, referral, clock):
