@@ -32,8 +32,7 @@ def escalation_automation(settings: Settings, name: str = ESCALATION_AUTOMATION)
 
     if settings.task_force_webhook is not None:
         block_id = Webhook(url=settings.task_force_webhook.get_secret_value()).save(
-            WEBHOOK_BLOCK if name == ESCALATION_AUTOMATION else f"{WEBHOOK_BLOCK}-{name[-8:]}",
-            overwrite=True)
+            WEBHOOK_BLOCK, overwrite=True)
         actions = [CallWebhook(block_document_id=block_id, payload=WEBHOOK_PAYLOAD)]
         how = "posts the reference, pathway, step and agency to RUJUKAN_TASK_FORCE_WEBHOOK"
     else:

@@ -24,6 +24,7 @@ import pytest
 
 from models.settings import PROJECT_ROOT
 from tests.network import free_port
+from tests.polling import wait_for
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
@@ -137,16 +138,6 @@ def referral_runs(client) -> list:
 
     return client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["referral"])),
                                  limit=200)
-
-
-def wait_for(what: str, check, timeout: float = 150.0, every: float = 2.0):
-    """Poll `check` until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_demo_referrals_are_runs_and_go_overdue_within_about_a_minute(served: Served):

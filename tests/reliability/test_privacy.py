@@ -34,6 +34,7 @@ import pytest
 
 from models.settings import PROJECT_ROOT
 from tests.network import free_port
+from tests.polling import wait_for
 
 RUJUKAN = str(Path(sys.executable).parent / "rujukan")
 EXAMPLE = json.loads((PROJECT_ROOT / "examples" / "intake.json").read_text())
@@ -155,15 +156,6 @@ def _channels(receiver: Receiver, mailbox_port: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _wait(what: str, check, timeout: float = 150.0, every: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _csrf(html: str) -> str:
     match = re.search(r'name="csrf" value="([^"]+)"', html)
     assert match, "no CSRF field in the page"
@@ -252,7 +244,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory):
     result.process = subprocess.Popen([RUJUKAN, "serve"], env=env, cwd=PROJECT_ROOT,
                                       stdout=result.serve_out.open("wb"), stderr=subprocess.STDOUT)
     try:
-        _wait("serve to come up", lambda: "Ctrl-C stops everything" in result.serve_out.read_text(
+        wait_for("serve to come up", lambda: "Ctrl-C stops everything" in result.serve_out.read_text(
             errors="replace") or result.process.poll() is not None, timeout=180, every=0.5)
         assert result.process.poll() is None, result.serve_out.read_text()
         result.receiver = receiver  # type: ignore[attr-defined]
@@ -373,13 +365,13 @@ def test_canary_personal_data_reaches_no_store(scenario: Scenario, tmp_path: Pat
         failed = sum(v for k, v in counts.items() if k.endswith((":failed", ":dead")))
         return counts if escalated >= 3 and failed >= 1 else None
 
-    counts = _wait("escalations and a recorded failure", escalated_and_failed, timeout=240)
+    counts = wait_for("escalations and a recorded failure", escalated_and_failed, timeout=240)
     scenario.cli("sweep", "--json")
     scenario.cli("outbox", "--json")
     scenario.cli("referral", "show", adult, "--json")
     scenario.cli("steps", "--overdue", "--json")
     scenario.cli("audit", "verify")
-    _wait("the failing channel's messages to be dead", lambda: any(
+    wait_for("the failing channel's messages to be dead", lambda: any(
         k.endswith(":dead") for k in counted()), timeout=60)
     counts = counted()
     assert any(r["path"].startswith("/fail") for r in receiver.requests)
