@@ -7,6 +7,12 @@ from sqlalchemy import text
 from models.database import MIGRATIONS, engine_for, migrate
 from models.seal import Sealer
 
+# A referral as an earlier revision stored it (the columns of 0001).
+REFERRAL_ROW = text("INSERT INTO referral (id, reference, pathway_id, pathway_version, urgency, "
+                    "status, coordinator, coordinator_agency, options, created_at) VALUES (1, "
+                    "'RJK-AAAA-22', 'tppo-anak', 1, 'regular', 'active', 'c-1', 'uptd-ppa', '{}', "
+                    "'2026-12-01 00:00:00')")
+
 
 def _upgrade_to(revision: str, database_url: str) -> None:
     """Migrate an empty database up to `revision` only, as an older Rujukan left it."""
@@ -20,9 +26,7 @@ def _upgrade_to(revision: str, database_url: str) -> None:
 def test_override_reasons_are_sealed_by_the_upgrade(database_url, settings):
     _upgrade_to("0002", database_url)
     with engine_for(database_url).begin() as conn:
-        conn.execute(text("INSERT INTO referral (id, reference, pathway_id, pathway_version, urgency, status, "
-                          "coordinator, coordinator_agency, options, created_at) VALUES (1, 'RJK-AAAA-22', "
-                          "'tppo-anak', 1, 'regular', 'active', 'c-1', 'uptd-ppa', '{}', '2026-12-01 00:00:00')"))
+        conn.execute(REFERRAL_ROW)
         conn.execute(text("INSERT INTO consent (referral_id, override, recorded_by, reason, recorded_at) "
                           "VALUES (1, true, 'c-1', 'child best interest', '2026-12-01 00:00:00')"))
     migrate(database_url)
@@ -54,9 +58,7 @@ def test_the_migrations_build_exactly_the_tables_of_the_models(engine, database_
 def test_upgrading_an_outbox_keeps_its_rows_and_remembers_no_channel_yet(database_url, settings):
     _upgrade_to("0003", database_url)
     with engine_for(database_url).begin() as conn:
-        conn.execute(text("INSERT INTO referral (id, reference, pathway_id, pathway_version, urgency, status, "
-                          "coordinator, coordinator_agency, options, created_at) VALUES (1, 'RJK-AAAA-22', "
-                          "'tppo-anak', 1, 'regular', 'active', 'c-1', 'uptd-ppa', '{}', '2026-12-01 00:00:00')"))
+        conn.execute(REFERRAL_ROW)
         conn.execute(text("INSERT INTO outbox (id, dedup_key, event, recipient, referral_id, created_at, "
                           "status, attempts, next_attempt_at) VALUES (1, 'k1', 'assigned', 'dinsos', 1, "
                           "'2026-12-01 00:00:00', 'failed', 2, '2026-12-01 00:05:00')"))
