@@ -22,7 +22,17 @@ from models.settings import PROJECT_ROOT, Settings
 
 RUJUKAN = str(Path(sys.executable).parent / "rujukan")
 CONSENT = {
-    "tppo-dewasa": ["uptd-ppa", "polres-ppa", "dinsos", "dinkes", "psikolog", "lbh", "lpsk", "disnaker", "ngo"],
+    "tppo-dewasa": [
+        "uptd-ppa",
+        "polres-ppa",
+        "dinsos",
+        "dinkes",
+        "psikolog",
+        "lbh",
+        "lpsk",
+        "disnaker",
+        "ngo",
+    ],
     "tppo-anak": ["uptd-ppa", "polres-ppa", "dinsos", "dinkes", "psikolog", "lbh", "lpsk"],
     "pmi-pulang": ["bp3mi", "dinkes", "dinsos", "polres-ppa", "disnaker", "ngo"],
 }
@@ -34,13 +44,20 @@ def intakes(count: int, rng: random.Random) -> list[dict]:
     rows = []
     for n in range(count):
         pathway = rng.choice(list(CONSENT))
-        rows.append({
-            "pathway": pathway,
-            "urgency": rng.choice(["regular", "emergency"]),
-            "person": {"name": f"Orang Contoh {n}", "sex": rng.choice("FM"), "birth_year": rng.randint(1970, 2012),
-                       "nationality": "ID", "languages": ["id"]},
-            "consent": {"agencies": CONSENT[pathway], "recorded_by": "coordinator-1"},
-        })
+        rows.append(
+            {
+                "pathway": pathway,
+                "urgency": rng.choice(["regular", "emergency"]),
+                "person": {
+                    "name": f"Orang Contoh {n}",
+                    "sex": rng.choice("FM"),
+                    "birth_year": rng.randint(1970, 2012),
+                    "nationality": "ID",
+                    "languages": ["id"],
+                },
+                "consent": {"agencies": CONSENT[pathway], "recorded_by": "coordinator-1"},
+            }
+        )
     return rows
 
 
@@ -59,13 +76,25 @@ def main() -> None:
         config = Path(tmp) / "channels.yaml"
         slugs = [a.slug for a in load_directory(Settings().agencies_file).agencies]
         config.write_text(receiver.channel_config(slugs))
-        env = {**os.environ, "RUJUKAN_HOME": str(home), "RUJUKAN_APPRISE_CONFIG": str(config),
-               "RUJUKAN_ALLOWED_WEBHOOK_HOSTS": "127.0.0.1", "RUJUKAN_SECRET_KEY": "bench"}
+        env = {
+            **os.environ,
+            "RUJUKAN_HOME": str(home),
+            "RUJUKAN_APPRISE_CONFIG": str(config),
+            "RUJUKAN_ALLOWED_WEBHOOK_HOSTS": "127.0.0.1",
+            "RUJUKAN_SECRET_KEY": "bench",
+        }
         env.pop("PREFECT_API_URL", None)
-        subprocess.run([RUJUKAN, "init"], env=env, check=True, capture_output=True, cwd=PROJECT_ROOT)
+        subprocess.run(
+            [RUJUKAN, "init"], env=env, check=True, capture_output=True, cwd=PROJECT_ROOT
+        )
         start = time.perf_counter()
-        done = subprocess.run([RUJUKAN, "launch", "--batch", str(batch), "--json"], env=env,
-                              capture_output=True, text=True, cwd=PROJECT_ROOT)
+        done = subprocess.run(
+            [RUJUKAN, "launch", "--batch", str(batch), "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=PROJECT_ROOT,
+        )
         command = time.perf_counter() - start
         if done.returncode != 0:
             sys.exit(done.stderr)
@@ -76,7 +105,9 @@ def main() -> None:
         if last is None:
             print("NOT all first messages arrived within 120 s")
         else:
-            print(f"every first message received {last - start:.1f} s after the command started (target 30 s)")
+            print(
+                f"every first message received {last - start:.1f} s after the command started (target 30 s)"
+            )
 
 
 if __name__ == "__main__":

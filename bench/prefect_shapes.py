@@ -81,8 +81,13 @@ async def shape_a(api: str, env: dict, workdir: Path) -> dict:
     script = workdir / "served.py"
     script.write_text(SERVED)
     cpu0 = children_cpu()
-    runner = subprocess.Popen([sys.executable, str(script)], env=env, cwd=workdir,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runner = subprocess.Popen(
+        [sys.executable, str(script)],
+        env=env,
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     async with get_client() as client:
         while True:
             try:
@@ -94,7 +99,8 @@ async def shape_a(api: str, env: dict, workdir: Path) -> dict:
         ids = []
         for n in range(N):
             run = await client.create_flow_run_from_deployment(
-                deployment.id, parameters={"reference": f"RJK-A{n:03d}"}, name=f"RJK-A{n:03d}")
+                deployment.id, parameters={"reference": f"RJK-A{n:03d}"}, name=f"RJK-A{n:03d}"
+            )
             ids.append(run.id)
         to_suspended = await wait_states(client, ids, {"Suspended"}, t0)
         t1 = time.monotonic()
@@ -104,9 +110,13 @@ async def shape_a(api: str, env: dict, workdir: Path) -> dict:
     runner.send_signal(signal.SIGINT)
     runner.wait(timeout=60)
     cpu = children_cpu() - cpu0
-    return {"launch_to_suspended_s": round(to_suspended, 1), "resume_all_s": round(resumed, 1),
-            "processes": 2 * N, "runner_cpu_s": round(cpu, 1),
-            "cpu_per_wake_s": round(cpu / (2 * N), 2)}
+    return {
+        "launch_to_suspended_s": round(to_suspended, 1),
+        "resume_all_s": round(resumed, 1),
+        "processes": 2 * N,
+        "runner_cpu_s": round(cpu, 1),
+        "cpu_per_wake_s": round(cpu / (2 * N), 2),
+    }
 
 
 async def shape_b(api: str) -> dict:
@@ -130,20 +140,37 @@ async def shape_b(api: str) -> dict:
         cpu0, t0 = time.process_time(), time.monotonic()
         for n in range(N):
             run = await client.create_flow_run_from_deployment(
-                deployment_id, parameters={"reference": f"RJK-B{n:03d}"}, name=f"RJK-B{n:03d}",
-                state=Suspended(), idempotency_key=f"referral-RJK-B{n:03d}",
-                tags=["pathway:tppo-dewasa", "agency:polres-ppa"])
+                deployment_id,
+                parameters={"reference": f"RJK-B{n:03d}"},
+                name=f"RJK-B{n:03d}",
+                state=Suspended(),
+                idempotency_key=f"referral-RJK-B{n:03d}",
+                tags=["pathway:tppo-dewasa", "agency:polres-ppa"],
+            )
             for seq in range(4):
-                await client.create_task_run(history, run.id, dynamic_key=str(seq),
-                                             name=f"ready step-{seq}", state=Completed())
-            await client.create_artifact(ArtifactCreate(
-                key=f"referral-rjk-b{n:03d}", type="markdown", data="| step |\n|---|\n| x |",
-                flow_run_id=run.id))
+                await client.create_task_run(
+                    history,
+                    run.id,
+                    dynamic_key=str(seq),
+                    name=f"ready step-{seq}",
+                    state=Completed(),
+                )
+            await client.create_artifact(
+                ArtifactCreate(
+                    key=f"referral-rjk-b{n:03d}",
+                    type="markdown",
+                    data="| step |\n|---|\n| x |",
+                    flow_run_id=run.id,
+                )
+            )
             await client.update_flow_run(run.id, tags=["pathway:tppo-dewasa", "agency:dinkes"])
         per = (time.monotonic() - t0) / N
         cpu = (time.process_time() - cpu0) / N
-    return {"per_referral_ms": round(per * 1000), "client_cpu_per_referral_ms": round(cpu * 1000),
-            "processes": 0}
+    return {
+        "per_referral_ms": round(per * 1000),
+        "client_cpu_per_referral_ms": round(cpu * 1000),
+        "processes": 0,
+    }
 
 
 def main() -> None:
@@ -151,13 +178,32 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         api = f"http://127.0.0.1:{port}/api"
-        env = dict(os.environ, PREFECT_HOME=tmp, PREFECT_API_URL=api, DO_NOT_TRACK="1",
-                   PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_UI_API_URL=api,
-                   PREFECT_RUNNER_POLL_FREQUENCY="2")
+        env = dict(
+            os.environ,
+            PREFECT_HOME=tmp,
+            PREFECT_API_URL=api,
+            DO_NOT_TRACK="1",
+            PREFECT_SERVER_ANALYTICS_ENABLED="false",
+            PREFECT_UI_API_URL=api,
+            PREFECT_RUNNER_POLL_FREQUENCY="2",
+        )
         os.environ.update(env)
         server = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-             "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             t0 = time.monotonic()
             while True:

@@ -23,7 +23,9 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
-                data = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                data = json.loads(
+                    self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}"
+                )
                 with receiver.lock:
                     receiver.arrivals.append(time.perf_counter())
                     receiver.received[(self.path.strip("/"), str(data.get("title", "")))] += 1

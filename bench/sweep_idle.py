@@ -9,7 +9,7 @@ import argparse
 import json
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import update
@@ -47,20 +47,28 @@ def main() -> None:
         engine = make_engine(url)
         catalog = load_catalog(Settings(home=tmp))
         sealer = Sealer("bench")
-        now = datetime(2026, 12, 7, 2, tzinfo=timezone.utc)
+        now = datetime(2026, 12, 7, 2, tzinfo=UTC)
         empty = idle_pass_ms(engine, catalog, now)
         intake = Intake.model_validate(INTAKE)
         start = time.perf_counter()
         with transaction(engine) as session:
             for _ in range(args.referrals):
-                launch(session, intake=intake, catalog=catalog, sealer=sealer, now=now - timedelta(days=365))
+                launch(
+                    session,
+                    intake=intake,
+                    catalog=catalog,
+                    sealer=sealer,
+                    now=now - timedelta(days=365),
+                )
             # a year of history: every step closed
             session.exec(update(Step).values(status=StepStatus.completed, next_check_at=None))  # type: ignore[call-overload]
         filled = time.perf_counter() - start
         with transaction(engine) as session:
             steps = session.exec(Step.__table__.select()).all()  # type: ignore[attr-defined]
         full = idle_pass_ms(engine, catalog, now)
-        print(f"history: {args.referrals} referrals, {len(steps)} closed steps (built in {filled:.1f} s)")
+        print(
+            f"history: {args.referrals} referrals, {len(steps)} closed steps (built in {filled:.1f} s)"
+        )
         print(f"idle sweep pass, empty database: {empty:.2f} ms (median of 50)")
         print(f"idle sweep pass, with history:   {full:.2f} ms (median of 50)")
 

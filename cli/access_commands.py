@@ -34,7 +34,7 @@ def _operator(by: str | None) -> str:
 
 
 def _grant_row(grant: AccessGrant, now) -> dict:
-    state = ("revoked" if grant.revoked_at else "expired" if grant.expires_at <= now else "active")
+    state = "revoked" if grant.revoked_at else "expired" if grant.expires_at <= now else "active"
     return {
         "id": grant.id,
         "kind": grant.kind.value,
@@ -50,9 +50,15 @@ def _grant_row(grant: AccessGrant, now) -> dict:
 
 @access_app.command("issue")
 def access_issue(
-    agency: Annotated[str | None, typer.Option("--agency", help="An agency's slug: a focal point's inbox token.")] = None,
-    coordinator: Annotated[str | None, typer.Option("--coordinator", help="A coordinator's (or manager's) id.")] = None,
-    holder: Annotated[str | None, typer.Option("--holder", help="With --agency: who gets the token (name or id).")] = None,
+    agency: Annotated[
+        str | None, typer.Option("--agency", help="An agency's slug: a focal point's inbox token.")
+    ] = None,
+    coordinator: Annotated[
+        str | None, typer.Option("--coordinator", help="A coordinator's (or manager's) id.")
+    ] = None,
+    holder: Annotated[
+        str | None, typer.Option("--holder", help="With --agency: who gets the token (name or id).")
+    ] = None,
     days: Annotated[int, typer.Option("--days", help="How long the token works (1-366).")] = 180,
     by: ByOpt = None,
     as_json: JsonFlag = False,
@@ -72,17 +78,28 @@ def access_issue(
         assert agency is not None
         kind, slug, who = GrantKind.agency, agency, holder or f"{agency}-focal-point"
     with ctx.transaction() as session:
-        grant, token = issue_grant(session, kind=kind, agency=slug, holder=who,
-                                   issued_by=_operator(by), now=now, catalog=ctx.catalog,
-                                   lifetime=timedelta(days=days))
+        grant, token = issue_grant(
+            session,
+            kind=kind,
+            agency=slug,
+            holder=who,
+            issued_by=_operator(by),
+            now=now,
+            catalog=ctx.catalog,
+            lifetime=timedelta(days=days),
+        )
         row = _grant_row(grant, now)
     row["token"] = token
     row["sign_in_url"] = f"{ctx.settings.base_url.rstrip('/')}/signin"
-    emit(row, as_json, lambda r: (
-        f"access grant #{r['id']} ({r['kind']}, {r['agency']}, {r['holder']}) until {r['expires_at']}\n"
-        f"token (shown once; give it to {r['holder']} privately): {r['token']}\n"
-        f"sign in at {r['sign_in_url']} and paste the token"
-    ))
+    emit(
+        row,
+        as_json,
+        lambda r: (
+            f"access grant #{r['id']} ({r['kind']}, {r['agency']}, {r['holder']}) until {r['expires_at']}\n"
+            f"token (shown once; give it to {r['holder']} privately): {r['token']}\n"
+            f"sign in at {r['sign_in_url']} and paste the token"
+        ),
+    )
 
 
 @access_app.command("revoke")
@@ -97,7 +114,9 @@ def access_revoke(
     ctx = context()
     with ctx.transaction() as session:
         grant = revoke_grant(session, grant_id=grant_id, revoked_by=_operator(by), now=utcnow())
-    typer.echo(f"access grant #{grant.id} ({grant.kind.value}, {grant.agency}, {grant.holder}) revoked")
+    typer.echo(
+        f"access grant #{grant.id} ({grant.kind.value}, {grant.agency}, {grant.holder}) revoked"
+    )
 
 
 @access_app.command("withdraw-links")
@@ -114,11 +133,14 @@ def access_withdraw_links(
     """
     ctx = context()
     with ctx.transaction() as session:
-        cutoff = withdraw_links(session, agency=agency, by=_operator(by), now=utcnow(),
-                                catalog=ctx.catalog)
-    typer.echo(f"every link of {agency} made until {cutoff.not_before:%Y-%m-%d %H:%M:%S} UTC "
-               "is withdrawn; new messages carry new links (if the lost device also receives "
-               f"{agency}'s messages, remove that channel from the channel config too)")
+        cutoff = withdraw_links(
+            session, agency=agency, by=_operator(by), now=utcnow(), catalog=ctx.catalog
+        )
+    typer.echo(
+        f"every link of {agency} made until {cutoff.not_before:%Y-%m-%d %H:%M:%S} UTC "
+        "is withdrawn; new messages carry new links (if the lost device also receives "
+        f"{agency}'s messages, remove that channel from the channel config too)"
+    )
 
 
 @access_app.command("list")
@@ -131,15 +153,26 @@ def access_list(as_json: JsonFlag = False) -> None:
     now = utcnow()
     with ctx.transaction() as session:
         rows = [_grant_row(g, now) for g in list_grants(session)]
-    emit(rows, as_json, lambda rs: "\n".join(
-        f"#{r['id']:<4} {r['kind']:<12} {r['agency']:<11} {r['status']:<8} until {r['expires_at'][:16]}"
-        f"  {r['holder']}" for r in rs) or "no access grants")
+    emit(
+        rows,
+        as_json,
+        lambda rs: (
+            "\n".join(
+                f"#{r['id']:<4} {r['kind']:<12} {r['agency']:<11} {r['status']:<8} until {r['expires_at'][:16]}"
+                f"  {r['holder']}"
+                for r in rs
+            )
+            or "no access grants"
+        ),
+    )
 
 
 @access_app.command("link")
 def access_link(
     agency: Annotated[str, typer.Option("--agency", help="The agency whose inbox the link opens.")],
-    days: Annotated[int | None, typer.Option("--days", help="Lifetime (default RUJUKAN_LINK_LIFETIME_DAYS).")] = None,
+    days: Annotated[
+        int | None, typer.Option("--days", help="Lifetime (default RUJUKAN_LINK_LIFETIME_DAYS).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Print a signed, expiring link to one agency's inbox (`access withdraw-links` stops it).
@@ -153,8 +186,17 @@ def access_link(
         raise BadInput("a link lasts between 1 and 366 days")
     now = utcnow()
     expires = now + timedelta(days=lifetime)
-    token = sign(ctx.settings.resolved_secret_key(),
-                 LinkClaim(agency=agency, step_id=None, expires=expires, issued=now))
-    row = {"agency": agency, "expires_at": expires.isoformat(),
-           "url": f"{ctx.settings.base_url.rstrip('/')}/s/{token}"}
-    emit(row, as_json, lambda r: f"{r['url']}\n(inbox of {r['agency']}, valid until {r['expires_at'][:16]} UTC)")
+    token = sign(
+        ctx.settings.resolved_secret_key(),
+        LinkClaim(agency=agency, step_id=None, expires=expires, issued=now),
+    )
+    row = {
+        "agency": agency,
+        "expires_at": expires.isoformat(),
+        "url": f"{ctx.settings.base_url.rstrip('/')}/s/{token}",
+    }
+    emit(
+        row,
+        as_json,
+        lambda r: f"{r['url']}\n(inbox of {r['agency']}, valid until {r['expires_at'][:16]} UTC)",
+    )

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
@@ -48,8 +48,9 @@ class Context:
             yield session
 
     @contextmanager
-    def acting(self, attempt: str, actor: Actor, reference: str | None,
-               step: str | None = None) -> Iterator[Session]:
+    def acting(
+        self, attempt: str, actor: Actor, reference: str | None, step: str | None = None
+    ) -> Iterator[Session]:
         """An action's transaction; if it is refused, the refusal is audited and re-raised.
 
         The action's own writes are rolled back; the audit entry is written in a transaction
@@ -62,12 +63,26 @@ class Context:
             self.record_refused(attempt, actor, refused, reference, step)
             raise
 
-    def record_refused(self, attempt: str, actor: Actor, error: BadInput,
-                       reference: str | None = None, step: str | None = None) -> None:
+    def record_refused(
+        self,
+        attempt: str,
+        actor: Actor,
+        error: BadInput,
+        reference: str | None = None,
+        step: str | None = None,
+    ) -> None:
         """Write one 'refused' audit entry in a transaction of its own."""
         with self.transaction() as session:
-            record_refusal(session, actor=self._recordable(actor), attempt=attempt, error=error,
-                           now=utcnow(), via="cli", reference=reference, step_ref=step)
+            record_refusal(
+                session,
+                actor=self._recordable(actor),
+                attempt=attempt,
+                error=error,
+                now=utcnow(),
+                via="cli",
+                reference=reference,
+                step_ref=step,
+            )
 
     def _recordable(self, actor: Actor) -> str:
         """The actor as the audit trail may keep it. A refused attempt may carry anything typed
@@ -87,7 +102,7 @@ def context() -> Context:
 
 def utcnow() -> datetime:
     """Now, in UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def parse_moment(text: str, what: str) -> datetime:
@@ -95,10 +110,12 @@ def parse_moment(text: str, what: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise BadInput(f"{what}: '{text[:40]}' is not an ISO 8601 time like 2026-12-01T09:00+07:00") from None
+        raise BadInput(
+            f"{what}: '{text[:40]}' is not an ISO 8601 time like 2026-12-01T09:00+07:00"
+        ) from None
     if moment.tzinfo is None:
         raise BadInput(f"{what} has no time zone: write it like 2026-12-01T09:00+07:00")
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:

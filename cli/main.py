@@ -47,7 +47,9 @@ app = typer.Typer(
     add_completion=False,
 )
 agencies_app = typer.Typer(help="The agency directory.", no_args_is_help=True)
-pathways_app = typer.Typer(help="Pathways: the steps, agencies and deadlines.", no_args_is_help=True)
+pathways_app = typer.Typer(
+    help="Pathways: the steps, agencies and deadlines.", no_args_is_help=True
+)
 referral_app = typer.Typer(help="One referral: its timeline, or cancel it.", no_args_is_help=True)
 step_app = typer.Typer(help="Act on one step of a referral.", no_args_is_help=True)
 consent_app = typer.Typer(help="Record consent to share with an agency.", no_args_is_help=True)
@@ -92,16 +94,26 @@ def init(as_json: JsonFlag = False) -> None:
         "secret_key_written": str(key_written) if key_written else None,
         **prepare_prefect(ctx.settings),  # the shipped automation, when Prefect is up
     }
-    emit(result, as_json, lambda r: (
-        f"case database ready: {r['database']}\n"
-        f"{r['agencies']} agencies, pathways: {', '.join(r['pathways'])}"
-        + (f"\nregistered: {', '.join(added)}" if added else "")
-        + (f"\ndemo channels (local mail catcher): {r['demo_channels_written']}"
-           if r["demo_channels_written"] else "")
-        + (f"\nnew secret key: {r['secret_key_written']} (keep a copy apart from the database "
-           "backups: without it the sealed personal data cannot be opened)"
-           if r["secret_key_written"] else "")
-    ))
+    emit(
+        result,
+        as_json,
+        lambda r: (
+            f"case database ready: {r['database']}\n"
+            f"{r['agencies']} agencies, pathways: {', '.join(r['pathways'])}"
+            + (f"\nregistered: {', '.join(added)}" if added else "")
+            + (
+                f"\ndemo channels (local mail catcher): {r['demo_channels_written']}"
+                if r["demo_channels_written"]
+                else ""
+            )
+            + (
+                f"\nnew secret key: {r['secret_key_written']} (keep a copy apart from the database "
+                "backups: without it the sealed personal data cannot be opened)"
+                if r["secret_key_written"]
+                else ""
+            )
+        ),
+    )
 
 
 # --- directory and pathways ---------------------------------------------------------------------
@@ -115,9 +127,15 @@ def agencies_list(as_json: JsonFlag = False) -> None:
     """
     directory = context().catalog.directory
     rows = [a.model_dump() for a in directory.agencies]
-    emit(rows, as_json, lambda rs: "\n".join(
-        f"{r['slug']:<12} {r['timezone']:<14} {r['locale']}  {r['name']}"
-        + (f"  -> {r['escalation_target']}" if r["escalation_target"] else "") for r in rs))
+    emit(
+        rows,
+        as_json,
+        lambda rs: "\n".join(
+            f"{r['slug']:<12} {r['timezone']:<14} {r['locale']}  {r['name']}"
+            + (f"  -> {r['escalation_target']}" if r["escalation_target"] else "")
+            for r in rs
+        ),
+    )
 
 
 @pathways_app.command("list")
@@ -127,11 +145,25 @@ def pathways_list(as_json: JsonFlag = False) -> None:
     Example: rujukan pathways list
     """
     pathways = context().catalog.pathways.values()
-    rows = [{"id": p.id, "version": p.version, "title": p.title.model_dump(), "steps": len(p.steps),
-             "demo": p.demo} for p in pathways]
-    emit(rows, as_json, lambda rs: "\n".join(
-        f"{r['id']:<12} v{r['version']}  {r['steps']:>2} steps  {r['title']['id']}"
-        + ("  [demo only: not for real cases]" if r["demo"] else "") for r in rs))
+    rows = [
+        {
+            "id": p.id,
+            "version": p.version,
+            "title": p.title.model_dump(),
+            "steps": len(p.steps),
+            "demo": p.demo,
+        }
+        for p in pathways
+    ]
+    emit(
+        rows,
+        as_json,
+        lambda rs: "\n".join(
+            f"{r['id']:<12} v{r['version']}  {r['steps']:>2} steps  {r['title']['id']}"
+            + ("  [demo only: not for real cases]" if r["demo"] else "")
+            for r in rs
+        ),
+    )
 
 
 @pathways_app.command("show")
@@ -149,7 +181,9 @@ def pathways_show(pathway_id: str, as_json: JsonFlag = False) -> None:
             after = f" after {', '.join(s['depends_on'])}" if s["depends_on"] else ""
             cond = f" when {s['when']}" if s["when"] else ""
             rep = f" repeat {', '.join(s['repeat'])}" if s["repeat"] else ""
-            lines.append(f"  {s['key']:<22} {s['agency']:<11} {s['deadline']:<16}{after}{cond}{rep}")
+            lines.append(
+                f"  {s['key']:<22} {s['agency']:<11} {s['deadline']:<16}{after}{cond}{rep}"
+            )
             lines.append(f"  {'':<22} basis: {s['basis']}")
         return "\n".join(lines)
 
@@ -177,8 +211,13 @@ def pathways_validate(
         except BadInput as exc:
             failed = True
             results.append({"file": str(path), "ok": False, "error": str(exc)})
-    emit(results, as_json, lambda rs: "\n".join(
-        f"ok    {r['file']} ({r['id']})" if r["ok"] else f"error {r['error']}" for r in rs))
+    emit(
+        results,
+        as_json,
+        lambda rs: "\n".join(
+            f"ok    {r['file']} ({r['id']})" if r["ok"] else f"error {r['error']}" for r in rs
+        ),
+    )
     if failed:
         raise typer.Exit(2)
 
@@ -192,8 +231,15 @@ def codes(as_json: JsonFlag = False) -> None:
     from models.codes import all_codes
 
     data = all_codes()
-    emit(data, as_json, lambda d: "\n".join(
-        f"{kind:<18} {c['code']:<26} {c['id']} / {c['en']}" for kind, cs in d.items() for c in cs))
+    emit(
+        data,
+        as_json,
+        lambda d: "\n".join(
+            f"{kind:<18} {c['code']:<26} {c['id']} / {c['en']}"
+            for kind, cs in d.items()
+            for c in cs
+        ),
+    )
 
 
 # --- launching ----------------------------------------------------------------------------------
@@ -238,22 +284,41 @@ def launch_cmd(
     batch_id = f"batch-{now:%Y%m%d%H%M%S}" if batch else None
     with ctx.acting(attempt, operator, None) as session:
         referrals = [
-            launch(session, intake=i, catalog=ctx.catalog, sealer=ctx.sealer, now=now, batch=batch_id)
+            launch(
+                session, intake=i, catalog=ctx.catalog, sealer=ctx.sealer, now=now, batch=batch_id
+            )
             for i in intakes
         ]
-        ready = {r.id: [s.key for s in session.exec(
-            select(Step).where(Step.referral_id == r.id, Step.status == StepStatus.ready))]
-            for r in referrals}
-        rows = [{"reference": r.reference, "pathway": r.pathway_id, "urgency": r.urgency.value,
-                 "ready_steps": ready[r.id]} for r in referrals]
+        ready = {
+            r.id: [
+                s.key
+                for s in session.exec(
+                    select(Step).where(Step.referral_id == r.id, Step.status == StepStatus.ready)
+                )
+            ]
+            for r in referrals
+        }
+        rows = [
+            {
+                "reference": r.reference,
+                "pathway": r.pathway_id,
+                "urgency": r.urgency.value,
+                "ready_steps": ready[r.id],
+            }
+            for r in referrals
+        ]
     _after_change(ctx, [r.id for r in referrals])
     if as_json and intake is not None:
         emit(rows[0], True, str)
     elif as_json:
         typer.echo("\n".join(json.dumps(r) for r in rows))
     else:
-        typer.echo("\n".join(f"{r['reference']}  {r['pathway']}  ready: {', '.join(r['ready_steps'])}"
-                             for r in rows))
+        typer.echo(
+            "\n".join(
+                f"{r['reference']}  {r['pathway']}  ready: {', '.join(r['ready_steps'])}"
+                for r in rows
+            )
+        )
 
 
 def _intakes_from(intake: Path | None, batch: Path | None) -> list[Intake]:
@@ -311,8 +376,9 @@ def referral_cancel(
     """
     ctx, actor = context(), Actor("coordinator", by)
     with ctx.acting("cancel-referral", actor, reference) as session:
-        referral = cancel_referral(session, reference=reference, reason=reason, actor=actor,
-                                   now=utcnow())
+        referral = cancel_referral(
+            session, reference=reference, reason=reason, actor=actor, now=utcnow()
+        )
     _after_change(ctx, [referral.id])
     typer.echo(f"{referral.reference} cancelled")
 
@@ -322,7 +388,9 @@ def steps(
     agency: Annotated[str | None, typer.Option(help="Only this agency's steps.")] = None,
     status: Annotated[StepStatus | None, typer.Option(help="Only steps with this status.")] = None,
     overdue: Annotated[bool, typer.Option("--overdue", help="Only open steps past due.")] = False,
-    at: Annotated[str | None, typer.Option(help="With --overdue: overdue by this ISO 8601 time.")] = None,
+    at: Annotated[
+        str | None, typer.Option(help="With --overdue: overdue by this ISO 8601 time.")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """List steps; `--overdue --at TIME` answers "what will be overdue by then".
@@ -343,21 +411,37 @@ def steps(
             rows = [s for s in rows if s.agency == agency]
         if status:
             rows = [s for s in rows if s.status == status]
-        references = {r.id: r.reference for r in session.exec(
-            select(Referral).where(Referral.id.in_({s.referral_id for s in rows})))}  # type: ignore[union-attr]
+        references = {
+            r.id: r.reference
+            for r in session.exec(
+                select(Referral).where(Referral.id.in_({s.referral_id for s in rows}))
+            )
+        }  # type: ignore[union-attr]
         data = [step_row(s, references[s.referral_id], moment, ctx.catalog) for s in rows]
-    emit(data, as_json, lambda rs: "\n".join(
-        f"{r['reference']}  {r['step']:<22} {r['agency']:<11} {r['status']:<9} "
-        f"due {r['due_local'] or '-':<20}{'  OVERDUE' if r['overdue'] else ''}" for r in rs)
-        or "no steps")
+    emit(
+        data,
+        as_json,
+        lambda rs: (
+            "\n".join(
+                f"{r['reference']}  {r['step']:<22} {r['agency']:<11} {r['status']:<9} "
+                f"due {r['due_local'] or '-':<20}{'  OVERDUE' if r['overdue'] else ''}"
+                for r in rs
+            )
+            or "no steps"
+        ),
+    )
 
 
 # --- acting on a step ---------------------------------------------------------------------------
 
 Ref = Annotated[str, typer.Argument(help="Reference code, e.g. RJK-7QK2-M9.")]
-StepKey = Annotated[str, typer.Argument(help="Step key (see `rujukan referral show`); key#n for one instance.")]
+StepKey = Annotated[
+    str, typer.Argument(help="Step key (see `rujukan referral show`); key#n for one instance.")
+]
 AgencyOpt = Annotated[str, typer.Option("--agency", help="Your agency's slug.")]
-ByOpt = Annotated[str | None, typer.Option("--by", help="Who acts (focal point or coordinator id).")]
+ByOpt = Annotated[
+    str | None, typer.Option("--by", help="Who acts (focal point or coordinator id).")
+]
 
 
 def _agency_actor(agency: str, by: str | None) -> Actor:
@@ -366,7 +450,9 @@ def _agency_actor(agency: str, by: str | None) -> Actor:
 
 def _step_done(ctx, step: Step, verb: str) -> None:
     _after_change(ctx, [step.referral_id])
-    typer.echo(f"{verb}: step {step.key}#{step.instance} ({step.agency}) is now {step.status.value}")
+    typer.echo(
+        f"{verb}: step {step.key}#{step.instance} ({step.agency}) is now {step.status.value}"
+    )
 
 
 @step_app.command("accept")
@@ -377,15 +463,20 @@ def step_accept(reference: Ref, step: StepKey, agency: AgencyOpt, by: ByOpt = No
     """
     ctx, actor = context(), _agency_actor(agency, by)
     with ctx.acting("accept", actor, reference, step) as session:
-        row = accept_step(session, reference=reference, step=step, agency=agency, actor=actor,
-                          now=utcnow())
+        row = accept_step(
+            session, reference=reference, step=step, agency=agency, actor=actor, now=utcnow()
+        )
     _step_done(ctx, row, "accepted")
 
 
 @step_app.command("decline")
 def step_decline(
-    reference: Ref, step: StepKey, agency: AgencyOpt,
-    reason: Annotated[str, typer.Option(help=f"One of: {', '.join(c.value for c in DeclineCode)}.")] = "",
+    reference: Ref,
+    step: StepKey,
+    agency: AgencyOpt,
+    reason: Annotated[
+        str, typer.Option(help=f"One of: {', '.join(c.value for c in DeclineCode)}.")
+    ] = "",
     by: ByOpt = None,
 ) -> None:
     """Decline a step with a reason code; the coordinator re-routes it.
@@ -394,15 +485,27 @@ def step_decline(
     """
     ctx, actor = context(), _agency_actor(agency, by)
     with ctx.acting("decline", actor, reference, step) as session:
-        row = decline_step(session, reference=reference, step=step, agency=agency, reason=reason,
-                           actor=actor, now=utcnow(), catalog=ctx.catalog)
+        row = decline_step(
+            session,
+            reference=reference,
+            step=step,
+            agency=agency,
+            reason=reason,
+            actor=actor,
+            now=utcnow(),
+            catalog=ctx.catalog,
+        )
     _step_done(ctx, row, "declined")
 
 
 @step_app.command("complete")
 def step_complete(
-    reference: Ref, step: StepKey, agency: AgencyOpt,
-    outcome: Annotated[str, typer.Option(help=f"One of: {', '.join(c.value for c in OutcomeCode)}.")] = "",
+    reference: Ref,
+    step: StepKey,
+    agency: AgencyOpt,
+    outcome: Annotated[
+        str, typer.Option(help=f"One of: {', '.join(c.value for c in OutcomeCode)}.")
+    ] = "",
     by: ByOpt = None,
 ) -> None:
     """Complete an accepted step with an outcome code; the next steps become ready.
@@ -411,17 +514,28 @@ def step_complete(
     """
     ctx, actor = context(), _agency_actor(agency, by)
     with ctx.acting("complete", actor, reference, step) as session:
-        row = complete_step(session, reference=reference, step=step, agency=agency, outcome=outcome,
-                            actor=actor, now=utcnow(), catalog=ctx.catalog)
+        row = complete_step(
+            session,
+            reference=reference,
+            step=step,
+            agency=agency,
+            outcome=outcome,
+            actor=actor,
+            now=utcnow(),
+            catalog=ctx.catalog,
+        )
     _step_done(ctx, row, "completed")
 
 
 @step_app.command("extend")
 def step_extend(
-    reference: Ref, step: StepKey,
+    reference: Ref,
+    step: StepKey,
     until: Annotated[str, typer.Option(help="New deadline, ISO 8601 with offset.")],
     agency: Annotated[str | None, typer.Option(help="Your agency: ask for more time.")] = None,
-    reason: Annotated[str, typer.Option(help=f"With --agency: {', '.join(c.value for c in ExtensionCode)}.")] = "",
+    reason: Annotated[
+        str, typer.Option(help=f"With --agency: {', '.join(c.value for c in ExtensionCode)}.")
+    ] = "",
     by: ByOpt = None,
 ) -> None:
     """With --agency, ask for more time; without it, a coordinator (--by) grants the new deadline.
@@ -437,33 +551,51 @@ def step_extend(
     with ctx.acting(attempt, actor, reference, step) as session:
         moment = parse_moment(until, "--until")
         if agency:
-            row = request_extension(session, reference=reference, step=step, agency=agency,
-                                    until=moment, reason=reason, actor=actor, now=utcnow())
+            row = request_extension(
+                session,
+                reference=reference,
+                step=step,
+                agency=agency,
+                until=moment,
+                reason=reason,
+                actor=actor,
+                now=utcnow(),
+            )
             verb = "extension requested"
         else:
-            row = decide_extension(session, reference=reference, step=step, approve=True,
-                                   until=moment, actor=actor, now=utcnow())
+            row = decide_extension(
+                session,
+                reference=reference,
+                step=step,
+                approve=True,
+                until=moment,
+                actor=actor,
+                now=utcnow(),
+            )
             verb = "deadline extended"
     _step_done(ctx, row, verb)
 
 
 @step_app.command("refuse-extension")
-def step_refuse_extension(reference: Ref, step: StepKey,
-                          by: Annotated[str, typer.Option(help="The coordinator.")]) -> None:
+def step_refuse_extension(
+    reference: Ref, step: StepKey, by: Annotated[str, typer.Option(help="The coordinator.")]
+) -> None:
     """Refuse an agency's request for more time; the deadline stays.
 
     Example: rujukan step refuse-extension RJK-7QK2-M9 psikososial --by coordinator-1
     """
     ctx, actor = context(), Actor("coordinator", by)
     with ctx.acting("refuse-extension", actor, reference, step) as session:
-        row = decide_extension(session, reference=reference, step=step, approve=False,
-                               actor=actor, now=utcnow())
+        row = decide_extension(
+            session, reference=reference, step=step, approve=False, actor=actor, now=utcnow()
+        )
     _step_done(ctx, row, "extension refused")
 
 
 @step_app.command("reroute")
 def step_reroute(
-    reference: Ref, step: StepKey,
+    reference: Ref,
+    step: StepKey,
     to: Annotated[str, typer.Option("--to", help="The agency that takes the step over.")],
     by: Annotated[str, typer.Option(help="The coordinator.")],
 ) -> None:
@@ -473,14 +605,22 @@ def step_reroute(
     """
     ctx, actor = context(), Actor("coordinator", by)
     with ctx.acting("reroute", actor, reference, step) as session:
-        row = reroute_step(session, reference=reference, step=step, to_agency=to,
-                           actor=actor, now=utcnow(), catalog=ctx.catalog)
+        row = reroute_step(
+            session,
+            reference=reference,
+            step=step,
+            to_agency=to,
+            actor=actor,
+            now=utcnow(),
+            catalog=ctx.catalog,
+        )
     _step_done(ctx, row, "re-routed")
 
 
 @step_app.command("cancel")
 def step_cancel(
-    reference: Ref, step: StepKey,
+    reference: Ref,
+    step: StepKey,
     reason: Annotated[str, typer.Option(help=f"One of: {', '.join(c.value for c in CancelCode)}.")],
     by: Annotated[str, typer.Option(help="The coordinator.")],
 ) -> None:
@@ -490,8 +630,15 @@ def step_cancel(
     """
     ctx, actor = context(), Actor("coordinator", by)
     with ctx.acting("cancel-step", actor, reference, step) as session:
-        row = cancel_step(session, reference=reference, step=step, reason=reason,
-                          actor=actor, now=utcnow(), catalog=ctx.catalog)
+        row = cancel_step(
+            session,
+            reference=reference,
+            step=step,
+            reason=reason,
+            actor=actor,
+            now=utcnow(),
+            catalog=ctx.catalog,
+        )
     _step_done(ctx, row, "cancelled")
 
 
@@ -507,16 +654,26 @@ def consent_add(
     """
     ctx, actor = context(), Actor("coordinator", by)
     with ctx.acting("add-consent", actor, reference) as session:
-        add_consent(session, reference=reference, agency=agency, actor=actor, now=utcnow(),
-                    catalog=ctx.catalog)
+        add_consent(
+            session,
+            reference=reference,
+            agency=agency,
+            actor=actor,
+            now=utcnow(),
+            catalog=ctx.catalog,
+        )
     typer.echo(f"consent recorded for {agency}")
 
 
 @audit_app.command("verify")
 def audit_verify(
-    anchor: Annotated[str | None, typer.Option(
-        help="SEQ:HASH of an entry saved earlier from this command's output, kept apart from the "
-             "database: the chain must still hold it (catches a rewritten chain).")] = None,
+    anchor: Annotated[
+        str | None,
+        typer.Option(
+            help="SEQ:HASH of an entry saved earlier from this command's output, kept apart from the "
+            "database: the chain must still hold it (catches a rewritten chain)."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Check the audit chain; name every changed, deleted or inserted entry.
@@ -531,17 +688,32 @@ def audit_verify(
         if anchor is not None:
             seq_text, _, hash_text = anchor.partition(":")
             if not seq_text.isdigit() or len(hash_text) != 64:
-                raise BadInput("--anchor: write it as SEQ:HASH, as `rujukan audit verify` prints it")
+                raise BadInput(
+                    "--anchor: write it as SEQ:HASH, as `rujukan audit verify` prints it"
+                )
             held = session.get(AuditEntry, int(seq_text))
             if held is None or held.hash != hash_text.lower():
-                breaks.append(ChainBreak(int(seq_text), "is not the entry saved as the anchor "
-                                                         "(the chain was rewritten)"))
+                breaks.append(
+                    ChainBreak(
+                        int(seq_text),
+                        "is not the entry saved as the anchor (the chain was rewritten)",
+                    )
+                )
         head = session.get(AuditHead, 1)
-    data = {"ok": not breaks, "breaks": [{"seq": b.seq, "problem": b.problem} for b in breaks],
-            "head": f"{head.seq}:{head.hash}" if head is not None else None}
-    emit(data, as_json, lambda d: (f"audit chain intact; newest entry {d['head']}" if d["ok"]
-                                   else "\n".join(f"entry {b['seq']}: {b['problem']}"
-                                                  for b in d["breaks"])))
+    data = {
+        "ok": not breaks,
+        "breaks": [{"seq": b.seq, "problem": b.problem} for b in breaks],
+        "head": f"{head.seq}:{head.hash}" if head is not None else None,
+    }
+    emit(
+        data,
+        as_json,
+        lambda d: (
+            f"audit chain intact; newest entry {d['head']}"
+            if d["ok"]
+            else "\n".join(f"entry {b['seq']}: {b['problem']}" for b in d["breaks"])
+        ),
+    )
     if breaks:
         raise typer.Exit(1)
 
@@ -549,4 +721,3 @@ def audit_verify(
 def main() -> None:
     """Console entry point."""
     run(app)
-

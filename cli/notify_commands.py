@@ -35,37 +35,51 @@ def channels_check(as_json: JsonFlag = False) -> None:
     result = {
         "config": str(ctx.settings.resolved_apprise_config),
         "channels": channel_summary(ctx.settings),
-        "problems": [{"agency": p.agency, "scheme": p.scheme, "problem": p.text, "message": str(p)}
-                     for p in problems],
+        "problems": [
+            {"agency": p.agency, "scheme": p.scheme, "problem": p.text, "message": str(p)}
+            for p in problems
+        ],
         "ok": not problems,
     }
-    emit(result, as_json, lambda r: (
-        f"{r['config']}: {len(r['channels'])} channels, "
-        + ("all agencies reachable" if r["ok"] else f"{len(r['problems'])} problems:\n")
-        + "\n".join(f"  {p['message']}" for p in r["problems"])
-    ))
+    emit(
+        result,
+        as_json,
+        lambda r: (
+            f"{r['config']}: {len(r['channels'])} channels, "
+            + ("all agencies reachable" if r["ok"] else f"{len(r['problems'])} problems:\n")
+            + "\n".join(f"  {p['message']}" for p in r["problems"])
+        ),
+    )
     if problems:
         raise typer.Exit(1)
 
 
 def _row(message: OutboxMessage, reference: str | None) -> dict:
     return {
-        "id": message.id, "reference": reference, "event": message.event.value,
-        "recipient": message.recipient, "status": message.status.value,
-        "attempts": message.attempts, "next_attempt_at": message.next_attempt_at,
-        "sent_at": message.sent_at, "created_at": message.created_at,
+        "id": message.id,
+        "reference": reference,
+        "event": message.event.value,
+        "recipient": message.recipient,
+        "status": message.status.value,
+        "attempts": message.attempts,
+        "next_attempt_at": message.next_attempt_at,
+        "sent_at": message.sent_at,
+        "created_at": message.created_at,
         "last_error": message.last_error,
     }
 
 
-StatusOpt = Annotated[str | None, typer.Option(
-    help="pending, sending, sent, failed or dead; default: everything not sent yet")]
+StatusOpt = Annotated[
+    str | None,
+    typer.Option(help="pending, sending, sent, failed or dead; default: everything not sent yet"),
+]
 LimitOpt = Annotated[int, typer.Option(help="At most this many rows, newest first.")]
 
 
 @outbox_app.callback()
-def outbox_default(ctx: typer.Context, status: StatusOpt = None, limit: LimitOpt = 100,
-                   as_json: JsonFlag = False) -> None:
+def outbox_default(
+    ctx: typer.Context, status: StatusOpt = None, limit: LimitOpt = 100, as_json: JsonFlag = False
+) -> None:
     """List messages not delivered yet; the same as `rujukan outbox list`.
 
     Example: rujukan outbox --status dead
@@ -84,8 +98,10 @@ def outbox_list(status: StatusOpt = None, limit: LimitOpt = 100, as_json: JsonFl
         try:
             wanted = [OutboxStatus(status)]
         except ValueError:
-            raise BadInput(f"unknown status '{status[:20]}' (one of: "
-                           f"{', '.join(s.value for s in OutboxStatus)})") from None
+            raise BadInput(
+                f"unknown status '{status[:20]}' (one of: "
+                f"{', '.join(s.value for s in OutboxStatus)})"
+            ) from None
     else:
         wanted = [s for s in OutboxStatus if s != OutboxStatus.sent]
     ctx = context()
@@ -98,10 +114,18 @@ def outbox_list(status: StatusOpt = None, limit: LimitOpt = 100, as_json: JsonFl
             .limit(limit)
         ).all()
         data = [_row(message, reference) for message, reference in rows]
-    emit(data, as_json, lambda rs: "\n".join(
-        f"{r['id']:>6}  {r['status']:<7} {r['reference']}  {r['event']:<19} -> {r['recipient']:<12}"
-        f" attempts {r['attempts']}" + (f"  {r['last_error']}" if r["last_error"] else "")
-        for r in rs) or "no messages")
+    emit(
+        data,
+        as_json,
+        lambda rs: (
+            "\n".join(
+                f"{r['id']:>6}  {r['status']:<7} {r['reference']}  {r['event']:<19} -> {r['recipient']:<12}"
+                f" attempts {r['attempts']}" + (f"  {r['last_error']}" if r["last_error"] else "")
+                for r in rs
+            )
+            or "no messages"
+        ),
+    )
 
 
 @outbox_app.command("retry")
@@ -119,9 +143,8 @@ def outbox_retry(
         raise BadInput("give one message id, or --all-dead")
     ctx = context()
     now = utcnow()
-    requeue = (
-        update(OutboxMessage)
-        .values(status=OutboxStatus.pending, attempts=0, next_attempt_at=now, lease_until=None)
+    requeue = update(OutboxMessage).values(
+        status=OutboxStatus.pending, attempts=0, next_attempt_at=now, lease_until=None
     )
     with ctx.transaction() as session:
         if all_dead:
@@ -131,8 +154,10 @@ def outbox_retry(
             if message is None:
                 raise NotFound(f"no outbox message {message_id}: see `rujukan outbox list`")
             if message.status not in (OutboxStatus.failed, OutboxStatus.dead):
-                raise BadInput(f"message {message_id} is {message.status.value}: only failed or dead "
-                               "messages can be retried")
+                raise BadInput(
+                    f"message {message_id} is {message.status.value}: only failed or dead "
+                    "messages can be retried"
+                )
             statement = requeue.where(
                 OutboxMessage.id == message_id,
                 col(OutboxMessage.status).in_([OutboxStatus.failed, OutboxStatus.dead]),
@@ -140,5 +165,8 @@ def outbox_retry(
         queued = session.exec(statement).rowcount  # type: ignore[call-overload]
     report = relay_now(ctx.settings, now=now)
     result = {"queued": queued, **report.as_dict()}
-    emit(result, as_json, lambda r: (
-        f"queued {r['queued']}; sent {r['sent']}, failed {r['failed']}, dead {r['dead']}"))
+    emit(
+        result,
+        as_json,
+        lambda r: f"queued {r['queued']}; sent {r['sent']}, failed {r['failed']}, dead {r['dead']}",
+    )

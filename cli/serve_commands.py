@@ -49,8 +49,9 @@ def prepare_prefect(settings: Settings) -> dict[str, object]:
     return {"prefect": url, "automations_created": created, "referrals_synced": synced}
 
 
-def sweep(as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False
-          ) -> None:
+def sweep(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
     """Run one deadline sweep now: reminders, overdue notices, escalations, and their messages.
 
     With Prefect reachable it runs as a `deadline-sweep` flow run (tags, events, tables);
@@ -70,8 +71,12 @@ def sweep(as_json: Annotated[bool, typer.Option("--json", help="Print JSON for s
         from flows.sweep import sweep_and_relay
 
         result = sweep_and_relay(settings)
-        summary = {**result.counts(), "sent": result.sent, "failed": result.failed,
-                   "prefect": "not reachable: Prefect catches up at its next sweep"}
+        summary = {
+            **result.counts(),
+            "sent": result.sent,
+            "failed": result.failed,
+            "prefect": "not reachable: Prefect catches up at its next sweep",
+        }
     if as_json:
         typer.echo(json.dumps(summary))
     else:
@@ -86,8 +91,14 @@ def _start_web(settings: Settings):
 
     from web.app import create_app
 
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.web_host,
-                                           port=settings.web_port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host=settings.web_host,
+            port=settings.web_port,
+            log_level="warning",
+        )
+    )
     server.install_signal_handlers = lambda: None  # serve handles Ctrl-C for everyone
     threading.Thread(target=server.run, name="web", daemon=True).start()
     return server
@@ -106,8 +117,14 @@ def _stop_process(process: subprocess.Popen, name: str, timeout: float = 20) -> 
 
 
 def serve(
-    demo: Annotated[bool, typer.Option("--demo", help="Also launch sample referrals with synthetic "
-                                       "people that go overdue within a minute.")] = False,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="Also launch sample referrals with synthetic "
+            "people that go overdue within a minute.",
+        ),
+    ] = False,
 ) -> None:
     """Run everything: Prefect server and UI, the flows, the notification relay and the web inbox.
 
@@ -119,8 +136,10 @@ def serve(
     check_bind_address(settings)
     url = own_api_url(settings)
     if is_healthy(url, settings):
-        raise BadInput(f"something already answers at {url}: stop it, or set RUJUKAN_PREFECT_PORT "
-                       "(and RUJUKAN_WEB_PORT) to run a second instance")
+        raise BadInput(
+            f"something already answers at {url}: stop it, or set RUJUKAN_PREFECT_PORT "
+            "(and RUJUKAN_WEB_PORT) to run a second instance"
+        )
     migrate(settings.resolved_database_url)
     ensure_secret_key(settings, engine_for(settings.resolved_database_url))
     catalog = load_catalog(settings)
@@ -154,9 +173,15 @@ def serve(
         env = server_environment(settings)
         env["PREFECT_RUNNER_POLL_FREQUENCY"] = "5"  # a Resume in the UI is picked up within 5 s
         with (logs / "prefect-runner.log").open("ab") as runner_log:
-            runner = subprocess.Popen([sys.executable, "-m", "flows.deployments"], env=env,
-                                      cwd=PROJECT_ROOT, stdout=runner_log, stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL, start_new_session=True)
+            runner = subprocess.Popen(
+                [sys.executable, "-m", "flows.deployments"],
+                env=env,
+                cwd=PROJECT_ROOT,
+                stdout=runner_log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         children.append((runner, "flow runner"))
 
         from notifications.mailbox import start_mailbox
@@ -165,8 +190,11 @@ def serve(
         try:
             mailbox = start_mailbox(settings)
         except OSError as exc:
-            typer.echo(f"demo mailbox not started ({exc.__class__.__name__}: port "
-                       f"{settings.mailbox_port} busy?)", err=True)
+            typer.echo(
+                f"demo mailbox not started ({exc.__class__.__name__}: port "
+                f"{settings.mailbox_port} busy?)",
+                err=True,
+            )
         threading.Thread(target=run_relay, args=(settings, stop), name="relay", daemon=True).start()
         try:
             web = _start_web(settings)
@@ -187,7 +215,9 @@ def serve(
         if demo and web is not None:
             from flows.demo import demo_access
 
-            typer.echo("\ntry the web inbox (demo only: these open the cases to whoever holds them)")
+            typer.echo(
+                "\ntry the web inbox (demo only: these open the cases to whoever holds them)"
+            )
             for what, value in demo_access(settings).items():
                 typer.echo(f"  {what:<18} {value}")
         _tell_where(settings, url, mailbox, web, status)
@@ -195,8 +225,10 @@ def serve(
         while not stop.wait(1.0):
             for process, name in children:
                 if process.poll() is not None:
-                    typer.echo(f"{name} exited with status {process.returncode}; stopping "
-                               f"(see {logs})", err=True)
+                    typer.echo(
+                        f"{name} exited with status {process.returncode}; stopping (see {logs})",
+                        err=True,
+                    )
                     stop.set()
     finally:
         stop.set()
@@ -225,7 +257,9 @@ def _tell_where(settings: Settings, url: str, mailbox, web, status: dict) -> Non
         lines.append(f"web inbox      http://{settings.web_host}:{settings.web_port}")
     if mailbox is not None:
         lines.append(f"demo mailbox   {Path(mailbox.folder).resolve()}")
-    lines.append(f"sweep          every {settings.sweep_interval_seconds} s; automations: "
-                 f"{', '.join(status.get('automations_created') or []) or 'in place'}")
+    lines.append(
+        f"sweep          every {settings.sweep_interval_seconds} s; automations: "
+        f"{', '.join(status.get('automations_created') or []) or 'in place'}"
+    )
     lines.append("Ctrl-C stops everything.")
     typer.echo("\n".join(lines))

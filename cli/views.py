@@ -40,7 +40,9 @@ def step_row(step: Step, reference: str, now: datetime, catalog: Catalog) -> dic
     }
 
 
-def referral_timeline(session: Session, referral: Referral, catalog: Catalog, now: datetime | None = None) -> dict:
+def referral_timeline(
+    session: Session, referral: Referral, catalog: Catalog, now: datetime | None = None
+) -> dict:
     """A referral with its steps and audit trail; no personal data."""
     from cli.context import utcnow
 
@@ -59,13 +61,21 @@ def referral_timeline(session: Session, referral: Referral, catalog: Catalog, no
         "status": referral.status.value,
         "created_at": _iso(referral.created_at),
         "steps": [
-            {**step_row(s, referral.reference, now, catalog),
-             "title": pathway.step(s.key).title.model_dump(),
-             "basis": pathway.step(s.key).basis}
+            {
+                **step_row(s, referral.reference, now, catalog),
+                "title": pathway.step(s.key).title.model_dump(),
+                "basis": pathway.step(s.key).basis,
+            }
             for s in steps_of(session, referral.id)
         ],
         "audit": [
-            {"seq": a.seq, "at": _iso(a.at), "actor": a.actor, "action": a.action, "detail": a.detail}
+            {
+                "seq": a.seq,
+                "at": _iso(a.at),
+                "actor": a.actor,
+                "action": a.action,
+                "detail": a.detail,
+            }
             for a in audit
         ],
     }
@@ -73,12 +83,18 @@ def referral_timeline(session: Session, referral: Referral, catalog: Catalog, no
 
 def timeline_text(data: dict) -> str:
     """The timeline for people."""
-    lines = [f"{data['reference']}  {data['pathway']} v{data['pathway_version']}  "
-             f"{data['urgency']}  {data['status']}", "", "steps:"]
+    lines = [
+        f"{data['reference']}  {data['pathway']} v{data['pathway_version']}  "
+        f"{data['urgency']}  {data['status']}",
+        "",
+        "steps:",
+    ]
     for s in data["steps"]:
         flag = "  OVERDUE" if s["overdue"] else ""
-        lines.append(f"  {s['step']}#{s['instance']:<3} {s['agency']:<11} {s['status']:<9} "
-                     f"due {s['due_local'] or '-'}{flag}")
+        lines.append(
+            f"  {s['step']}#{s['instance']:<3} {s['agency']:<11} {s['status']:<9} "
+            f"due {s['due_local'] or '-'}{flag}"
+        )
     lines += ["", "audit:"]
     for a in data["audit"]:
         detail = " ".join(f"{k}={v}" for k, v in a["detail"].items())

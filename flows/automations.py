@@ -19,8 +19,13 @@ def escalation_trigger():
     """Fires once for every rujukan.step.escalated event."""
     from prefect.events.schemas.automations import EventTrigger, Posture
 
-    return EventTrigger(expect={"rujukan.step.escalated"}, match={"prefect.resource.id": "*"},
-                        posture=Posture.Reactive, threshold=1, within=0)
+    return EventTrigger(
+        expect={"rujukan.step.escalated"},
+        match={"prefect.resource.id": "*"},
+        posture=Posture.Reactive,
+        threshold=1,
+        within=0,
+    )
 
 
 def escalation_automation(settings: Settings, name: str = ESCALATION_AUTOMATION):
@@ -32,14 +37,17 @@ def escalation_automation(settings: Settings, name: str = ESCALATION_AUTOMATION)
 
     if settings.task_force_webhook is not None:
         block_id = Webhook(url=settings.task_force_webhook.get_secret_value()).save(
-            WEBHOOK_BLOCK, overwrite=True)
+            WEBHOOK_BLOCK, overwrite=True
+        )
         actions = [CallWebhook(block_document_id=block_id, payload=WEBHOOK_PAYLOAD)]
         how = "posts the reference, pathway, step and agency to RUJUKAN_TASK_FORCE_WEBHOOK"
     else:
         actions = [DoNothing()]
-        how = ("records that it fired; add a notification action in the UI "
-               "(Automations > this automation > Edit > Actions) "
-               "or set RUJUKAN_TASK_FORCE_WEBHOOK")
+        how = (
+            "records that it fired; add a notification action in the UI "
+            "(Automations > this automation > Edit > Actions) "
+            "or set RUJUKAN_TASK_FORCE_WEBHOOK"
+        )
     return AutomationCore(
         name=name,
         description=f"When the sweep escalates an overdue step, this automation {how}.",

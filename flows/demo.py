@@ -18,8 +18,20 @@ from models.referral import Referral
 from models.settings import Settings
 
 DEMO_BATCH = "demo-1"
-ALL_AGENCIES = ["imigrasi", "polres-ppa", "uptd-ppa", "dinsos", "dinkes", "psikolog", "lbh", "lpsk",
-                "bp3mi", "disnaker", "iom", "ngo"]
+ALL_AGENCIES = [
+    "imigrasi",
+    "polres-ppa",
+    "uptd-ppa",
+    "dinsos",
+    "dinkes",
+    "psikolog",
+    "lbh",
+    "lpsk",
+    "bp3mi",
+    "disnaker",
+    "iom",
+    "ngo",
+]
 
 # Obviously synthetic: "Palsu" means fake. No real person has these names or numbers.
 DEMO_PEOPLE = [
@@ -33,12 +45,21 @@ DEMO_PEOPLE = [
 def demo_intakes() -> list[Intake]:
     """Intakes of the synthetic people, consent recorded for every agency."""
     return [
-        Intake.model_validate({
-            "pathway": pathway, "urgency": "regular",
-            "person": {"name": name, "sex": sex, "birth_year": year, "nationality": "ID",
-                       "languages": ["id"], "phone": phone},
-            "consent": {"agencies": ALL_AGENCIES, "recorded_by": "demo-coordinator"},
-        })
+        Intake.model_validate(
+            {
+                "pathway": pathway,
+                "urgency": "regular",
+                "person": {
+                    "name": name,
+                    "sex": sex,
+                    "birth_year": year,
+                    "nationality": "ID",
+                    "languages": ["id"],
+                    "phone": phone,
+                },
+                "consent": {"agencies": ALL_AGENCIES, "recorded_by": "demo-coordinator"},
+            }
+        )
         for pathway, name, sex, year, phone in DEMO_PEOPLE
     ]
 
@@ -46,8 +67,11 @@ def demo_intakes() -> list[Intake]:
 def demo_references(settings: Settings) -> list[str]:
     """The demo referrals already launched in this home (none if the demo never ran)."""
     with Session(engine_for(settings.resolved_database_url)) as session:
-        return list(session.exec(select(Referral.reference).where(Referral.batch == DEMO_BATCH)
-                                 .order_by(Referral.id)))
+        return list(
+            session.exec(
+                select(Referral.reference).where(Referral.batch == DEMO_BATCH).order_by(Referral.id)
+            )
+        )
 
 
 def run_demo(settings: Settings) -> list[str]:
@@ -67,14 +91,33 @@ def run_demo(settings: Settings) -> list[str]:
     try:
         with transaction(engine) as session:
             # The adult referral moves on: identification done, health and shelter become ready.
-            accept_step(session, reference=references[2], step="identifikasi", agency="polres-ppa",
-                        actor=police, now=now)
-            complete_step(session, reference=references[2], step="identifikasi",
-                          agency="polres-ppa",
-                          outcome="served", actor=police, now=now, catalog=catalog)
+            accept_step(
+                session,
+                reference=references[2],
+                step="identifikasi",
+                agency="polres-ppa",
+                actor=police,
+                now=now,
+            )
+            complete_step(
+                session,
+                reference=references[2],
+                step="identifikasi",
+                agency="polres-ppa",
+                outcome="served",
+                actor=police,
+                now=now,
+                catalog=catalog,
+            )
             # One short-clock step is accepted but will still run late: accepted is not done.
-            accept_step(session, reference=references[1], step="identifikasi", agency="polres-ppa",
-                        actor=police, now=now)
+            accept_step(
+                session,
+                reference=references[1],
+                step="identifikasi",
+                agency="polres-ppa",
+                actor=police,
+                now=now,
+            )
     except RujukanError:
         pass  # a demo step that moved already is no reason to stop serving
     with Session(engine) as session:
@@ -106,9 +149,16 @@ def demo_access(settings: Settings, now: datetime | None = None) -> dict[str, st
     now = now or datetime.now(UTC)
     base = settings.base_url.rstrip("/")
     with transaction(engine_for(settings.resolved_database_url)) as session:
-        _, token = issue_grant(session, kind=GrantKind.coordinator, agency=settings.coordinator_agency,
-                               holder="demo-coordinator", issued_by="serve --demo", now=now,
-                               catalog=load_catalog(settings), lifetime=timedelta(days=1))
+        _, token = issue_grant(
+            session,
+            kind=GrantKind.coordinator,
+            agency=settings.coordinator_agency,
+            holder="demo-coordinator",
+            issued_by="serve --demo",
+            now=now,
+            catalog=load_catalog(settings),
+            lifetime=timedelta(days=1),
+        )
     links = {"coordinator token": token, "sign in": f"{base}/signin"}
     for slug in ("polres-ppa", "dinsos"):
         claim = LinkClaim(agency=slug, step_id=None, expires=now + timedelta(days=1), issued=now)

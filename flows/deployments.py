@@ -29,7 +29,8 @@ def build_deployments(settings: Settings) -> list:
             # Two sweeps never double a notice, but a backlog of late runs after a restart would
             # only queue processes: one at a time, the rest cancelled.
             concurrency_limit=ConcurrencyLimitConfig(
-                limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW),
+                limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+            ),
         ),
         launch_batch.to_deployment(
             name="launch-batch",

@@ -36,8 +36,9 @@ def read_batch(path: Path) -> list[Intake]:
     return intakes
 
 
-def launch_intakes(settings: Settings, intakes: list[Intake], batch: str,
-                   now: datetime | None = None) -> list[tuple[int, str]]:
+def launch_intakes(
+    settings: Settings, intakes: list[Intake], batch: str, now: datetime | None = None
+) -> list[tuple[int, str]]:
     """Launch every intake in one transaction; return (referral id, reference) pairs."""
     moment = now or datetime.now(UTC)
     catalog = load_catalog(settings)

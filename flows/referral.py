@@ -41,9 +41,21 @@ WAKE_LIMIT = 25  # more referrals than this at once are left to the sweep's catc
 # Audit actions that make a referral's history in Prefect; views of personal data, notes and
 # access grants stay out of it.
 HISTORY_ACTIONS = {
-    "launched", "ready", "accepted", "declined", "completed", "skipped", "step-cancelled",
-    "rerouted", "overdue", "escalated", "extension-requested", "extension-approved",
-    "extension-refused", "referral-completed", "referral-cancelled",
+    "launched",
+    "ready",
+    "accepted",
+    "declined",
+    "completed",
+    "skipped",
+    "step-cancelled",
+    "rerouted",
+    "overdue",
+    "escalated",
+    "extension-requested",
+    "extension-approved",
+    "extension-refused",
+    "referral-completed",
+    "referral-cancelled",
 }
 
 
@@ -182,8 +194,10 @@ def ensure_referral_deployment(client: SyncPrefectClient) -> uuid.UUID:
     except ObjectNotFound:
         flow_id = client.create_flow(referral_flow)
         return client.create_deployment(
-            flow_id=flow_id, name=REFERRAL_DEPLOYMENT,
-            description="Created by Rujukan; `rujukan serve` serves it.")
+            flow_id=flow_id,
+            name=REFERRAL_DEPLOYMENT,
+            description="Created by Rujukan; `rujukan serve` serves it.",
+        )
 
 
 def _desired_state(status: ReferralStatus):
@@ -196,8 +210,12 @@ def _desired_state(status: ReferralStatus):
     return Cancelled(message="referral cancelled")
 
 
-def sync_view(client: SyncPrefectClient, view: ReferralView, deployment_id: uuid.UUID,
-              running_run: str | None = None) -> str:
+def sync_view(
+    client: SyncPrefectClient,
+    view: ReferralView,
+    deployment_id: uuid.UUID,
+    running_run: str | None = None,
+) -> str:
     """Bring one referral's flow run up to date with `view`; return the run's id."""
     from prefect.client.schemas.actions import ArtifactCreate
     from prefect.client.schemas.filters import (
@@ -220,8 +238,12 @@ def sync_view(client: SyncPrefectClient, view: ReferralView, deployment_id: uuid
             run = None  # Prefect's database was replaced: rebuild the view
     if run is None:
         run = client.create_flow_run_from_deployment(
-            deployment_id, parameters={"reference": view.reference}, name=view.reference,
-            tags=view.tags, state=desired, idempotency_key=f"referral-{view.reference}",
+            deployment_id,
+            parameters={"reference": view.reference},
+            name=view.reference,
+            tags=view.tags,
+            state=desired,
+            idempotency_key=f"referral-{view.reference}",
         )
     run_id = run.id
     if sorted(run.tags) != view.tags:
@@ -231,7 +253,8 @@ def sync_view(client: SyncPrefectClient, view: ReferralView, deployment_id: uuid
         t.dynamic_key
         for t in client.read_task_runs(
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])),
-            limit=len(view.history) + 100)
+            limit=len(view.history) + 100,
+        )
     }
     for key, name in view.history:
         if key not in recorded:
@@ -240,18 +263,31 @@ def sync_view(client: SyncPrefectClient, view: ReferralView, deployment_id: uuid
     key = artifact_key(view.reference)
     latest = client.read_artifacts(
         artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
-        sort=ArtifactSort.CREATED_DESC, limit=1)
+        sort=ArtifactSort.CREATED_DESC,
+        limit=1,
+    )
     if not latest or latest[0].data != view.table:
-        client.create_artifact(ArtifactCreate(
-            key=key, type="markdown", data=view.table, flow_run_id=run_id,
-            description=f"Steps of {view.reference}; each due time carries its zone. "
-                        "From the case database."))
+        client.create_artifact(
+            ArtifactCreate(
+                key=key,
+                type="markdown",
+                data=view.table,
+                flow_run_id=run_id,
+                description=f"Steps of {view.reference}; each due time carries its zone. "
+                "From the case database.",
+            )
+        )
 
     state = run.state
-    busy = state is not None and state.type in (StateType.RUNNING, StateType.PENDING,
-                                                StateType.SCHEDULED)
-    if str(run_id) != running_run and not busy and (
-        state is None or state.type != desired.type or state.name != desired.name
+    busy = state is not None and state.type in (
+        StateType.RUNNING,
+        StateType.PENDING,
+        StateType.SCHEDULED,
+    )
+    if (
+        str(run_id) != running_run
+        and not busy
+        and (state is None or state.type != desired.type or state.name != desired.name)
     ):
         # The case database owns the state; the run only mirrors it (a manager's Cancel in the
         # UI is undone at the next change, the referral itself is cancelled with the CLI).
@@ -259,8 +295,13 @@ def sync_view(client: SyncPrefectClient, view: ReferralView, deployment_id: uuid
     return str(run_id)
 
 
-def sync_referrals(settings: Settings, referral_ids: list[int], client: SyncPrefectClient,
-                   running_run: str | None = None, catalog: Catalog | None = None) -> int:
+def sync_referrals(
+    settings: Settings,
+    referral_ids: list[int],
+    client: SyncPrefectClient,
+    running_run: str | None = None,
+    catalog: Catalog | None = None,
+) -> int:
     """Bring the runs of these referrals up to date; record new run ids. Returns how many."""
     if not referral_ids:
         return 0
@@ -310,7 +351,9 @@ def catch_up(settings: Settings, client: SyncPrefectClient, limit: int = 200) ->
     with Session(engine) as session:
         rows = session.exec(
             select(AuditEntry.seq, AuditEntry.referral_id)
-            .where(AuditEntry.seq > synced).order_by(AuditEntry.seq).limit(limit * 40)
+            .where(AuditEntry.seq > synced)
+            .order_by(AuditEntry.seq)
+            .limit(limit * 40)
         ).all()
     if not rows:
         return 0

@@ -147,8 +147,17 @@ def start_server(settings: Settings, log_file: Path) -> subprocess.Popen:
     home.mkdir(parents=True, exist_ok=True)
     log = log_file.open("ab")
     return subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start",
-         "--host", settings.prefect_host, "--port", str(settings.prefect_port)],
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            settings.prefect_host,
+            "--port",
+            str(settings.prefect_port),
+        ],
         env=server_environment(settings),
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -157,8 +166,9 @@ def start_server(settings: Settings, log_file: Path) -> subprocess.Popen:
     )
 
 
-def wait_until_healthy(url: str, settings: Settings, process: subprocess.Popen | None = None,
-                       timeout: float = 120.0) -> None:
+def wait_until_healthy(
+    url: str, settings: Settings, process: subprocess.Popen | None = None, timeout: float = 120.0
+) -> None:
     """Wait for the API at `url` to answer; raise if the server process died or time ran out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -60,20 +60,26 @@ def overdue_rows(settings: Settings, now: datetime) -> list[dict[str, str | floa
     engine = engine_for(settings.resolved_database_url)
     with Session(engine) as session:
         steps = open_steps_due_by(session, now)
-        references = {r.id: r.reference for r in session.exec(
-            select(Referral).where(Referral.id.in_({s.referral_id for s in steps})))}  # type: ignore[union-attr]
+        references = {
+            r.id: r.reference
+            for r in session.exec(
+                select(Referral).where(Referral.id.in_({s.referral_id for s in steps}))
+            )
+        }  # type: ignore[union-attr]
     rows = []
     for s in steps:
         assert s.due_at is not None
-        rows.append({
-            "reference": references[s.referral_id],
-            "step": s.key if s.instance == 1 else f"{s.key}#{s.instance}",
-            "agency": s.agency,
-            "due": local_time_text(s.due_at, settings.timezone),
-            # One decimal: the table changes every six minutes, not at every pass.
-            "hours overdue": round((now - s.due_at).total_seconds() / 3600, 1),
-            "escalated": "yes" if s.escalated else "no",
-        })
+        rows.append(
+            {
+                "reference": references[s.referral_id],
+                "step": s.key if s.instance == 1 else f"{s.key}#{s.instance}",
+                "agency": s.agency,
+                "due": local_time_text(s.due_at, settings.timezone),
+                # One decimal: the table changes every six minutes, not at every pass.
+                "hours overdue": round((now - s.due_at).total_seconds() / 3600, 1),
+                "escalated": "yes" if s.escalated else "no",
+            }
+        )
     return rows
 
 
@@ -84,20 +90,29 @@ def outbox_problem_rows(settings: Settings) -> list[dict[str, str | int]]:
         messages = session.exec(
             select(OutboxMessage)
             .where(OutboxMessage.status.in_([OutboxStatus.failed, OutboxStatus.dead]))  # type: ignore[attr-defined]
-            .order_by(OutboxMessage.id).limit(500)
+            .order_by(OutboxMessage.id)
+            .limit(500)
         ).all()
-        references = {r.id: r.reference for r in session.exec(
-            select(Referral).where(Referral.id.in_({m.referral_id for m in messages})))}  # type: ignore[union-attr]
+        references = {
+            r.id: r.reference
+            for r in session.exec(
+                select(Referral).where(Referral.id.in_({m.referral_id for m in messages}))
+            )
+        }  # type: ignore[union-attr]
     # No error texts: a channel's error can carry its URL, and URLs can carry tokens.
-    return [{
-        "reference": references.get(m.referral_id, "-"),
-        "event": m.event.value,
-        "recipient": m.recipient,
-        "status": m.status.value,
-        "attempts": m.attempts,
-        "next attempt": local_time_text(m.next_attempt_at, settings.timezone)
-        if m.status == OutboxStatus.failed else "-",
-    } for m in messages]
+    return [
+        {
+            "reference": references.get(m.referral_id, "-"),
+            "event": m.event.value,
+            "recipient": m.recipient,
+            "status": m.status.value,
+            "attempts": m.attempts,
+            "next attempt": local_time_text(m.next_attempt_at, settings.timezone)
+            if m.status == OutboxStatus.failed
+            else "-",
+        }
+        for m in messages
+    ]
 
 
 # --- in Prefect -----------------------------------------------------------------------------------
@@ -114,13 +129,21 @@ def emit_notice_events(notices: list[Notice], run_ids: dict[int, str]) -> int:
             continue
         related = []
         if run_id := run_ids.get(notice.referral_id):
-            related.append({"prefect.resource.id": f"prefect.flow-run.{run_id}",
-                            "prefect.resource.role": "referral-run"})
+            related.append(
+                {
+                    "prefect.resource.id": f"prefect.flow-run.{run_id}",
+                    "prefect.resource.role": "referral-run",
+                }
+            )
         emit_event(
             name,
-            resource={"prefect.resource.id": notice.reference,
-                      "prefect.resource.name": notice.reference,
-                      "agency": notice.agency, "pathway": notice.pathway, "step": notice.step},
+            resource={
+                "prefect.resource.id": notice.reference,
+                "prefect.resource.name": notice.reference,
+                "agency": notice.agency,
+                "pathway": notice.pathway,
+                "step": notice.step,
+            },
             related=related,
             payload={"due": notice.due_at.isoformat(), "recipient": notice.recipient},
         )
@@ -136,20 +159,33 @@ def publish_tables(client, settings: Settings, now: datetime) -> list[str]:
     rows = overdue_rows(settings, now)
     zone = zone_abbreviation(settings.timezone)
     tables: dict[str, tuple[list, str]] = {
-        OVERDUE_ARTIFACT: (rows, f"Open steps past their due time (times in {zone}), all agencies."),
-        OUTBOX_ARTIFACT: (outbox_problem_rows(settings),
-                          "Messages that keep failing (retried) or gave up (dead): "
-                          "fix the channel."),
+        OVERDUE_ARTIFACT: (
+            rows,
+            f"Open steps past their due time (times in {zone}), all agencies.",
+        ),
+        OUTBOX_ARTIFACT: (
+            outbox_problem_rows(settings),
+            "Messages that keep failing (retried) or gave up (dead): fix the channel.",
+        ),
     }
     for slug in sorted({r["agency"] for r in rows}):
-        tables[f"overdue-{slug}"] = ([r for r in rows if r["agency"] == slug],
-                                     f"Open steps of {slug} past their due time (times in {zone}).")
+        tables[f"overdue-{slug}"] = (
+            [r for r in rows if r["agency"] == slug],
+            f"Open steps of {slug} past their due time (times in {zone}).",
+        )
     latest = {
-        a.key: a.data for a in client.read_latest_artifacts(
-            artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(like_="overdue-")))
+        a.key: a.data
+        for a in client.read_latest_artifacts(
+            artifact_filter=ArtifactCollectionFilter(
+                key=ArtifactCollectionFilterKey(like_="overdue-")
+            )
+        )
     }
-    for a in client.read_latest_artifacts(artifact_filter=ArtifactCollectionFilter(
-            key=ArtifactCollectionFilterKey(any_=[OUTBOX_ARTIFACT]))):
+    for a in client.read_latest_artifacts(
+        artifact_filter=ArtifactCollectionFilter(
+            key=ArtifactCollectionFilterKey(any_=[OUTBOX_ARTIFACT])
+        )
+    ):
         latest[a.key] = a.data
     for key in latest:  # an agency with nothing overdue any more gets an empty table
         tables.setdefault(key, ([], "Nothing overdue."))
@@ -181,8 +217,9 @@ def flow_run_ids(settings: Settings, referral_ids: list[int]) -> dict[int, str]:
     """The Prefect run id of each referral that has one."""
     engine = engine_for(settings.resolved_database_url)
     with Session(engine) as session:
-        rows = session.exec(select(Referral.id, Referral.flow_run_id).where(
-            Referral.id.in_(referral_ids))).all()  # type: ignore[union-attr]
+        rows = session.exec(
+            select(Referral.id, Referral.flow_run_id).where(Referral.id.in_(referral_ids))
+        ).all()  # type: ignore[union-attr]
     return {rid: run for rid, run in rows if rid is not None and run}
 
 
@@ -222,8 +259,14 @@ def deadline_sweep(at: datetime | None = None) -> dict[str, int]:
     updated = update_runs_task(ids)
     emitted = emit_notice_events(result.notices, flow_run_ids(settings, ids))
     written = publish_task(moment)
-    summary = {**result.counts(), "sent": result.sent, "failed": result.failed,
-               "runs_updated": updated, "events": emitted, "tables": len(written)}
+    summary = {
+        **result.counts(),
+        "sent": result.sent,
+        "failed": result.failed,
+        "runs_updated": updated,
+        "events": emitted,
+        "tables": len(written),
+    }
     # Counts only: the log is stored in Prefect's database like everything else.
     get_run_logger().info("sweep: %s", ", ".join(f"{k}={v}" for k, v in summary.items()))
     return summary

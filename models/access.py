@@ -85,8 +85,10 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-OFFICER_NEEDED = ("write your name (the officer acting): a link does not say who you are, and "
-                  "the audit trail records who acted")
+OFFICER_NEEDED = (
+    "write your name (the officer acting): a link does not say who you are, and "
+    "the audit trail records who acted"
+)
 
 
 def check_holder(holder: str) -> str:
@@ -97,23 +99,45 @@ def check_holder(holder: str) -> str:
     return holder
 
 
-def issue_grant(session: Session, *, kind: GrantKind, agency: str, holder: str, issued_by: str,
-                now: datetime, catalog: Catalog,
-                lifetime: timedelta = DEFAULT_GRANT_LIFETIME) -> tuple[AccessGrant, str]:
+def issue_grant(
+    session: Session,
+    *,
+    kind: GrantKind,
+    agency: str,
+    holder: str,
+    issued_by: str,
+    now: datetime,
+    catalog: Catalog,
+    lifetime: timedelta = DEFAULT_GRANT_LIFETIME,
+) -> tuple[AccessGrant, str]:
     """Create a grant and return it with its token; the token is shown once and never stored."""
     catalog.agency(agency)
     holder = check_holder(holder)
     if kind == GrantKind.coordinator and not COORDINATOR_ID.fullmatch(holder):
-        raise BadInput("a coordinator id is one word: letters, digits and . @ - (e.g. coordinator-1)")
+        raise BadInput(
+            "a coordinator id is one word: letters, digits and . @ - (e.g. coordinator-1)"
+        )
     if lifetime <= timedelta(0) or lifetime > timedelta(days=366):
         raise BadInput("a grant lasts between 1 and 366 days")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    grant = AccessGrant(kind=kind, agency=agency, holder=holder, token_hash=token_hash(token),
-                        issued_by=issued_by, issued_at=now, expires_at=now + lifetime)
+    grant = AccessGrant(
+        kind=kind,
+        agency=agency,
+        holder=holder,
+        token_hash=token_hash(token),
+        issued_by=issued_by,
+        issued_at=now,
+        expires_at=now + lifetime,
+    )
     session.add(grant)
     session.flush()
-    record(session, actor=issued_by, action="access-issued", now=now,
-           detail={"grant": grant.id, "kind": kind.value, "agency": agency})
+    record(
+        session,
+        actor=issued_by,
+        action="access-issued",
+        now=now,
+        detail={"grant": grant.id, "kind": kind.value, "agency": agency},
+    )
     return grant, token
 
 
@@ -126,8 +150,13 @@ def revoke_grant(session: Session, *, grant_id: int, revoked_by: str, now: datet
         raise AlreadyDone(f"access grant #{grant_id} is already revoked; nothing changed")
     grant.revoked_at, grant.revoked_by = now, revoked_by
     session.add(grant)
-    record(session, actor=revoked_by, action="access-revoked", now=now,
-           detail={"grant": grant.id, "kind": grant.kind.value, "agency": grant.agency})
+    record(
+        session,
+        actor=revoked_by,
+        action="access-revoked",
+        now=now,
+        detail={"grant": grant.id, "kind": grant.kind.value, "agency": grant.agency},
+    )
     return grant
 
 
@@ -141,8 +170,9 @@ class LinkCutoff(SQLModel, table=True):
     by: str = Field(max_length=80)
 
 
-def withdraw_links(session: Session, *, agency: str, by: str, now: datetime,
-                   catalog: Catalog) -> LinkCutoff:
+def withdraw_links(
+    session: Session, *, agency: str, by: str, now: datetime, catalog: Catalog
+) -> LinkCutoff:
     """Make every signed link of `agency` made until now stop working, and the sessions they opened.
 
     Messages sent from now on carry new links; access tokens (grants) are not affected.
@@ -215,8 +245,9 @@ def authorize_referral(session: Session, principal: Principal, reference: str) -
     return referral
 
 
-def authorize_step(session: Session, principal: Principal, reference: str,
-                   step_id: int) -> tuple[Referral, Step]:
+def authorize_step(
+    session: Session, principal: Principal, reference: str, step_id: int
+) -> tuple[Referral, Step]:
     """The referral and step if the principal may act on it: 404 outside, 403 on another's step."""
     referral = authorize_referral(session, principal, reference)
     step = session.get(Step, step_id)

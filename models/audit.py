@@ -103,9 +103,15 @@ def verify_chain(session: Session) -> list[ChainBreak]:
     prev_hash, expected_seq = GENESIS, 1
     for entry in session.exec(select(AuditEntry).order_by(AuditEntry.seq)):
         if entry.seq != expected_seq:
-            breaks.append(ChainBreak(expected_seq, f"entries {expected_seq}..{entry.seq - 1} are missing"))
+            breaks.append(
+                ChainBreak(expected_seq, f"entries {expected_seq}..{entry.seq - 1} are missing")
+            )
         elif entry.prev_hash != prev_hash:
-            breaks.append(ChainBreak(entry.seq, "does not link to the entry before it (inserted or reordered)"))
+            breaks.append(
+                ChainBreak(
+                    entry.seq, "does not link to the entry before it (inserted or reordered)"
+                )
+            )
         if entry_hash(entry.prev_hash, entry) != entry.hash:
             breaks.append(ChainBreak(entry.seq, "its content was changed after it was written"))
         prev_hash, expected_seq = entry.hash, entry.seq + 1
@@ -114,9 +120,14 @@ def verify_chain(session: Session) -> list[ChainBreak]:
     if head is not None and head.seq > last:
         breaks.append(ChainBreak(head.seq, f"the newest entries after {last} are missing"))
     elif head is not None and head.seq < last:
-        breaks.append(ChainBreak(head.seq + 1, f"entries {head.seq + 1}..{last} were added "
-                                               "outside the engine (the chain's head is "
-                                               f"{head.seq})"))
+        breaks.append(
+            ChainBreak(
+                head.seq + 1,
+                f"entries {head.seq + 1}..{last} were added "
+                "outside the engine (the chain's head is "
+                f"{head.seq})",
+            )
+        )
     elif head is not None and head.hash != prev_hash:
         breaks.append(ChainBreak(last, "does not match the chain's head (replaced)"))
     return breaks

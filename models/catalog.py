@@ -34,7 +34,9 @@ class PathwayRecord(SQLModel, table=True):
 
 def template_names(folder: Path = MESSAGE_TEMPLATES) -> set[str]:
     """Message templates that exist in every locale (templates/messages/<locale>/<name>.j2)."""
-    per_locale = [{p.name.removesuffix(".j2") for p in (folder / loc).glob("*.j2")} for loc in LOCALES]
+    per_locale = [
+        {p.name.removesuffix(".j2") for p in (folder / loc).glob("*.j2")} for loc in LOCALES
+    ]
     return set.intersection(*per_locale)
 
 
@@ -69,8 +71,9 @@ def load_catalog(settings: Settings) -> Catalog:
     """Load and validate the directory and every pathway file named by the settings."""
     directory = load_directory(settings.agencies_file)
     pathways = load_pathways(settings.pathways_dir, directory, template_names())
-    return Catalog(directory=directory, pathways=pathways,
-                   coordinator_agency=settings.coordinator_agency)
+    return Catalog(
+        directory=directory, pathways=pathways, coordinator_agency=settings.coordinator_agency
+    )
 
 
 def register_pathways(session: Session, catalog: Catalog, now: datetime) -> list[str]:
@@ -107,7 +110,9 @@ def stored_pathway(session: Session, pathway_id: str, version: int) -> Pathway:
     if key not in _cache:
         record = session.get(PathwayRecord, key)
         if record is None:
-            raise BadInput(f"pathway '{pathway_id}' version {version} is not registered; run `rujukan init`")
+            raise BadInput(
+                f"pathway '{pathway_id}' version {version} is not registered; run `rujukan init`"
+            )
         _cache[key] = Pathway.model_validate(json.loads(record.definition))
     return _cache[key]
 

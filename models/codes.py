@@ -20,7 +20,10 @@ LABELS: dict[str, dict[str, str]] = {
     # extension reasons
     "victim-unavailable": {"id": "Korban belum dapat ditemui", "en": "Victim not available yet"},
     "waiting-for-documents": {"id": "Menunggu dokumen", "en": "Waiting for documents"},
-    "waiting-for-other-agency": {"id": "Menunggu instansi lain", "en": "Waiting for another agency"},
+    "waiting-for-other-agency": {
+        "id": "Menunggu instansi lain",
+        "en": "Waiting for another agency",
+    },
     # cancel reasons
     "not-needed": {"id": "Tidak diperlukan lagi", "en": "No longer needed"},
     "duplicate": {"id": "Duplikat", "en": "Duplicate"},
@@ -45,4 +48,6 @@ def label(code: str, locale: str) -> str:
 
 def all_codes() -> dict[str, list[dict[str, str]]]:
     """Every code of every kind, with both labels."""
-    return {kind: [{"code": c.value, **LABELS[c.value]} for c in enum] for kind, enum in KINDS.items()}
+    return {
+        kind: [{"code": c.value, **LABELS[c.value]} for c in enum] for kind, enum in KINDS.items()
+    }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -17,8 +17,12 @@ _ISO = re.compile(
 )
 _WORKING = re.compile(r"^(?P<n>\d+) working days?$")
 
-ZONE_ABBREVIATIONS = {"Asia/Jakarta": "WIB", "Asia/Pontianak": "WIB", "Asia/Makassar": "WITA",
-                      "Asia/Jayapura": "WIT"}
+ZONE_ABBREVIATIONS = {
+    "Asia/Jakarta": "WIB",
+    "Asia/Pontianak": "WIB",
+    "Asia/Makassar": "WITA",
+    "Asia/Jayapura": "WIT",
+}
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,7 @@ class Duration:
         assert self.delta is not None
         # Calendar months and years are counted on the local calendar, hours on the clock.
         local = start.astimezone(ZoneInfo(tz))
-        return (local + self.delta).astimezone(timezone.utc)
+        return (local + self.delta).astimezone(UTC)
 
     def subtract_from(self, moment: datetime) -> datetime:
         """The moment this (calendar) clock before `moment`; working days count as 24 h each."""
@@ -92,7 +96,7 @@ def add_working_days(start: datetime, n: int, tz: str) -> datetime:
         if is_working_day(day):
             counted += 1
     due_local = datetime.combine(day, local.timetz().replace(tzinfo=None), tzinfo=ZoneInfo(tz))
-    return due_local.astimezone(timezone.utc)
+    return due_local.astimezone(UTC)
 
 
 def zone_abbreviation(tz: str) -> str:

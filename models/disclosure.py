@@ -30,36 +30,79 @@ def _open_person(session: Session, referral: Referral, sealer: Sealer) -> dict:
     return sealer.open(person.sealed)
 
 
-def disclose_for_step(session: Session, *, referral: Referral, step: Step, spec: StepSpec,
-                      sealer: Sealer, actor: str, now: datetime) -> dict[str, object]:
+def disclose_for_step(
+    session: Session,
+    *,
+    referral: Referral,
+    step: Step,
+    spec: StepSpec,
+    sealer: Sealer,
+    actor: str,
+    now: datetime,
+) -> dict[str, object]:
     """The facts this step may see, in the pathway's order; the view is audited by fact name."""
     if not spec.sees:
         return {}
     facts = _facts(_open_person(session, referral, sealer), now)
     shown = {name: facts.get(name) for name in spec.sees}
-    record(session, actor=actor, action="person-viewed", now=now, referral_id=referral.id,
-           step_id=step.id, detail={"step": step.key, "facts": list(spec.sees)})
+    record(
+        session,
+        actor=actor,
+        action="person-viewed",
+        now=now,
+        referral_id=referral.id,
+        step_id=step.id,
+        detail={"step": step.key, "facts": list(spec.sees)},
+    )
     return shown
 
 
-def disclose_all(session: Session, *, referral: Referral, sealer: Sealer, actor: str,
-                 now: datetime) -> dict[str, object]:
+def disclose_all(
+    session: Session, *, referral: Referral, sealer: Sealer, actor: str, now: datetime
+) -> dict[str, object]:
     """Every fact of the person, for the coordinator who holds the case; audited."""
     facts = _facts(_open_person(session, referral, sealer), now)
     shown = {name: facts.get(name) for name in FACTS}
-    record(session, actor=actor, action="person-viewed", now=now, referral_id=referral.id,
-           detail={"facts": list(FACTS)})
+    record(
+        session,
+        actor=actor,
+        action="person-viewed",
+        now=now,
+        referral_id=referral.id,
+        detail={"facts": list(FACTS)},
+    )
     return shown
 
 
-def read_notes(session: Session, *, referral: Referral, notes: list[StepNote], sealer: Sealer,
-               actor: str, now: datetime) -> list[dict[str, object]]:
+def read_notes(
+    session: Session,
+    *,
+    referral: Referral,
+    notes: list[StepNote],
+    sealer: Sealer,
+    actor: str,
+    now: datetime,
+) -> list[dict[str, object]]:
     """Open sealed notes for display; reading them is a view of personal data, so it is audited."""
     if not notes:
         return []
-    opened = [{"id": n.id, "step_id": n.step_id, "author": n.author, "action": n.action,
-               "created_at": n.created_at, "text": sealer.open(n.sealed).get("text", "")}
-              for n in notes]
-    record(session, actor=actor, action="notes-viewed", now=now, referral_id=referral.id,
-           detail={"notes": [n.id for n in notes]})
+    opened = [
+        {
+            "id": n.id,
+            "step_id": n.step_id,
+            "author": n.author,
+            "action": n.action,
+            "created_at": n.created_at,
+            "text": sealer.open(n.sealed).get("text", ""),
+        }
+        for n in notes
+    ]
+    record(
+        session,
+        actor=actor,
+        action="notes-viewed",
+        now=now,
+        referral_id=referral.id,
+        detail={"notes": [n.id for n in notes]},
+    )
     return opened

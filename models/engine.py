@@ -122,13 +122,23 @@ def launch(
         )
     for slug in sorted(set(intake.consent.agencies)):
         session.add(
-            Consent(referral_id=referral.id, agency=slug, recorded_by=intake.coordinator, recorded_at=now)
+            Consent(
+                referral_id=referral.id,
+                agency=slug,
+                recorded_by=intake.coordinator,
+                recorded_at=now,
+            )
         )
     for spec in pathway.steps:
         for instance, offset in enumerate(spec.repeat or [None], start=1):
             session.add(
-                Step(referral_id=referral.id, key=spec.key, instance=instance, agency=spec.agency,
-                     offset=offset)
+                Step(
+                    referral_id=referral.id,
+                    key=spec.key,
+                    instance=instance,
+                    agency=spec.agency,
+                    offset=offset,
+                )
             )
     session.flush()
     actor = Actor("coordinator", intake.coordinator)
@@ -138,8 +148,13 @@ def launch(
         action="launched",
         now=now,
         referral_id=referral.id,
-        detail={"reference": referral.reference, "pathway": pathway.id, "version": pathway.version,
-                "urgency": intake.urgency.value, "consent_override": bool(intake.consent.override)},
+        detail={
+            "reference": referral.reference,
+            "pathway": pathway.id,
+            "version": pathway.version,
+            "urgency": intake.urgency.value,
+            "consent_override": bool(intake.consent.override),
+        },
     )
     advance(session, referral=referral, catalog=catalog, now=now, actor=actor)
     return referral
@@ -170,8 +185,9 @@ def key_done(steps: Iterable[Step], key: str) -> bool:
     )
 
 
-def advance(session: Session, *, referral: Referral, catalog: Catalog, now: datetime,
-            actor: Actor = SYSTEM) -> list[Step]:
+def advance(
+    session: Session, *, referral: Referral, catalog: Catalog, now: datetime, actor: Actor = SYSTEM
+) -> list[Step]:
     """Make ready every pending step whose dependencies are done; skip those whose condition fails.
 
     Idempotent: calling it again with nothing new changes nothing. Returns the steps it changed.
@@ -194,11 +210,25 @@ def advance(session: Session, *, referral: Referral, catalog: Catalog, now: date
             if spec.when and not CONDITIONS[spec.when](referral.options):
                 _set_status(step, StepStatus.skipped, now)
                 step.closed_at = now
-                record(session, actor=str(actor), action="skipped", now=now, referral_id=referral.id,
-                       step_id=step.id, detail={"step": step.key, "condition": spec.when})
+                record(
+                    session,
+                    actor=str(actor),
+                    action="skipped",
+                    now=now,
+                    referral_id=referral.id,
+                    step_id=step.id,
+                    detail={"step": step.key, "condition": spec.when},
+                )
             else:
-                _make_ready(session, step=step, spec=spec, referral=referral, catalog=catalog, now=now,
-                            actor=actor)
+                _make_ready(
+                    session,
+                    step=step,
+                    spec=spec,
+                    referral=referral,
+                    catalog=catalog,
+                    now=now,
+                    actor=actor,
+                )
             changed.append(step)
             progress = True
     session.add_all(changed)
@@ -206,11 +236,24 @@ def advance(session: Session, *, referral: Referral, catalog: Catalog, now: date
         referral.status = ReferralStatus.completed
         referral.closed_at = now
         session.add(referral)
-        record(session, actor=str(actor), action="referral-completed", now=now,
-               referral_id=referral.id, detail={"reference": referral.reference})
-        enqueue(session, event=MessageEvent.referral_completed, recipient=referral.coordinator_agency,
-                referral_id=referral.id, step_id=None, due_at=None, now=now,
-                key=dedup_key("referral", referral.id, "completed"))
+        record(
+            session,
+            actor=str(actor),
+            action="referral-completed",
+            now=now,
+            referral_id=referral.id,
+            detail={"reference": referral.reference},
+        )
+        enqueue(
+            session,
+            event=MessageEvent.referral_completed,
+            recipient=referral.coordinator_agency,
+            referral_id=referral.id,
+            step_id=None,
+            due_at=None,
+            now=now,
+            key=dedup_key("referral", referral.id, "completed"),
+        )
     session.flush()
     return changed
 
@@ -220,8 +263,16 @@ def _set_status(step: Step, status: StepStatus, now: datetime) -> None:
     step.status = status
 
 
-def _make_ready(session: Session, *, step: Step, spec: StepSpec, referral: Referral,
-                catalog: Catalog, now: datetime, actor: Actor) -> None:
+def _make_ready(
+    session: Session,
+    *,
+    step: Step,
+    spec: StepSpec,
+    referral: Referral,
+    catalog: Catalog,
+    now: datetime,
+    actor: Actor,
+) -> None:
     _set_status(step, StepStatus.ready, now)
     step.ready_at = now
     start = now
@@ -232,12 +283,25 @@ def _make_ready(session: Session, *, step: Step, spec: StepSpec, referral: Refer
     step.next_check_at = next_check(step, spec)
     session.add(step)
     session.flush()
-    record(session, actor=str(actor), action="ready", now=now, referral_id=referral.id,
-           step_id=step.id, detail={"step": step.key, "agency": step.agency,
-                                    "due_at": step.due_at.isoformat()})
-    enqueue(session, event=MessageEvent.assigned, recipient=step.agency, referral_id=referral.id,
-            step_id=step.id, due_at=step.due_at, now=now,
-            key=dedup_key(step.id, "assigned", step.deadline_version, step.agency))
+    record(
+        session,
+        actor=str(actor),
+        action="ready",
+        now=now,
+        referral_id=referral.id,
+        step_id=step.id,
+        detail={"step": step.key, "agency": step.agency, "due_at": step.due_at.isoformat()},
+    )
+    enqueue(
+        session,
+        event=MessageEvent.assigned,
+        recipient=step.agency,
+        referral_id=referral.id,
+        step_id=step.id,
+        due_at=step.due_at,
+        now=now,
+        key=dedup_key(step.id, "assigned", step.deadline_version, step.agency),
+    )
 
 
 def next_check(step: Step, spec: StepSpec) -> datetime | None:
@@ -261,13 +325,19 @@ def find_referral(session: Session, reference: str) -> Referral:
     """The referral with this reference code, or NotFound."""
     referral = session.exec(select(Referral).where(Referral.reference == reference.upper())).first()
     if referral is None:
-        raise NotFound(f"no referral {quoted(reference)}: check the reference code "
-                       "(like RJK-7QK2-M9)")
+        raise NotFound(
+            f"no referral {quoted(reference)}: check the reference code (like RJK-7QK2-M9)"
+        )
     return referral
 
 
-def find_step(session: Session, referral: Referral, step_ref: str, agency: str | None = None,
-              statuses: Iterable[StepStatus] | None = None) -> Step:
+def find_step(
+    session: Session,
+    referral: Referral,
+    step_ref: str,
+    agency: str | None = None,
+    statuses: Iterable[StepStatus] | None = None,
+) -> Step:
     """The step `key` or `key#n` of a referral; for an agency, only its own steps count."""
     key, _, number = step_ref.partition("#")
     assert referral.id is not None
@@ -277,8 +347,9 @@ def find_step(session: Session, referral: Referral, step_ref: str, agency: str |
     if not steps:
         pathway = stored_pathway(session, referral.pathway_id, referral.pathway_version)
         known = ", ".join(s.key for s in pathway.steps)
-        raise NotFound(f"referral {referral.reference} has no step {quoted(step_ref)} "
-                       f"(steps: {known})")
+        raise NotFound(
+            f"referral {referral.reference} has no step {quoted(step_ref)} (steps: {known})"
+        )
     if agency is not None:
         if not any(s.agency == agency for s in steps_of(session, referral.id)):
             raise NotFound(f"no referral '{referral.reference}' for agency '{agency}'")
@@ -289,14 +360,25 @@ def find_step(session: Session, referral: Referral, step_ref: str, agency: str |
     if statuses is not None:
         wanted = [s for s in steps if s.status in set(statuses)]
         if wanted:
-            return min(wanted, key=lambda s: (s.due_at or s.ready_at or referral.created_at, s.instance))
+            return min(
+                wanted, key=lambda s: (s.due_at or s.ready_at or referral.created_at, s.instance)
+            )
     # the newest instance tells the truth about where the step stands
     return max(steps, key=lambda s: s.instance)
 
 
-def record_refusal(session: Session, *, actor: str, attempt: str, error: Exception,
-                   now: datetime, via: str, reference: str | None = None,
-                   step_id: int | None = None, step_ref: str | None = None) -> None:
+def record_refusal(
+    session: Session,
+    *,
+    actor: str,
+    attempt: str,
+    error: Exception,
+    now: datetime,
+    via: str,
+    reference: str | None = None,
+    step_id: int | None = None,
+    step_ref: str | None = None,
+) -> None:
     """Record a refused attempt in the audit trail, in the caller's (own) transaction.
 
     The entry names the attempt, the error's class and the referral and step if they exist:
@@ -305,7 +387,8 @@ def record_refusal(session: Session, *, actor: str, attempt: str, error: Excepti
     referral = None
     if reference:
         referral = session.exec(
-            select(Referral).where(Referral.reference == reference.upper()[:16])).first()
+            select(Referral).where(Referral.reference == reference.upper()[:16])
+        ).first()
     if step_id is not None and session.get(Step, step_id) is None:
         step_id = None
     if step_id is None and step_ref and referral is not None:
@@ -313,13 +396,24 @@ def record_refusal(session: Session, *, actor: str, attempt: str, error: Excepti
             step_id = find_step(session, referral, step_ref).id
         except NotFound:
             pass
-    record(session, actor=actor[:80], action="refused", now=now,
-           referral_id=referral.id if referral else None, step_id=step_id,
-           detail={"attempt": attempt, "error": type(error).__name__, "via": via})
+    record(
+        session,
+        actor=actor[:80],
+        action="refused",
+        now=now,
+        referral_id=referral.id if referral else None,
+        step_id=step_id,
+        detail={"attempt": attempt, "error": type(error).__name__, "via": via},
+    )
 
 
-def _load(session: Session, reference: str, step_ref: str, agency: str | None,
-          statuses: Iterable[StepStatus] | None) -> tuple[Referral, Step, Pathway]:
+def _load(
+    session: Session,
+    reference: str,
+    step_ref: str,
+    agency: str | None,
+    statuses: Iterable[StepStatus] | None,
+) -> tuple[Referral, Step, Pathway]:
     referral = find_referral(session, reference)
     step = find_step(session, referral, step_ref, agency, statuses)
     pathway = stored_pathway(session, referral.pathway_id, referral.pathway_version)
@@ -332,26 +426,45 @@ def _claim(session: Session, step: Step) -> None:
     try:
         session.flush()
     except StaleDataError:
-        raise AlreadyDone("someone else changed this step at the same moment; reload and try again") from None
+        raise AlreadyDone(
+            "someone else changed this step at the same moment; reload and try again"
+        ) from None
 
 
 # --- agency actions -----------------------------------------------------------------------------
 
 
-def accept_step(session: Session, *, reference: str, step: str, agency: str, actor: Actor,
-                now: datetime) -> Step:
+def accept_step(
+    session: Session, *, reference: str, step: str, agency: str, actor: Actor, now: datetime
+) -> Step:
     """The agency takes the step on."""
     referral, row, _ = _load(session, reference, step, agency, [StepStatus.ready])
     _set_status(row, StepStatus.accepted, now)
     row.accepted_at = now
     _claim(session, row)
-    record(session, actor=str(actor), action="accepted", now=now, referral_id=referral.id,
-           step_id=row.id, detail={"step": row.key})
+    record(
+        session,
+        actor=str(actor),
+        action="accepted",
+        now=now,
+        referral_id=referral.id,
+        step_id=row.id,
+        detail={"step": row.key},
+    )
     return row
 
 
-def decline_step(session: Session, *, reference: str, step: str, agency: str, reason: str,
-                 actor: Actor, now: datetime, catalog: Catalog) -> Step:
+def decline_step(
+    session: Session,
+    *,
+    reference: str,
+    step: str,
+    agency: str,
+    reason: str,
+    actor: Actor,
+    now: datetime,
+    catalog: Catalog,
+) -> Step:
     """The agency declines with a reason code; the coordinator must re-route the step."""
     code = _code(DeclineCode, reason, "decline reason")
     referral, row, _ = _load(session, reference, step, agency, OPEN)
@@ -360,16 +473,39 @@ def decline_step(session: Session, *, reference: str, step: str, agency: str, re
     row.closed_at = now
     row.next_check_at = None
     _claim(session, row)
-    record(session, actor=str(actor), action="declined", now=now, referral_id=referral.id,
-           step_id=row.id, detail={"step": row.key, "reason": code})
-    enqueue(session, event=MessageEvent.declined, recipient=referral.coordinator_agency,
-            referral_id=referral.id, step_id=row.id, due_at=row.due_at, now=now,
-            key=dedup_key(row.id, "declined", referral.coordinator_agency))
+    record(
+        session,
+        actor=str(actor),
+        action="declined",
+        now=now,
+        referral_id=referral.id,
+        step_id=row.id,
+        detail={"step": row.key, "reason": code},
+    )
+    enqueue(
+        session,
+        event=MessageEvent.declined,
+        recipient=referral.coordinator_agency,
+        referral_id=referral.id,
+        step_id=row.id,
+        due_at=row.due_at,
+        now=now,
+        key=dedup_key(row.id, "declined", referral.coordinator_agency),
+    )
     return row
 
 
-def complete_step(session: Session, *, reference: str, step: str, agency: str, outcome: str,
-                  actor: Actor, now: datetime, catalog: Catalog) -> Step:
+def complete_step(
+    session: Session,
+    *,
+    reference: str,
+    step: str,
+    agency: str,
+    outcome: str,
+    actor: Actor,
+    now: datetime,
+    catalog: Catalog,
+) -> Step:
     """The agency records the outcome; the steps that waited for this one become ready."""
     code = _code(OutcomeCode, outcome, "outcome")
     referral, row, _ = _load(session, reference, step, agency, [StepStatus.accepted])
@@ -378,14 +514,30 @@ def complete_step(session: Session, *, reference: str, step: str, agency: str, o
     row.closed_at = now
     row.next_check_at = None
     _claim(session, row)
-    record(session, actor=str(actor), action="completed", now=now, referral_id=referral.id,
-           step_id=row.id, detail={"step": row.key, "outcome": code})
+    record(
+        session,
+        actor=str(actor),
+        action="completed",
+        now=now,
+        referral_id=referral.id,
+        step_id=row.id,
+        detail={"step": row.key, "outcome": code},
+    )
     advance(session, referral=referral, catalog=catalog, now=now, actor=actor)
     return row
 
 
-def request_extension(session: Session, *, reference: str, step: str, agency: str,
-                      until: datetime, reason: str, actor: Actor, now: datetime) -> Step:
+def request_extension(
+    session: Session,
+    *,
+    reference: str,
+    step: str,
+    agency: str,
+    until: datetime,
+    reason: str,
+    actor: Actor,
+    now: datetime,
+) -> Step:
     """The agency asks for more time; the coordinator decides."""
     code = _code(ExtensionCode, reason, "extension reason")
     _require_aware(until, "--until")
@@ -397,12 +549,25 @@ def request_extension(session: Session, *, reference: str, step: str, agency: st
         raise AlreadyDone("this extension was already requested; the coordinator will decide")
     row.extension_until, row.extension_reason = until, code
     _claim(session, row)
-    record(session, actor=str(actor), action="extension-requested", now=now,
-           referral_id=referral.id, step_id=row.id,
-           detail={"step": row.key, "until": until.isoformat(), "reason": code})
-    enqueue(session, event=MessageEvent.extension_requested, recipient=referral.coordinator_agency,
-            referral_id=referral.id, step_id=row.id, due_at=until, now=now,
-            key=dedup_key(row.id, "extension-requested", row.deadline_version, until.isoformat()))
+    record(
+        session,
+        actor=str(actor),
+        action="extension-requested",
+        now=now,
+        referral_id=referral.id,
+        step_id=row.id,
+        detail={"step": row.key, "until": until.isoformat(), "reason": code},
+    )
+    enqueue(
+        session,
+        event=MessageEvent.extension_requested,
+        recipient=referral.coordinator_agency,
+        referral_id=referral.id,
+        step_id=row.id,
+        due_at=until,
+        now=now,
+        key=dedup_key(row.id, "extension-requested", row.deadline_version, until.isoformat()),
+    )
     return row
 
 
@@ -418,8 +583,16 @@ def _check_until(row: Step, until: datetime, now: datetime) -> None:
 # --- coordinator actions ------------------------------------------------------------------------
 
 
-def decide_extension(session: Session, *, reference: str, step: str, approve: bool, actor: Actor,
-                     now: datetime, until: datetime | None = None) -> Step:
+def decide_extension(
+    session: Session,
+    *,
+    reference: str,
+    step: str,
+    approve: bool,
+    actor: Actor,
+    now: datetime,
+    until: datetime | None = None,
+) -> Step:
     """Approve (optionally with another date) or refuse an extension; approving re-arms notices."""
     referral, row, pathway = _load(session, reference, step, None, OPEN)
     if not row.is_open:
@@ -439,21 +612,44 @@ def decide_extension(session: Session, *, reference: str, step: str, approve: bo
     row.extension_until = row.extension_reason = None
     _claim(session, row)
     action = "extension-approved" if approve else "extension-refused"
-    record(session, actor=str(actor), action=action, now=now, referral_id=referral.id,
-           step_id=row.id, detail={"step": row.key, "until": until.isoformat()})
+    record(
+        session,
+        actor=str(actor),
+        action=action,
+        now=now,
+        referral_id=referral.id,
+        step_id=row.id,
+        detail={"step": row.key, "until": until.isoformat()},
+    )
     event = MessageEvent.extension_approved if approve else MessageEvent.extension_refused
-    enqueue(session, event=event, recipient=row.agency, referral_id=referral.id, step_id=row.id,
-            due_at=row.due_at, now=now,
-            key=dedup_key(row.id, action, row.deadline_version, (requested or until).isoformat()))
+    enqueue(
+        session,
+        event=event,
+        recipient=row.agency,
+        referral_id=referral.id,
+        step_id=row.id,
+        due_at=row.due_at,
+        now=now,
+        key=dedup_key(row.id, action, row.deadline_version, (requested or until).isoformat()),
+    )
     return row
 
 
-def reroute_step(session: Session, *, reference: str, step: str, to_agency: str, actor: Actor,
-                 now: datetime, catalog: Catalog) -> Step:
+def reroute_step(
+    session: Session,
+    *,
+    reference: str,
+    step: str,
+    to_agency: str,
+    actor: Actor,
+    now: datetime,
+    catalog: Catalog,
+) -> Step:
     """Hand a declined (or still open) step to another agency, with a fresh deadline."""
     catalog.agency(to_agency)
-    referral, row, pathway = _load(session, reference, step, None,
-                                   [StepStatus.declined, StepStatus.ready, StepStatus.accepted])
+    referral, row, pathway = _load(
+        session, reference, step, None, [StepStatus.declined, StepStatus.ready, StepStatus.accepted]
+    )
     if not (row.awaits_reroute or row.is_open):
         raise IllegalTransition(
             f"a {row.status.value} step cannot be re-routed: only declined or open steps can"
@@ -465,8 +661,13 @@ def reroute_step(session: Session, *, reference: str, step: str, to_agency: str,
     number = session.exec(
         select(func.max(Step.instance)).where(Step.referral_id == referral.id, Step.key == row.key)
     ).one()
-    new = Step(referral_id=referral.id, key=row.key, instance=number + 1, agency=to_agency,
-               offset=row.offset)
+    new = Step(
+        referral_id=referral.id,
+        key=row.key,
+        instance=number + 1,
+        agency=to_agency,
+        offset=row.offset,
+    )
     session.add(new)
     session.flush()
     if row.is_open:
@@ -476,11 +677,24 @@ def reroute_step(session: Session, *, reference: str, step: str, to_agency: str,
     else:
         row.replaced_by = new.id
     _claim(session, row)
-    record(session, actor=str(actor), action="rerouted", now=now, referral_id=referral.id,
-           step_id=row.id, detail={"step": row.key, "from": row.agency, "to": to_agency,
-                                   "new_step_id": new.id})
-    _make_ready(session, step=new, spec=pathway.step(row.key), referral=referral, catalog=catalog,
-                now=now, actor=actor)
+    record(
+        session,
+        actor=str(actor),
+        action="rerouted",
+        now=now,
+        referral_id=referral.id,
+        step_id=row.id,
+        detail={"step": row.key, "from": row.agency, "to": to_agency, "new_step_id": new.id},
+    )
+    _make_ready(
+        session,
+        step=new,
+        spec=pathway.step(row.key),
+        referral=referral,
+        catalog=catalog,
+        now=now,
+        actor=actor,
+    )
     return new
 
 
@@ -493,8 +707,9 @@ def _require_consent(session: Session, referral: Referral, agency: str) -> None:
         )
 
 
-def add_consent(session: Session, *, reference: str, agency: str, actor: Actor, now: datetime,
-                catalog: Catalog) -> Consent:
+def add_consent(
+    session: Session, *, reference: str, agency: str, actor: Actor, now: datetime, catalog: Catalog
+) -> Consent:
     """Record the victim's consent to share with one more agency."""
     catalog.agency(agency)
     referral = find_referral(session, reference)
@@ -504,32 +719,60 @@ def add_consent(session: Session, *, reference: str, agency: str, actor: Actor, 
     if existing:
         raise AlreadyDone(f"consent for '{agency}' is already recorded; nothing changed")
     assert referral.id is not None
-    consent = Consent(referral_id=referral.id, agency=agency, recorded_by=actor.name, recorded_at=now)
+    consent = Consent(
+        referral_id=referral.id, agency=agency, recorded_by=actor.name, recorded_at=now
+    )
     session.add(consent)
-    record(session, actor=str(actor), action="consent-recorded", now=now, referral_id=referral.id,
-           detail={"agency": agency})
+    record(
+        session,
+        actor=str(actor),
+        action="consent-recorded",
+        now=now,
+        referral_id=referral.id,
+        detail={"agency": agency},
+    )
     return consent
 
 
-def cancel_step(session: Session, *, reference: str, step: str, reason: str, actor: Actor,
-                now: datetime, catalog: Catalog) -> Step:
+def cancel_step(
+    session: Session,
+    *,
+    reference: str,
+    step: str,
+    reason: str,
+    actor: Actor,
+    now: datetime,
+    catalog: Catalog,
+) -> Step:
     """The coordinator cancels a step that is no longer needed; steps after it may proceed."""
     code = _code(CancelCode, reason, "cancel reason")
-    referral, row, _ = _load(session, reference, step, None,
-                             [StepStatus.pending, StepStatus.ready, StepStatus.accepted,
-                              StepStatus.declined])
+    referral, row, _ = _load(
+        session,
+        reference,
+        step,
+        None,
+        [StepStatus.pending, StepStatus.ready, StepStatus.accepted, StepStatus.declined],
+    )
     _set_status(row, StepStatus.cancelled, now)
     row.closed_at = now
     row.next_check_at = None
     _claim(session, row)
-    record(session, actor=str(actor), action="step-cancelled", now=now, referral_id=referral.id,
-           step_id=row.id, detail={"step": row.key, "reason": code})
+    record(
+        session,
+        actor=str(actor),
+        action="step-cancelled",
+        now=now,
+        referral_id=referral.id,
+        step_id=row.id,
+        detail={"step": row.key, "reason": code},
+    )
     advance(session, referral=referral, catalog=catalog, now=now, actor=actor)
     return row
 
 
-def cancel_referral(session: Session, *, reference: str, reason: str, actor: Actor,
-                    now: datetime) -> Referral:
+def cancel_referral(
+    session: Session, *, reference: str, reason: str, actor: Actor, now: datetime
+) -> Referral:
     """The coordinator closes a referral: every step not yet finished is cancelled."""
     code = _code(CancelCode, reason, "cancel reason")
     referral = find_referral(session, reference)
@@ -539,14 +782,23 @@ def cancel_referral(session: Session, *, reference: str, reason: str, actor: Act
         raise IllegalTransition(f"a {referral.status.value} referral cannot be cancelled")
     assert referral.id is not None
     for row in steps_of(session, referral.id):
-        if row.status in (StepStatus.pending, StepStatus.ready, StepStatus.accepted) or row.awaits_reroute:
+        if (
+            row.status in (StepStatus.pending, StepStatus.ready, StepStatus.accepted)
+            or row.awaits_reroute
+        ):
             _set_status(row, StepStatus.cancelled, now)
             row.closed_at, row.next_check_at = now, None
             _claim(session, row)
     referral.status, referral.closed_at = ReferralStatus.cancelled, now
     session.add(referral)
-    record(session, actor=str(actor), action="referral-cancelled", now=now, referral_id=referral.id,
-           detail={"reason": code})
+    record(
+        session,
+        actor=str(actor),
+        action="referral-cancelled",
+        now=now,
+        referral_id=referral.id,
+        detail={"reason": code},
+    )
     return referral
 
 

@@ -61,7 +61,9 @@ class PersonIn(BaseModel):
     )
     phone: Annotated[str, AfterValidator(_phone)] | None = None
     home_district: Text | None = None
-    address: Annotated[str, Field(min_length=1, max_length=400), AfterValidator(_plain_text)] | None = None
+    address: (
+        Annotated[str, Field(min_length=1, max_length=400), AfterValidator(_plain_text)] | None
+    ) = None
 
     @model_validator(mode="after")
     def _birth_year_not_future(self) -> PersonIn:

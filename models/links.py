@@ -59,17 +59,21 @@ def verify(secret: str, token: str, now: datetime) -> LinkClaim:
     try:
         body_text, mac_text = token.split(".", 1)
         body = _unb64(body_text)
-        good = hmac.compare_digest(hmac.new(signing_key(secret), body, hashlib.sha256).digest(),
-                                   _unb64(mac_text))
+        good = hmac.compare_digest(
+            hmac.new(signing_key(secret), body, hashlib.sha256).digest(), _unb64(mac_text)
+        )
         data = json.loads(body) if good else None
     except (ValueError, TypeError):
         data = None
     if not data:
         raise Forbidden("this link is not valid: ask the coordinator for a new one")
     issued = data.get("i")
-    claim = LinkClaim(agency=data["a"], step_id=data["s"],
-                      expires=datetime.fromtimestamp(data["e"], tz=UTC),
-                      issued=from_microseconds(issued) if isinstance(issued, int) else None)
+    claim = LinkClaim(
+        agency=data["a"],
+        step_id=data["s"],
+        expires=datetime.fromtimestamp(data["e"], tz=UTC),
+        issued=from_microseconds(issued) if isinstance(issued, int) else None,
+    )
     if claim.expires <= now:
         raise Forbidden("this link has expired: ask the coordinator for a new one")
     return claim

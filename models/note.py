@@ -43,19 +43,43 @@ def clean_note(text: str | None) -> str | None:
     return text
 
 
-def add_note(session: Session, *, referral_id: int, step_id: int, author: str, action: str,
-             text: str, sealer: Sealer, now: datetime) -> StepNote:
+def add_note(
+    session: Session,
+    *,
+    referral_id: int,
+    step_id: int,
+    author: str,
+    action: str,
+    text: str,
+    sealer: Sealer,
+    now: datetime,
+) -> StepNote:
     """Seal and store a note; the audit trail says that a note was added, never what it says."""
-    note = StepNote(referral_id=referral_id, step_id=step_id, author=author, action=action,
-                    created_at=now, sealed=sealer.seal({"text": text}))
+    note = StepNote(
+        referral_id=referral_id,
+        step_id=step_id,
+        author=author,
+        action=action,
+        created_at=now,
+        sealed=sealer.seal({"text": text}),
+    )
     session.add(note)
     session.flush()
-    record(session, actor=author, action="note-added", now=now, referral_id=referral_id,
-           step_id=step_id, detail={"note": note.id, "with": action})
+    record(
+        session,
+        actor=author,
+        action="note-added",
+        now=now,
+        referral_id=referral_id,
+        step_id=step_id,
+        detail={"note": note.id, "with": action},
+    )
     return note
 
 
-def notes_of(session: Session, referral_id: int, step_ids: set[int] | None = None) -> list[StepNote]:
+def notes_of(
+    session: Session, referral_id: int, step_ids: set[int] | None = None
+) -> list[StepNote]:
     """The notes of a referral (optionally only of some steps), oldest first; still sealed."""
     query = select(StepNote).where(StepNote.referral_id == referral_id).order_by(StepNote.id)
     notes = list(session.exec(query))

@@ -98,7 +98,7 @@ def enqueue(
     )
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(OutboxMessage).values(**values).on_conflict_do_nothing(
-        index_elements=["dedup_key"]
+    statement = (
+        insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["dedup_key"])
     )
     return session.exec(statement).rowcount == 1  # type: ignore[call-overload]

@@ -17,10 +17,28 @@ from models.directory import SLUG, Directory
 from models.errors import BadInput
 
 # Case facts a step's agency may be shown; everything else stays sealed.
-FACTS = ("name", "sex", "age_group", "birth_year", "nationality", "languages", "phone",
-         "home_district", "address")
-Fact = Literal["name", "sex", "age_group", "birth_year", "nationality", "languages", "phone",
-               "home_district", "address"]
+FACTS = (
+    "name",
+    "sex",
+    "age_group",
+    "birth_year",
+    "nationality",
+    "languages",
+    "phone",
+    "home_district",
+    "address",
+)
+Fact = Literal[
+    "name",
+    "sex",
+    "age_group",
+    "birth_year",
+    "nationality",
+    "languages",
+    "phone",
+    "home_district",
+    "address",
+]
 
 
 class Title(BaseModel):
@@ -56,20 +74,24 @@ class StepSpec(BaseModel):
     )
     basis: str = Field(min_length=1, max_length=300, description="Legal or service basis.")
     depends_on: list[str] = Field(default_factory=list)
-    when: str | None = Field(default=None, description="Name of a condition in models/condition.py.")
+    when: str | None = Field(
+        default=None, description="Name of a condition in models/condition.py."
+    )
     remind_before: str | None = Field(default=None, description="Reminder lead time before due.")
     escalate_to: str | None = Field(
         default=None, pattern=SLUG, description="Escalation target; default the agency's own."
     )
     escalate_after: str = Field(default="PT24H", description="How long overdue before escalating.")
     repeat: list[str] | None = Field(
-        default=None, description="Offsets of repeated instances (follow-ups), e.g. [P3M, P6M, P12M]."
+        default=None,
+        description="Offsets of repeated instances (follow-ups), e.g. [P3M, P6M, P12M].",
     )
     sees: list[Fact] = Field(default_factory=list, description="Case facts this step may see.")
     template: str = Field(default="assigned", pattern=SLUG, description="Message template name.")
 
-    _check_durations = field_validator("deadline", "emergency_deadline", "remind_before",
-                                       "escalate_after")(_duration)
+    _check_durations = field_validator(
+        "deadline", "emergency_deadline", "remind_before", "escalate_after"
+    )(_duration)
 
     @field_validator("repeat")
     @classmethod
@@ -97,9 +119,12 @@ class Pathway(BaseModel):
     version: int = Field(ge=1)
     title: Title
     description: Title | None = None
-    demo: bool = Field(default=False, description="a demonstration pathway (clocks in seconds): "
-                       "launched by `serve --demo`, the CLI and the API, never offered on the "
-                       "intake form")
+    demo: bool = Field(
+        default=False,
+        description="a demonstration pathway (clocks in seconds): "
+        "launched by `serve --demo`, the CLI and the API, never offered on the "
+        "intake form",
+    )
     steps: list[StepSpec] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -144,7 +169,9 @@ class Pathway(BaseModel):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def check_references(pathway: Pathway, directory: Directory, templates: set[str], source: str) -> None:
+def check_references(
+    pathway: Pathway, directory: Directory, templates: set[str], source: str
+) -> None:
     """Raise BadInput if a step names an agency or template that does not exist."""
     for step in pathway.steps:
         for slug in (step.agency, step.escalate_to):

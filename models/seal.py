@@ -29,7 +29,9 @@ class Sealer:
 
     def __init__(self, secret: str) -> None:
         if not secret:
-            raise SealError("RUJUKAN_SECRET_KEY is empty: set it, or unset it to use var/secret.key")
+            raise SealError(
+                "RUJUKAN_SECRET_KEY is empty: set it, or unset it to use var/secret.key"
+            )
         self._fernet = Fernet(base64.urlsafe_b64encode(_derive(secret, "seal")))
 
     def seal(self, data: dict) -> str:

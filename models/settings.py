@@ -55,7 +55,9 @@ class Settings(BaseSettings):
     )
 
     # --- serving (`rujukan serve`) ---
-    prefect_host: str = Field(default="127.0.0.1", description="Bind address of the Prefect server.")
+    prefect_host: str = Field(
+        default="127.0.0.1", description="Bind address of the Prefect server."
+    )
     prefect_port: int = Field(default=4200, description="Port of the Prefect server and its UI.")
     prefect_api_auth_string: SecretStr | None = Field(
         default=None,
@@ -64,7 +66,9 @@ class Settings(BaseSettings):
     web_host: str = Field(default="127.0.0.1", description="Bind address of the web inbox.")
     web_port: int = Field(default=8765, description="Port of the web inbox.")
     serve_limit: int = Field(default=4, description="At most this many flow runs at once.")
-    sweep_interval_seconds: int = Field(default=60, description="How often the deadline sweep runs.")
+    sweep_interval_seconds: int = Field(
+        default=60, description="How often the deadline sweep runs."
+    )
     task_force_webhook: SecretStr | None = Field(
         default=None,
         description="URL the Prefect automation on rujukan.step.escalated posts to (e.g. the task "
@@ -93,7 +97,9 @@ class Settings(BaseSettings):
     )
 
     # --- web ---
-    link_lifetime_days: int = Field(default=7, description="How long a signed step link stays valid.")
+    link_lifetime_days: int = Field(
+        default=7, description="How long a signed step link stays valid."
+    )
 
     # --- crash-safety harness ---
     crash_at: str | None = Field(
@@ -119,10 +125,15 @@ class Settings(BaseSettings):
         from sqlalchemy.engine import make_url
 
         parsed = make_url(url)
-        if not parsed.database or parsed.database == ":memory:" or Path(parsed.database).is_absolute():
+        if (
+            not parsed.database
+            or parsed.database == ":memory:"
+            or Path(parsed.database).is_absolute()
+        ):
             return url
         return parsed.set(database=str(Path(parsed.database).absolute())).render_as_string(
-            hide_password=False)
+            hide_password=False
+        )
 
     @property
     def resolved_database_url(self) -> str:
@@ -151,8 +162,10 @@ class Settings(BaseSettings):
             return self.secret_key.get_secret_value()
         key = self.key_file.read_text().strip() if self.key_file.exists() else ""
         if not key:
-            raise SealError(f"no secret key: set RUJUKAN_SECRET_KEY, or run `rujukan init` to "
-                            f"create {self.key_file}")
+            raise SealError(
+                f"no secret key: set RUJUKAN_SECRET_KEY, or run `rujukan init` to "
+                f"create {self.key_file}"
+            )
         return key
 
 

@@ -47,9 +47,7 @@ def check_transition(current: StepStatus, target: StepStatus) -> None:
             StepStatus.completed: "accept it first",
             StepStatus.accepted: "only a ready step can be accepted",
         }.get(target, "see `rujukan referral show` for its status")
-        raise IllegalTransition(
-            f"a {current.value} step cannot become {target.value}: {hint}"
-        )
+        raise IllegalTransition(f"a {current.value} step cannot become {target.value}: {hint}")
 
 
 class OutcomeCode(StrEnum):

@@ -50,13 +50,31 @@ def sweep(session: Session, *, catalog: Catalog, now: datetime, limit: int = 100
         assert referral is not None and step.due_at is not None
         spec = stored_pathway(session, referral.pathway_id, referral.pathway_version).step(step.key)
 
-        def notify(event: MessageEvent, recipient: str, step: Step = step,
-                   referral: Referral = referral) -> None:
-            enqueue(session, event=event, recipient=recipient, referral_id=referral.id,
-                    step_id=step.id, due_at=step.due_at, now=now,
-                    key=dedup_key(step.id, event.value, step.deadline_version, recipient))
-            notices.append(Notice(event.value, referral.reference, referral.id, referral.pathway_id,
-                                  step.key, step.agency, recipient, step.due_at))
+        def notify(
+            event: MessageEvent, recipient: str, step: Step = step, referral: Referral = referral
+        ) -> None:
+            enqueue(
+                session,
+                event=event,
+                recipient=recipient,
+                referral_id=referral.id,
+                step_id=step.id,
+                due_at=step.due_at,
+                now=now,
+                key=dedup_key(step.id, event.value, step.deadline_version, recipient),
+            )
+            notices.append(
+                Notice(
+                    event.value,
+                    referral.reference,
+                    referral.id,
+                    referral.pathway_id,
+                    step.key,
+                    step.agency,
+                    recipient,
+                    step.due_at,
+                )
+            )
 
         if spec.remind_before and not step.reminded:
             if now >= parse_duration(spec.remind_before).subtract_from(step.due_at):
@@ -66,16 +84,31 @@ def sweep(session: Session, *, catalog: Catalog, now: datetime, limit: int = 100
         if not step.overdue and now >= step.due_at:
             step.overdue = True
             notify(MessageEvent.overdue, step.agency)
-            record(session, actor=str(SYSTEM), action="overdue", now=now, referral_id=referral.id,
-                   step_id=step.id, detail={"step": step.key, "agency": step.agency,
-                                            "due_at": step.due_at.isoformat()})
+            record(
+                session,
+                actor=str(SYSTEM),
+                action="overdue",
+                now=now,
+                referral_id=referral.id,
+                step_id=step.id,
+                detail={"step": step.key, "agency": step.agency, "due_at": step.due_at.isoformat()},
+            )
         escalate_at = parse_duration(spec.escalate_after).add_to(step.due_at)
         if not step.escalated and now >= escalate_at:
             step.escalated = True
-            target = spec.escalate_to or catalog.agency(step.agency).escalation_target or step.agency
+            target = (
+                spec.escalate_to or catalog.agency(step.agency).escalation_target or step.agency
+            )
             notify(MessageEvent.escalated, target)
-            record(session, actor=str(SYSTEM), action="escalated", now=now, referral_id=referral.id,
-                   step_id=step.id, detail={"step": step.key, "agency": step.agency, "to": target})
+            record(
+                session,
+                actor=str(SYSTEM),
+                action="escalated",
+                now=now,
+                referral_id=referral.id,
+                step_id=step.id,
+                detail={"step": step.key, "agency": step.agency, "to": target},
+            )
         step.next_check_at = next_check(step, spec)
         session.add(step)
     session.flush()

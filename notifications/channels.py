@@ -18,15 +18,26 @@ from models.settings import Settings
 
 # Schemes an agency channel may use; anything else is refused (json://, form:// and xml:// can
 # reach internal hosts, and most of Apprise's 100+ services were never reviewed for this data).
-ALLOWED_SCHEMES = frozenset({
-    "mailto", "mailtos",  # email
-    "tgram",  # Telegram
-    "whatsapp",  # WhatsApp Business Cloud API
-    "slack",
-    "msteams", "workflow", "workflows",  # Microsoft Teams (incoming webhook / Power Automate)
-    "ntfy", "ntfys",
-    "json", "jsons", "form", "forms", "xml", "xmls",  # webhooks
-})
+ALLOWED_SCHEMES = frozenset(
+    {
+        "mailto",
+        "mailtos",  # email
+        "tgram",  # Telegram
+        "whatsapp",  # WhatsApp Business Cloud API
+        "slack",
+        "msteams",
+        "workflow",
+        "workflows",  # Microsoft Teams (incoming webhook / Power Automate)
+        "ntfy",
+        "ntfys",
+        "json",
+        "jsons",
+        "form",
+        "forms",
+        "xml",
+        "xmls",  # webhooks
+    }
+)
 # Schemes whose host is chosen by whoever writes the config: a way into the internal network.
 WEBHOOK_SCHEMES = frozenset({"json", "jsons", "form", "forms", "xml", "xmls", "ntfy", "ntfys"})
 LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".home.arpa")
@@ -87,7 +98,11 @@ class Problem:
 
 def allowed_hosts(settings: Settings) -> set[str]:
     """The hosts listed in RUJUKAN_ALLOWED_WEBHOOK_HOSTS, lower-cased."""
-    return {h.strip().lower().strip("[]") for h in settings.allowed_webhook_hosts.split(",") if h.strip()}
+    return {
+        h.strip().lower().strip("[]")
+        for h in settings.allowed_webhook_hosts.split(",")
+        if h.strip()
+    }
 
 
 def host_problem(host: str | None, allowed: set[str]) -> str | None:
@@ -116,8 +131,9 @@ def _entry_parts(entry: object, global_tags: set[str]) -> tuple[str | None, list
     url: object = entry
     tokens: object = None
     if isinstance(entry, dict):
-        url, tokens = next(((k, v) for k, v in entry.items() if isinstance(k, str) and "://" in k),
-                           (None, None))
+        url, tokens = next(
+            ((k, v) for k, v in entry.items() if isinstance(k, str) and "://" in k), (None, None)
+        )
     scheme = url.split("://", 1)[0].lower() if isinstance(url, str) and "://" in url else None
     blocks = tokens if isinstance(tokens, list) else [tokens]
     tag_sets = []
@@ -139,7 +155,9 @@ def read_channels(settings: Settings) -> tuple[list[Channel], list[str]]:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return [], [f"{path}: channel config not found (run `rujukan init`, or set RUJUKAN_APPRISE_CONFIG)"]
+        return [], [
+            f"{path}: channel config not found (run `rujukan init`, or set RUJUKAN_APPRISE_CONFIG)"
+        ]
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         return [], [f"{path}: not valid YAML ({exc.__class__.__name__})"]
     if not isinstance(raw, dict) or not isinstance(raw.get("urls"), list):
@@ -148,7 +166,9 @@ def read_channels(settings: Settings) -> tuple[list[Channel], list[str]]:
     if raw.get("include"):
         file_problems.append(f"{path}: `include:` is not followed; list every channel in this file")
     global_raw = raw.get("tag", raw.get("tags"))
-    global_tags = set(global_raw.replace(",", " ").split()) if isinstance(global_raw, str) else set()
+    global_tags = (
+        set(global_raw.replace(",", " ").split()) if isinstance(global_raw, str) else set()
+    )
     allowed = allowed_hosts(settings)
     channels: list[Channel] = []
     for number, entry in enumerate(raw["urls"], start=1):
@@ -160,14 +180,21 @@ def read_channels(settings: Settings) -> tuple[list[Channel], list[str]]:
         services = _load_entry(entry, global_raw)
         if not services:
             for tags in tag_sets:
-                channels.append(Channel(number, frozenset(tags), scheme or "?",
-                                        problem="the URL could not be parsed (Apprise refused it)"))
+                channels.append(
+                    Channel(
+                        number,
+                        frozenset(tags),
+                        scheme or "?",
+                        problem="the URL could not be parsed (Apprise refused it)",
+                    )
+                )
             continue
         for index, service in enumerate(services):
             tags = tag_sets[min(index, len(tag_sets) - 1)]
             loaded_tags = frozenset(str(t) for t in service.tags) or frozenset(tags)
-            channels.append(_checked(Channel(number, loaded_tags, _scheme(service, scheme), service),
-                                     allowed))
+            channels.append(
+                _checked(Channel(number, loaded_tags, _scheme(service, scheme), service), allowed)
+            )
     return channels, file_problems
 
 
@@ -209,7 +236,9 @@ def check_channels(settings: Settings, directory: Directory | None = None) -> li
     for channel in channels:
         if channel.problem:
             for tag in sorted(channel.tags) or [f"(untagged entry #{channel.entry})"]:
-                problems.append(Problem(tag, channel.scheme, f"entry #{channel.entry} {channel.problem}"))
+                problems.append(
+                    Problem(tag, channel.scheme, f"entry #{channel.entry} {channel.problem}")
+                )
     covered = {tag for c in channels if c.usable for tag in c.tags}
     for agency in directory.agencies:
         if agency.slug not in covered:
@@ -220,8 +249,16 @@ def check_channels(settings: Settings, directory: Directory | None = None) -> li
 def channel_summary(settings: Settings) -> list[dict[str, object]]:
     """Each channel as tag(s), scheme and state, without the URL (it holds tokens)."""
     channels, _ = read_channels(settings)
-    return [{"entry": c.entry, "tags": sorted(c.tags), "scheme": c.scheme,
-             "ok": c.usable, "problem": c.problem} for c in channels]
+    return [
+        {
+            "entry": c.entry,
+            "tags": sorted(c.tags),
+            "scheme": c.scheme,
+            "ok": c.usable,
+            "problem": c.problem,
+        }
+        for c in channels
+    ]
 
 
 def usable_apprise(settings: Settings) -> apprise.Apprise:
@@ -236,8 +273,10 @@ def usable_apprise(settings: Settings) -> apprise.Apprise:
 
 def demo_channel_url(slug: str, port: int) -> str:
     """A plain-SMTP mailto URL to the local demo mailbox for one agency."""
-    return (f"mailto://127.0.0.1:{port}?from={DEMO_SENDER}&to={slug}@rujukan.local"
-            f"&mode=insecure&name=Rujukan")
+    return (
+        f"mailto://127.0.0.1:{port}?from={DEMO_SENDER}&to={slug}@rujukan.local"
+        f"&mode=insecure&name=Rujukan"
+    )
 
 
 def demo_config_text(settings: Settings, port: int) -> str:
@@ -252,7 +291,7 @@ def demo_config_text(settings: Settings, port: int) -> str:
         "urls:",
     ]
     for agency in directory.agencies:
-        lines.append(f"  - \"{demo_channel_url(agency.slug, port)}\":")
+        lines.append(f'  - "{demo_channel_url(agency.slug, port)}":')
         lines.append(f"      - tag: {agency.slug}")
     return "\n".join(lines) + "\n"
 
@@ -286,7 +325,9 @@ def ensure_demo_config(settings: Settings) -> Path | None:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with path.open("x", encoding="utf-8") as handle:  # never overwrite a config written meanwhile
+        with path.open(
+            "x", encoding="utf-8"
+        ) as handle:  # never overwrite a config written meanwhile
             handle.write(wanted)
     except FileExistsError:
         return None

@@ -54,7 +54,9 @@ class Mailbox:
         self._controller.stop()
 
 
-def start_mailbox(settings: Settings, *, host: str = "127.0.0.1", port: int | None = None) -> Mailbox:
+def start_mailbox(
+    settings: Settings, *, host: str = "127.0.0.1", port: int | None = None
+) -> Mailbox:
     """Start the SMTP catcher on host:port (default settings.mailbox_port) in a background thread."""
     folder = mailbox_folder(settings)
     folder.mkdir(parents=True, exist_ok=True)

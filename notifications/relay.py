@@ -50,7 +50,12 @@ class RelayReport:
 
     def as_dict(self) -> dict[str, int]:
         """The counts as a dict."""
-        return {"sent": self.sent, "failed": self.failed, "dead": self.dead, "skipped": self.skipped}
+        return {
+            "sent": self.sent,
+            "failed": self.failed,
+            "dead": self.dead,
+            "skipped": self.skipped,
+        }
 
 
 @dataclass(frozen=True)
@@ -82,25 +87,40 @@ def release_expired_leases(session: Session, *, now: datetime, max_attempts: int
     dead = session.exec(  # type: ignore[call-overload]
         update(OutboxMessage)
         .where(stale, col(OutboxMessage.attempts) >= max_attempts)
-        .values(status=OutboxStatus.dead, lease_until=None,
-                last_error="lease expired while sending; gave up after the last attempt")
+        .values(
+            status=OutboxStatus.dead,
+            lease_until=None,
+            last_error="lease expired while sending; gave up after the last attempt",
+        )
     ).rowcount
     back = session.exec(  # type: ignore[call-overload]
         update(OutboxMessage)
         .where(stale)
-        .values(status=OutboxStatus.failed, lease_until=None, next_attempt_at=now,
-                last_error="lease expired while sending (relay stopped); may be sent twice")
+        .values(
+            status=OutboxStatus.failed,
+            lease_until=None,
+            next_attempt_at=now,
+            last_error="lease expired while sending (relay stopped); may be sent twice",
+        )
     ).rowcount
     return dead + back
 
 
-def due_ids(session: Session, *, now: datetime, referral_ids: list[int] | None,
-            exclude: set[int], limit: int = BATCH) -> list[int]:
+def due_ids(
+    session: Session,
+    *,
+    now: datetime,
+    referral_ids: list[int] | None,
+    exclude: set[int],
+    limit: int = BATCH,
+) -> list[int]:
     """Ids of pending or failed rows whose time has come, oldest first."""
     query = (
         select(OutboxMessage.id)
-        .where(col(OutboxMessage.status).in_([OutboxStatus.pending, OutboxStatus.failed]),
-               OutboxMessage.next_attempt_at <= now)
+        .where(
+            col(OutboxMessage.status).in_([OutboxStatus.pending, OutboxStatus.failed]),
+            OutboxMessage.next_attempt_at <= now,
+        )
         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
         .limit(limit + len(exclude))
     )
@@ -113,37 +133,62 @@ def claim(session: Session, *, message_id: int, now: datetime, lease: timedelta)
     """Take one due row for sending (compare-and-set); False if another relay took it first."""
     result = session.exec(  # type: ignore[call-overload]
         update(OutboxMessage)
-        .where(OutboxMessage.id == message_id,
-               col(OutboxMessage.status).in_([OutboxStatus.pending, OutboxStatus.failed]),
-               OutboxMessage.next_attempt_at <= now)
-        .values(status=OutboxStatus.sending, lease_until=now + lease,
-                attempts=OutboxMessage.attempts + 1)
+        .where(
+            OutboxMessage.id == message_id,
+            col(OutboxMessage.status).in_([OutboxStatus.pending, OutboxStatus.failed]),
+            OutboxMessage.next_attempt_at <= now,
+        )
+        .values(
+            status=OutboxStatus.sending,
+            lease_until=now + lease,
+            attempts=OutboxMessage.attempts + 1,
+        )
     )
     return result.rowcount == 1
 
 
-def mark(session: Session, *, message: OutboxMessage, outcome: Outcome, now: datetime,
-         settings: Settings) -> OutboxStatus | None:
+def mark(
+    session: Session, *, message: OutboxMessage, outcome: Outcome, now: datetime, settings: Settings
+) -> OutboxStatus | None:
     """Record the outcome of a claimed row; None if the claim was lost meanwhile (lease expired)."""
     # Channels that have the message stay remembered, whatever this attempt did.
     reached = sorted(set(message.delivered_to) | outcome.reached)
     if outcome.delivered:
-        values: dict = dict(status=OutboxStatus.sent, sent_at=now, lease_until=None, last_error=None,
-                            delivered_to=reached)
+        values: dict = dict(
+            status=OutboxStatus.sent,
+            sent_at=now,
+            lease_until=None,
+            last_error=None,
+            delivered_to=reached,
+        )
     elif message.attempts >= settings.relay_max_attempts:
-        values = dict(status=OutboxStatus.dead, lease_until=None, delivered_to=reached,
-                      last_error=_clip(f"attempt {message.attempts}: {outcome.error}; gave up"))
+        values = dict(
+            status=OutboxStatus.dead,
+            lease_until=None,
+            delivered_to=reached,
+            last_error=_clip(f"attempt {message.attempts}: {outcome.error}; gave up"),
+        )
     else:
-        delay = backoff(message.attempts, base=settings.relay_backoff_base_seconds,
-                        cap=settings.relay_backoff_cap_seconds)
-        values = dict(status=OutboxStatus.failed, lease_until=None, next_attempt_at=now + delay,
-                      last_error=_clip(f"attempt {message.attempts}: {outcome.error}"),
-                      delivered_to=reached)
+        delay = backoff(
+            message.attempts,
+            base=settings.relay_backoff_base_seconds,
+            cap=settings.relay_backoff_cap_seconds,
+        )
+        values = dict(
+            status=OutboxStatus.failed,
+            lease_until=None,
+            next_attempt_at=now + delay,
+            last_error=_clip(f"attempt {message.attempts}: {outcome.error}"),
+            delivered_to=reached,
+        )
     # Fenced by the attempt number: a relay whose lease ran out cannot overwrite a newer claim.
     result = session.exec(  # type: ignore[call-overload]
         update(OutboxMessage)
-        .where(OutboxMessage.id == message.id, OutboxMessage.status == OutboxStatus.sending,
-               OutboxMessage.attempts == message.attempts)
+        .where(
+            OutboxMessage.id == message.id,
+            OutboxMessage.status == OutboxStatus.sending,
+            OutboxMessage.attempts == message.attempts,
+        )
         .values(**values)
     )
     return values["status"] if result.rowcount == 1 else None
@@ -162,8 +207,14 @@ def fingerprint(service, key: bytes) -> str:
     return hmac.new(key, service.url(privacy=False).encode(), hashlib.sha256).hexdigest()[:16]
 
 
-def deliver(notifier: apprise.Apprise, *, recipient: str, message: Message, key: bytes,
-            already: frozenset[str] = frozenset()) -> Outcome:
+def deliver(
+    notifier: apprise.Apprise,
+    *,
+    recipient: str,
+    message: Message,
+    key: bytes,
+    already: frozenset[str] = frozenset(),
+) -> Outcome:
     """Send one message to every channel of one recipient tag, except those that already have it.
 
     Each channel is sent to on its own, so when one fails, a retry goes only to the failed ones.
@@ -171,8 +222,10 @@ def deliver(notifier: apprise.Apprise, *, recipient: str, message: Message, key:
     """
     services = list(notifier.find(recipient, match_always=False))
     if not services:
-        return Outcome(False, f"no channel for '{recipient}' (configuration error: "
-                              "run `rujukan channels check`)")
+        return Outcome(
+            False,
+            f"no channel for '{recipient}' (configuration error: run `rujukan channels check`)",
+        )
     reached, failures = set(), []
     for service in services:
         try:
@@ -185,7 +238,9 @@ def deliver(notifier: apprise.Apprise, *, recipient: str, message: Message, key:
             one = apprise.Apprise(asset=notifier.asset)
             one.add(service)
             result = one.notify(
-                body=message.body(body_format), title=message.subject, body_format=body_format,
+                body=message.body(body_format),
+                title=message.subject,
+                body_format=body_format,
                 log_level=logging.WARNING,
             )
         except Exception as exc:  # a plugin bug must not stop the relay
@@ -214,8 +269,9 @@ class _Claimed:
     error: str | None
 
 
-def relay_now(settings: Settings, *, referral_ids: list[int] | None = None,
-              now: datetime | None = None) -> RelayReport:
+def relay_now(
+    settings: Settings, *, referral_ids: list[int] | None = None, now: datetime | None = None
+) -> RelayReport:
     """Send every due pending or failed row (only these referrals' if given); never raises."""
     report = RelayReport()
     try:
@@ -226,8 +282,9 @@ def relay_now(settings: Settings, *, referral_ids: list[int] | None = None,
     return report
 
 
-def _relay(settings: Settings, *, referral_ids: list[int] | None, now: datetime | None,
-           report: RelayReport) -> None:
+def _relay(
+    settings: Settings, *, referral_ids: list[int] | None, now: datetime | None, report: RelayReport
+) -> None:
     if referral_ids is not None and not referral_ids:
         return
     engine = engine_for(settings.resolved_database_url)
@@ -236,11 +293,20 @@ def _relay(settings: Settings, *, referral_ids: list[int] | None, now: datetime 
     key = channel_key(settings.resolved_secret_key())
     seen: set[int] = set()
     with transaction(engine) as session:
-        release_expired_leases(session, now=now or utcnow(), max_attempts=settings.relay_max_attempts)
+        release_expired_leases(
+            session, now=now or utcnow(), max_attempts=settings.relay_max_attempts
+        )
     while True:
         moment = now or utcnow()
-        batch = _claim_batch(engine, catalog, settings, referral_ids=referral_ids, now=moment,
-                             seen=seen, report=report)
+        batch = _claim_batch(
+            engine,
+            catalog,
+            settings,
+            referral_ids=referral_ids,
+            now=moment,
+            seen=seen,
+            report=report,
+        )
         if batch is None:
             return
         if not batch:
@@ -251,8 +317,9 @@ def _relay(settings: Settings, *, referral_ids: list[int] | None, now: datetime 
         for item in batch:
             by_recipient[item.message.recipient].append(item)
         with ThreadPoolExecutor(max_workers=min(SENDERS, len(by_recipient))) as pool:
-            senders = [pool.submit(_send_all, notifier, key, items)
-                       for items in by_recipient.values()]
+            senders = [
+                pool.submit(_send_all, notifier, key, items) for items in by_recipient.values()
+            ]
             outcomes = [sender.result() for sender in senders]
         with transaction(engine) as session:
             for pairs in outcomes:
@@ -295,9 +362,16 @@ def _notifier(settings: Settings) -> apprise.Apprise:
         return _notifiers[key]
 
 
-def _claim_batch(engine: Engine, catalog: Catalog, settings: Settings, *,
-                 referral_ids: list[int] | None, now: datetime, seen: set[int],
-                 report: RelayReport) -> list[_Claimed] | None:
+def _claim_batch(
+    engine: Engine,
+    catalog: Catalog,
+    settings: Settings,
+    *,
+    referral_ids: list[int] | None,
+    now: datetime,
+    seen: set[int],
+    report: RelayReport,
+) -> list[_Claimed] | None:
     """Claim and render the next due rows; None when nothing is left."""
     with transaction(engine) as session:
         ids = due_ids(session, now=now, referral_ids=referral_ids, exclude=seen)
@@ -306,8 +380,12 @@ def _claim_batch(engine: Engine, catalog: Catalog, settings: Settings, *,
         seen.update(ids)
         mine = []
         for message_id in ids:
-            if claim(session, message_id=message_id, now=now,
-                     lease=timedelta(seconds=settings.relay_lease_seconds)):
+            if claim(
+                session,
+                message_id=message_id,
+                now=now,
+                lease=timedelta(seconds=settings.relay_lease_seconds),
+            ):
                 mine.append(message_id)
             else:
                 report.skipped += 1
@@ -316,8 +394,9 @@ def _claim_batch(engine: Engine, catalog: Catalog, settings: Settings, *,
         rows = session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(mine))).all()
         for row in sorted(rows, key=lambda r: r.id or 0):
             try:
-                rendered = render_outbox_message(session, message=row, catalog=catalog,
-                                                 settings=settings, now=now)
+                rendered = render_outbox_message(
+                    session, message=row, catalog=catalog, settings=settings, now=now
+                )
                 claimed.append(_Claimed(row, rendered, None))
             except Exception as exc:  # a broken template or row fails this row only
                 claimed.append(_Claimed(row, None, f"could not render ({exc.__class__.__name__})"))
@@ -325,23 +404,35 @@ def _claim_batch(engine: Engine, catalog: Catalog, settings: Settings, *,
     return claimed
 
 
-def _send_all(notifier: apprise.Apprise, key: bytes,
-              items: list[_Claimed]) -> list[tuple[_Claimed, Outcome]]:
+def _send_all(
+    notifier: apprise.Apprise, key: bytes, items: list[_Claimed]
+) -> list[tuple[_Claimed, Outcome]]:
     results = []
     for item in items:
         if item.rendered is None:
             results.append((item, Outcome(False, item.error)))
         else:
-            outcome = deliver(notifier, recipient=item.message.recipient, message=item.rendered,
-                              key=key, already=frozenset(item.message.delivered_to))
+            outcome = deliver(
+                notifier,
+                recipient=item.message.recipient,
+                message=item.rendered,
+                key=key,
+                already=frozenset(item.message.delivered_to),
+            )
             if outcome.delivered:
                 crash_point("after-send")  # the harness's window: sent, not yet marked
             results.append((item, outcome))
     return results
 
 
-def _record(session: Session, item: _Claimed, outcome: Outcome, now: datetime, settings: Settings,
-            report: RelayReport) -> None:
+def _record(
+    session: Session,
+    item: _Claimed,
+    outcome: Outcome,
+    now: datetime,
+    settings: Settings,
+    report: RelayReport,
+) -> None:
     status = mark(session, message=item.message, outcome=outcome, now=now, settings=settings)
     if status == OutboxStatus.sent:
         report.sent += 1
@@ -351,8 +442,9 @@ def _record(session: Session, item: _Claimed, outcome: Outcome, now: datetime, s
         return
     if status == OutboxStatus.dead:
         report.dead += 1
-        log.warning("outbox message %s is dead after %s attempts", item.message.id,
-                    item.message.attempts)
+        log.warning(
+            "outbox message %s is dead after %s attempts", item.message.id, item.message.attempts
+        )
     else:
         report.failed += 1
     report.errors.append(f"message {item.message.id}: {outcome.error}")

@@ -70,8 +70,12 @@ def render(template: str, locale: str, context: MessageContext) -> Message:
     if locale not in LOCALES:
         locale = LOCALES[0]
     name = f"{locale}/{template}.j2"
-    plain = {"reference": context.reference, "step": context.step, "deadline": context.deadline,
-             "link": context.link}
+    plain = {
+        "reference": context.reference,
+        "step": context.step,
+        "deadline": context.deadline,
+        "link": context.link,
+    }
     bodies = {}
     for body_format in FORMATS:
         values = dict(plain, format=body_format)
@@ -80,7 +84,9 @@ def render(template: str, locale: str, context: MessageContext) -> Message:
         compiled = _environment(body_format == "html").get_template(name)
         bodies[body_format] = compiled.render(values).strip() + "\n"
     text_template = _environment(False).get_template(name)
-    subject_parts = text_template.blocks["subject"](text_template.new_context(dict(plain, format="text")))
+    subject_parts = text_template.blocks["subject"](
+        text_template.new_context(dict(plain, format="text"))
+    )
     # One line only: a CR/LF in a subject would let text inject mail headers.
     subject = _CONTROL.sub(" ", "".join(subject_parts)).strip()
     return Message(subject=subject, **bodies)
@@ -88,8 +94,12 @@ def render(template: str, locale: str, context: MessageContext) -> Message:
 
 def step_link(settings: Settings, *, agency: str, step_id: int | None, now: datetime) -> str:
     """A signed link for one agency to one step (or to its inbox when step_id is None)."""
-    claim = LinkClaim(agency=agency, step_id=step_id,
-                      expires=now + timedelta(days=settings.link_lifetime_days), issued=now)
+    claim = LinkClaim(
+        agency=agency,
+        step_id=step_id,
+        expires=now + timedelta(days=settings.link_lifetime_days),
+        issued=now,
+    )
     return f"{settings.base_url.rstrip('/')}/s/{sign(settings.resolved_secret_key(), claim)}"
 
 
@@ -102,12 +112,19 @@ def recipient_agency(catalog: Catalog, settings: Settings, tag: str) -> Agency:
     """The directory entry of a recipient tag, or district defaults for a tag that is no agency."""
     if tag in catalog.directory:
         return catalog.agency(tag)
-    return Agency(slug=tag, name=tag, kind="tag", timezone=settings.timezone, locale="id",
-                  hide_step_titles=True)
+    return Agency(
+        slug=tag,
+        name=tag,
+        kind="tag",
+        timezone=settings.timezone,
+        locale="id",
+        hide_step_titles=True,
+    )
 
 
-def message_context(session: Session, *, message: OutboxMessage, catalog: Catalog,
-                    settings: Settings, now: datetime) -> tuple[str, str, MessageContext]:
+def message_context(
+    session: Session, *, message: OutboxMessage, catalog: Catalog, settings: Settings, now: datetime
+) -> tuple[str, str, MessageContext]:
     """Template name, locale and the minimal context of one outbox row."""
     referral = session.get(Referral, message.referral_id)
     if referral is None:
@@ -125,7 +142,9 @@ def message_context(session: Session, *, message: OutboxMessage, catalog: Catalo
         if message.event == MessageEvent.assigned:
             template = spec.template
         owner = step.agency
-        owner_hides = step.agency in catalog.directory and catalog.agency(step.agency).hide_step_titles
+        owner_hides = (
+            step.agency in catalog.directory and catalog.agency(step.agency).hide_step_titles
+        )
         # The step's title ("shelter", "medical examination") can itself reveal too much.
         hidden = recipient.hide_step_titles or owner_hides
         title = HIDDEN_STEP[locale] if hidden else spec.title.text(locale)
@@ -139,9 +158,11 @@ def message_context(session: Session, *, message: OutboxMessage, catalog: Catalo
     return template, locale, MessageContext(referral.reference, title, deadline, link)
 
 
-def render_outbox_message(session: Session, *, message: OutboxMessage, catalog: Catalog,
-                          settings: Settings, now: datetime) -> Message:
+def render_outbox_message(
+    session: Session, *, message: OutboxMessage, catalog: Catalog, settings: Settings, now: datetime
+) -> Message:
     """The message an outbox row stands for, in its recipient's locale and local time."""
-    template, locale, context = message_context(session, message=message, catalog=catalog,
-                                                settings=settings, now=now)
+    template, locale, context = message_context(
+        session, message=message, catalog=catalog, settings=settings, now=now
+    )
     return render(template, locale, context)

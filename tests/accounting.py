@@ -10,9 +10,14 @@ from models.audit import AuditEntry, verify_chain
 from models.outbox import OutboxMessage
 from models.step import Step, StepStatus, check_transition
 
-TARGETS = {"ready": StepStatus.ready, "accepted": StepStatus.accepted,
-           "completed": StepStatus.completed, "declined": StepStatus.declined,
-           "skipped": StepStatus.skipped, "step-cancelled": StepStatus.cancelled}
+TARGETS = {
+    "ready": StepStatus.ready,
+    "accepted": StepStatus.accepted,
+    "completed": StepStatus.completed,
+    "declined": StepStatus.declined,
+    "skipped": StepStatus.skipped,
+    "step-cancelled": StepStatus.cancelled,
+}
 
 
 def accounting_problems(session: Session) -> list[str]:
@@ -37,13 +42,23 @@ def accounting_problems(session: Session) -> list[str]:
                     problems.append(f"step {step.id}: audit has {action} after {status.value}")
                 status = TARGETS[action]
         if status != step.status:
-            problems.append(f"step {step.id}: audit replays to {status.value}, table says {step.status.value}")
-    live = Counter((s.referral_id, s.key) for s in steps
-                   if (s.is_open or s.awaits_reroute) and s.offset is None)
-    problems += [f"referral {r} step {k}: {n} open instances" for (r, k), n in live.items() if n > 1]
+            problems.append(
+                f"step {step.id}: audit replays to {status.value}, table says {step.status.value}"
+            )
+    live = Counter(
+        (s.referral_id, s.key)
+        for s in steps
+        if (s.is_open or s.awaits_reroute) and s.offset is None
+    )
+    problems += [
+        f"referral {r} step {k}: {n} open instances" for (r, k), n in live.items() if n > 1
+    ]
     # Deadline notices come once per step and deadline; extension answers may legitimately repeat
     # (two requests, two refusals), so they are not counted here.
-    notices = Counter((m.step_id, m.event, m.recipient, m.due_at) for m in session.exec(select(OutboxMessage))
-                      if m.event.value in ("assigned", "reminder", "overdue", "escalated"))
+    notices = Counter(
+        (m.step_id, m.event, m.recipient, m.due_at)
+        for m in session.exec(select(OutboxMessage))
+        if m.event.value in ("assigned", "reminder", "overdue", "escalated")
+    )
     problems += [f"notice {key} queued {n} times" for key, n in notices.items() if n > 1]
     return problems

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,9 @@ from models.database import engine_for, migrate
 from models.seal import Sealer
 from models.settings import PROJECT_ROOT, Settings, get_settings
 
-PG_ADMIN = os.environ.get("RUJUKAN_TEST_PG", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+PG_ADMIN = os.environ.get(
+    "RUJUKAN_TEST_PG", "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+)
 EXAMPLE_INTAKE = json.loads((PROJECT_ROOT / "examples" / "intake.json").read_text())
 
 
@@ -56,7 +58,9 @@ def postgres_database() -> str:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
     """The case database URL, once on a SQLite file and once on the local PostgreSQL."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'case.db'}"
@@ -92,7 +96,7 @@ def sealer() -> Sealer:
 @pytest.fixture
 def now() -> datetime:
     """A fixed Monday morning, 2026-12-07 09:00 WIB."""
-    return datetime(2026, 12, 7, 2, 0, tzinfo=timezone.utc)
+    return datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -48,21 +48,37 @@ LOG_CONFIG: dict = {
     "disable_existing_loggers": False,
     "filters": {"redact_link_tokens": {"()": "web.access_log.RedactLinkTokens"}},
     "formatters": {
-        "default": {"()": "uvicorn.logging.DefaultFormatter", "fmt": "%(levelprefix)s %(message)s",
-                    "use_colors": None},
-        "access": {"()": "uvicorn.logging.AccessFormatter",
-                   "fmt": '%(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s'},
+        "default": {
+            "()": "uvicorn.logging.DefaultFormatter",
+            "fmt": "%(levelprefix)s %(message)s",
+            "use_colors": None,
+        },
+        "access": {
+            "()": "uvicorn.logging.AccessFormatter",
+            "fmt": '%(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s',
+        },
     },
     "handlers": {
-        "default": {"formatter": "default", "class": "logging.StreamHandler",
-                    "stream": "ext://sys.stderr"},
-        "access": {"formatter": "access", "class": "logging.StreamHandler",
-                   "stream": "ext://sys.stdout", "filters": ["redact_link_tokens"]},
+        "default": {
+            "formatter": "default",
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stderr",
+        },
+        "access": {
+            "formatter": "access",
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "filters": ["redact_link_tokens"],
+        },
     },
     "loggers": {
         "uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
         "uvicorn.error": {"level": "INFO"},
-        "uvicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False,
-                           "filters": ["redact_link_tokens"]},
+        "uvicorn.access": {
+            "handlers": ["access"],
+            "level": "INFO",
+            "propagate": False,
+            "filters": ["redact_link_tokens"],
+        },
     },
 }

@@ -48,13 +48,26 @@ def after_commit(settings: Settings, referral_ids: list[int]) -> None:
 
         wake(settings, referral_ids)
     except Exception as exc:  # noqa: BLE001  (a wake-up is a signal; the commit stands)
-        log.warning("after-commit delivery for referrals %s failed (%s); the relay timer and the "
-                    "sweep will catch up", referral_ids, type(exc).__name__)
+        log.warning(
+            "after-commit delivery for referrals %s failed (%s); the relay timer and the "
+            "sweep will catch up",
+            referral_ids,
+            type(exc).__name__,
+        )
 
 
-def perform(web: Web, principal: Principal, *, attempt: str, reference: str, step_id: int | None,
-            work: Work, background: BackgroundTasks | None, role: str | None = None,
-            via: str = "web") -> Outcome:
+def perform(
+    web: Web,
+    principal: Principal,
+    *,
+    attempt: str,
+    reference: str,
+    step_id: int | None,
+    work: Work,
+    background: BackgroundTasks | None,
+    role: str | None = None,
+    via: str = "web",
+) -> Outcome:
     """Run `work` on the authorised referral (and step) in one transaction; refusals are audited."""
     try:
         with web.transaction() as session:
@@ -82,8 +95,13 @@ def perform(web: Web, principal: Principal, *, attempt: str, reference: str, ste
     return outcome
 
 
-def launch_referral(web: Web, principal: Principal, intake_data: dict,
-                    background: BackgroundTasks | None, via: str = "web") -> Outcome:
+def launch_referral(
+    web: Web,
+    principal: Principal,
+    intake_data: dict,
+    background: BackgroundTasks | None,
+    via: str = "web",
+) -> Outcome:
     """Validate an intake and launch it as the signed-in coordinator; refusals are audited."""
     from pydantic import ValidationError
 
@@ -104,13 +122,17 @@ def launch_referral(web: Web, principal: Principal, intake_data: dict,
             intake = Intake.model_validate(intake_data)
         except ValidationError as exc:
             # Field names and problems only: the values may be the person's data.
-            raise BadInput("; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'intake'}: "
-                f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
-            )) from None
+            raise BadInput(
+                "; ".join(
+                    f"{'.'.join(str(p) for p in e['loc']) or 'intake'}: "
+                    f"{e['msg'].removeprefix('Value error, ')}"
+                    for e in exc.errors()
+                )
+            ) from None
         with web.transaction() as session:
-            referral = launch(session, intake=intake, catalog=web.catalog, sealer=web.sealer,
-                              now=web.now())
+            referral = launch(
+                session, intake=intake, catalog=web.catalog, sealer=web.sealer, now=web.now()
+            )
             outcome = Outcome(True, "launched", referral.reference, referral.id)
     except BadInput as exc:
         refuse(web, principal, "launch", exc, via=via)

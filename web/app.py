@@ -38,8 +38,10 @@ TEMPLATES = PROJECT_ROOT / "templates" / "web"
 STATIC = Path(__file__).resolve().parent / "static"
 
 # No script, no external resource: the pages work offline on any phone browser.
-CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-       "frame-ancestors 'none'; base-uri 'none'")
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 
 
 def utcnow() -> datetime:
@@ -76,14 +78,23 @@ class Web:
 
 
 def _templates() -> Jinja2Templates:
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)),
-                      autoescape=select_autoescape(default=True, default_for_string=True),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     return Jinja2Templates(env=env)
 
 
-def render(request: Request, name: str, context: dict, status_code: int = 200,
-           session: WebSession | None = None) -> HTMLResponse:
+def render(
+    request: Request,
+    name: str,
+    context: dict,
+    status_code: int = 200,
+    session: WebSession | None = None,
+) -> HTMLResponse:
     """A page in the reader's language, with the session's CSRF token for its forms."""
     locale = locale_of(request)
     session = session or cookie_session(request)
@@ -91,7 +102,9 @@ def render(request: Request, name: str, context: dict, status_code: int = 200,
     catalog = request.app.state.web.catalog
     page = {
         "request": request,
-        "me_agency": catalog.agency(me.agency).name if me and me.agency in catalog.directory else "",
+        "me_agency": catalog.agency(me.agency).name
+        if me and me.agency in catalog.directory
+        else "",
         "t": words(locale),
         "locale": locale,
         "csrf": session.csrf if session else "",
@@ -99,16 +112,22 @@ def render(request: Request, name: str, context: dict, status_code: int = 200,
         "path": request.url.path,
         **context,
     }
-    return request.app.state.web.templates.TemplateResponse(request, name, page,
-                                                            status_code=status_code)
+    return request.app.state.web.templates.TemplateResponse(
+        request, name, page, status_code=status_code
+    )
 
 
-def error_page(request: Request, status: int, message: str = "",
-               hint_key: str | None = None) -> HTMLResponse:
+def error_page(
+    request: Request, status: int, message: str = "", hint_key: str | None = None
+) -> HTMLResponse:
     """An error page: a heading in the reader's language, the engine's message, a way back."""
     heading = f"error_{status}" if status in (400, 401, 403, 404, 409) else "error"
-    return render(request, "error.html", {"status": status, "heading": heading,
-                                          "message": message, "hint_key": hint_key}, status)
+    return render(
+        request,
+        "error.html",
+        {"status": status, "heading": heading, "message": message, "hint_key": hint_key},
+        status,
+    )
 
 
 def _is_api(request: Request) -> bool:
@@ -142,7 +161,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         description="Agency and coordinator actions on referrals. Authenticate with "
         "`Authorization: Bearer TOKEN` (a personal access token from `rujukan access issue`, "
         "or the token of a signed link). No personal data in URLs.",
-        docs_url=None, redoc_url=None, lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
     )
     app.state.web = Web(
         settings=settings,
@@ -180,8 +201,11 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     @app.exception_handler(Unauthorized)
     async def unauthorized(request: Request, exc: Unauthorized):
         if _is_api(request):
-            return JSONResponse({"error": "Unauthorized", "message": str(exc)}, 401,
-                                headers={"WWW-Authenticate": "Bearer"})
+            return JSONResponse(
+                {"error": "Unauthorized", "message": str(exc)},
+                401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         response = render(request, "signin.html", {"refused": "token_refused"}, 401)
         response.delete_cookie(COOKIE, path="/")
         return response
@@ -192,7 +216,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         # for a form's POST: going back to it would be a GET the address does not answer.
         if request.method != "GET":
             return RedirectResponse("/signin", status_code=303)
-        return RedirectResponse(f"/signin?next={quote(request.url.path, safe='/')}", status_code=303)
+        return RedirectResponse(
+            f"/signin?next={quote(request.url.path, safe='/')}", status_code=303
+        )
 
     @app.exception_handler(CsrfRefused)
     async def csrf_refused(request: Request, _exc: CsrfRefused):

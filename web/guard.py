@@ -57,13 +57,28 @@ def cookie_session(request: Request) -> WebSession | None:
     return decode(web.secret, request.cookies.get(COOKIE), web.now())
 
 
-def refuse(web: Web, principal: Principal | None, attempt: str, error: Exception, *,
-           reference: str | None = None, step_id: int | None = None, via: str = "web") -> None:
+def refuse(
+    web: Web,
+    principal: Principal | None,
+    attempt: str,
+    error: Exception,
+    *,
+    reference: str | None = None,
+    step_id: int | None = None,
+    via: str = "web",
+) -> None:
     """Record a refused attempt in the audit trail (codes and ids only), in its own transaction."""
     with web.transaction() as session:
-        record_refusal(session, actor=str(principal.actor) if principal else "anonymous",
-                       attempt=attempt, error=error, now=web.now(), via=via,
-                       reference=reference, step_id=step_id)
+        record_refusal(
+            session,
+            actor=str(principal.actor) if principal else "anonymous",
+            attempt=attempt,
+            error=error,
+            now=web.now(),
+            via=via,
+            reference=reference,
+            step_id=step_id,
+        )
     # The log line carries the attempt and error class only: never tokens, notes or facts.
     log.info("refused %s (%s) via %s", attempt, type(error).__name__, via)
 
@@ -72,8 +87,9 @@ def check_link_session(db, session: WebSession) -> None:
     """Forbidden if a signed link opened `session` and its agency has withdrawn it since."""
     if session.signed_in and session.grant_id is None and session.kind == GrantKind.agency.value:
         issued = session.link_issued
-        check_link_issued(db, session.agency or "",
-                          from_microseconds(issued) if issued is not None else None)
+        check_link_issued(
+            db, session.agency or "", from_microseconds(issued) if issued is not None else None
+        )
 
 
 def page_principal(request: Request) -> Principal:
@@ -100,7 +116,9 @@ def api_principal(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("send 'Authorization: Bearer TOKEN' with an access token or a link token")
+        raise Unauthorized(
+            "send 'Authorization: Bearer TOKEN' with an access token or a link token"
+        )
     token = token.strip()
     try:
         with web.transaction() as db:
@@ -114,8 +132,9 @@ def api_principal(request: Request) -> Principal:
         raise Unauthorized(str(exc)) from None
 
 
-def check_csrf(request: Request, submitted: str | None, attempt: str,
-               principal: Principal | None = None) -> WebSession:
+def check_csrf(
+    request: Request, submitted: str | None, attempt: str, principal: Principal | None = None
+) -> WebSession:
     """The session, if the form carries its CSRF token; otherwise an audited refusal."""
     session = cookie_session(request)
     if not csrf_matches(session, submitted):

@@ -22,13 +22,17 @@ TEXT: dict[str, tuple[str, str]] = {
     "sign_out": ("Keluar", "Sign out"),
     "signed_in_as": ("Masuk sebagai", "Signed in as"),
     "skip": ("Langsung ke isi", "Skip to content"),
-    "confidential": ("Rahasia: identitas korban dilindungi UU 21/2007 ps. 44. Jangan diteruskan.",
-                     "Confidential: the victim's identity is protected by law (UU 21/2007 art. 44). "
-                     "Do not forward."),
+    "confidential": (
+        "Rahasia: identitas korban dilindungi UU 21/2007 ps. 44. Jangan diteruskan.",
+        "Confidential: the victim's identity is protected by law (UU 21/2007 art. 44). "
+        "Do not forward.",
+    ),
     # sign-in
     "signin_title": ("Masuk", "Sign in"),
-    "signin_intro": ("Buka tautan dari pesan Rujukan, atau tempel token akses pribadi Anda.",
-                     "Open the link in your Rujukan message, or paste your personal access token."),
+    "signin_intro": (
+        "Buka tautan dari pesan Rujukan, atau tempel token akses pribadi Anda.",
+        "Open the link in your Rujukan message, or paste your personal access token.",
+    ),
     "token": ("Token akses", "Access token"),
     "signin_button": ("Masuk", "Sign in"),
     "signed_out": ("Anda sudah keluar.", "You are signed out."),
@@ -45,26 +49,39 @@ TEXT: dict[str, tuple[str, str]] = {
     # step page
     "basis": ("Dasar hukum", "Legal basis"),
     "facts": ("Data korban yang boleh Anda lihat", "Facts about the victim you may see"),
-    "facts_none": ("Tugas ini tidak memerlukan data korban.", "This step needs no facts about the victim."),
-    "facts_note": ("Hanya data yang diperlukan tugas ini. Setiap akses dicatat.",
-                   "Only what this step needs. Every view is recorded."),
+    "facts_none": (
+        "Tugas ini tidak memerlukan data korban.",
+        "This step needs no facts about the victim.",
+    ),
+    "facts_note": (
+        "Hanya data yang diperlukan tugas ini. Setiap akses dicatat.",
+        "Only what this step needs. Every view is recorded.",
+    ),
     "agency": ("Instansi", "Agency"),
     "accept": ("Terima tugas", "Accept the step"),
-    "accept_hint": ("Dengan menerima, instansi Anda menangani tugas ini sampai selesai.",
-                    "By accepting, your agency takes this step on until it is done."),
+    "accept_hint": (
+        "Dengan menerima, instansi Anda menangani tugas ini sampai selesai.",
+        "By accepting, your agency takes this step on until it is done.",
+    ),
     "decline": ("Tolak tugas", "Decline the step"),
-    "decline_hint": ("Koordinator akan meneruskan tugas ke instansi lain.",
-                     "The coordinator will hand the step to another agency."),
+    "decline_hint": (
+        "Koordinator akan meneruskan tugas ke instansi lain.",
+        "The coordinator will hand the step to another agency.",
+    ),
     "complete": ("Selesaikan tugas", "Complete the step"),
     "extend": ("Minta perpanjangan waktu", "Ask for more time"),
-    "extend_hint": ("Koordinator akan memutuskan. Batas waktu lama tetap berlaku sampai disetujui.",
-                    "The coordinator decides. The current deadline holds until then."),
+    "extend_hint": (
+        "Koordinator akan memutuskan. Batas waktu lama tetap berlaku sampai disetujui.",
+        "The coordinator decides. The current deadline holds until then.",
+    ),
     "reason": ("Alasan", "Reason"),
     "outcome": ("Hasil", "Outcome"),
     "choose": ("— pilih —", "— choose —"),
     "note": ("Catatan (tidak wajib)", "Note (optional)"),
-    "note_hint": ("Catatan disimpan terenkripsi dan hanya terlihat oleh instansi ini dan koordinator.",
-                  "Notes are stored encrypted and seen only by this agency and the coordinator."),
+    "note_hint": (
+        "Catatan disimpan terenkripsi dan hanya terlihat oleh instansi ini dan koordinator.",
+        "Notes are stored encrypted and seen only by this agency and the coordinator.",
+    ),
     "new_date": ("Tanggal baru", "New date"),
     "new_time": ("Jam", "Time"),
     "in_local_time": ("waktu setempat", "local time"),
@@ -75,16 +92,26 @@ TEXT: dict[str, tuple[str, str]] = {
     "back_to_inbox": ("Kembali ke kotak masuk", "Back to the inbox"),
     "step_closed": ("Tugas ini sudah ditutup.", "This step is closed."),
     "done_accepted": ("Tugas diterima. Terima kasih.", "Step accepted. Thank you."),
-    "done_declined": ("Tugas ditolak. Koordinator sudah diberi tahu.",
-                      "Step declined. The coordinator has been told."),
-    "done_completed": ("Tugas selesai. Instansi berikutnya sudah diberi tahu.",
-                       "Step completed. The next agencies have been told."),
-    "done_extension": ("Permintaan perpanjangan terkirim ke koordinator.",
-                       "Your request for more time went to the coordinator."),
-    "done_already": ("Sudah dilakukan sebelumnya; tidak ada yang berubah.",
-                     "Already done; nothing changed."),
-    "done_launched": ("Rujukan dimulai. Instansi pertama sudah diberi tahu.",
-                      "Referral launched. The first agencies have been told."),
+    "done_declined": (
+        "Tugas ditolak. Koordinator sudah diberi tahu.",
+        "Step declined. The coordinator has been told.",
+    ),
+    "done_completed": (
+        "Tugas selesai. Instansi berikutnya sudah diberi tahu.",
+        "Step completed. The next agencies have been told.",
+    ),
+    "done_extension": (
+        "Permintaan perpanjangan terkirim ke koordinator.",
+        "Your request for more time went to the coordinator.",
+    ),
+    "done_already": (
+        "Sudah dilakukan sebelumnya; tidak ada yang berubah.",
+        "Already done; nothing changed.",
+    ),
+    "done_launched": (
+        "Rujukan dimulai. Instansi pertama sudah diberi tahu.",
+        "Referral launched. The first agencies have been told.",
+    ),
     "done_changed": ("Tersimpan.", "Saved."),
     "left": ("sisa", "left"),
     "late": ("terlambat", "late"),
@@ -116,7 +143,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "birth_year": ("Tahun lahir", "Birth year"),
     "age_group": ("Kelompok umur", "Age group"),
     "nationality": ("Kewarganegaraan (kode ISO, mis. ID)", "Nationality (ISO code, e.g. ID)"),
-    "languages": ("Bahasa (kode, dipisah koma, mis. id, jv)", "Languages (codes, comma-separated, e.g. id, jv)"),
+    "languages": (
+        "Bahasa (kode, dipisah koma, mis. id, jv)",
+        "Languages (codes, comma-separated, e.g. id, jv)",
+    ),
     "phone": ("Telepon", "Phone"),
     "home_district": ("Kabupaten/kota asal", "Home district"),
     "address": ("Alamat", "Address"),
@@ -135,13 +165,17 @@ TEXT: dict[str, tuple[str, str]] = {
     "claims_restitution": ("Korban menuntut restitusi", "The victim claims restitution"),
     "wants_return": ("Korban ingin pulang ke daerah asal", "The victim wants to return home"),
     "consent": ("Persetujuan korban", "The victim's consent"),
-    "consent_hint": ("Centang setiap instansi yang disetujui korban untuk menerima datanya. "
-                     "Alur layanan membutuhkan persetujuan untuk semua instansi penerimanya.",
-                     "Tick every agency the victim agreed may receive the case. The pathway needs "
-                     "consent for each of its receiving agencies."),
+    "consent_hint": (
+        "Centang setiap instansi yang disetujui korban untuk menerima datanya. "
+        "Alur layanan membutuhkan persetujuan untuk semua instansi penerimanya.",
+        "Tick every agency the victim agreed may receive the case. The pathway needs "
+        "consent for each of its receiving agencies.",
+    ),
     "in_pathways": ("dipakai di alur", "used by pathways"),
-    "override": ("Tanpa persetujuan (pengecualian, mis. kepentingan terbaik anak)",
-                 "Without consent (override, e.g. a child's best interest)"),
+    "override": (
+        "Tanpa persetujuan (pengecualian, mis. kepentingan terbaik anak)",
+        "Without consent (override, e.g. a child's best interest)",
+    ),
     "override_reason": ("Alasan pengecualian", "Reason for the override"),
     "launch": ("Mulai rujukan", "Launch the referral"),
     "timeline": ("Linimasa", "Timeline"),
@@ -157,8 +191,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "other_date": ("Tanggal lain (tidak wajib)", "Another date (optional)"),
     "cancel_step": ("Batalkan tugas", "Cancel the step"),
     "cancel_referral": ("Tutup (batalkan) rujukan ini", "Close (cancel) this referral"),
-    "cancel_warning": ("Semua tugas yang belum selesai akan dibatalkan.",
-                       "Every step not yet finished will be cancelled."),
+    "cancel_warning": (
+        "Semua tugas yang belum selesai akan dibatalkan.",
+        "Every step not yet finished will be cancelled.",
+    ),
     "add_consent": ("Catat persetujuan untuk instansi lain", "Record consent for another agency"),
     "show_person": ("Lihat data korban (dicatat)", "Show the person's data (recorded)"),
     "outcome_label": ("Hasil", "Outcome"),
@@ -173,14 +209,22 @@ TEXT: dict[str, tuple[str, str]] = {
     "error_403": ("Akses ditolak", "Access refused"),
     "error_404": ("Tidak ditemukan", "Not found"),
     "error_409": ("Tidak dapat dilakukan sekarang", "Not possible now"),
-    "error_hint": ("Jika Anda merasa ini keliru, hubungi koordinator kasus.",
-                   "If you think this is wrong, contact the case coordinator."),
-    "link_refused": ("Tautan ini tidak berlaku (kedaluwarsa atau tidak sah). Minta tautan baru ke koordinator.",
-                     "This link does not work (expired or not valid). Ask the coordinator for a new one."),
-    "token_refused": ("Token ini tidak berlaku (dicabut, kedaluwarsa atau salah). Minta token baru ke operator.",
-                      "This token does not work (revoked, expired or wrong). Ask the operator for a new one."),
-    "csrf_refused": ("Formulir kedaluwarsa. Muat ulang halaman dan coba lagi.",
-                     "The form has expired. Reload the page and try again."),
+    "error_hint": (
+        "Jika Anda merasa ini keliru, hubungi koordinator kasus.",
+        "If you think this is wrong, contact the case coordinator.",
+    ),
+    "link_refused": (
+        "Tautan ini tidak berlaku (kedaluwarsa atau tidak sah). Minta tautan baru ke koordinator.",
+        "This link does not work (expired or not valid). Ask the coordinator for a new one.",
+    ),
+    "token_refused": (
+        "Token ini tidak berlaku (dicabut, kedaluwarsa atau salah). Minta token baru ke operator.",
+        "This token does not work (revoked, expired or wrong). Ask the operator for a new one.",
+    ),
+    "csrf_refused": (
+        "Formulir kedaluwarsa. Muat ulang halaman dan coba lagi.",
+        "The form has expired. Reload the page and try again.",
+    ),
 }
 
 STATUS = {
@@ -235,8 +279,10 @@ def pick(pair: tuple[str, str], locale: str) -> str:
 
 def words(locale: str):
     """A `t(key)` function for templates: the word in `locale`, or the key if it has none."""
+
     def t(key: str) -> str:
         return pick(TEXT[key], locale) if key in TEXT else key
+
     return t
 
 
@@ -276,7 +322,13 @@ def time_left_text(due: datetime | None, now: datetime, locale: str) -> str:
     if due is None:
         return ""
     if due > now:
-        return (f"{span_text(due - now, locale)} {pick(TEXT['left'], locale)}" if locale == "en"
-                else f"{pick(TEXT['left'], locale)} {span_text(due - now, locale)}")
-    return (f"{span_text(now - due, locale)} {pick(TEXT['late'], locale)}" if locale == "en"
-            else f"{pick(TEXT['late'], locale)} {span_text(now - due, locale)}")
+        return (
+            f"{span_text(due - now, locale)} {pick(TEXT['left'], locale)}"
+            if locale == "en"
+            else f"{pick(TEXT['left'], locale)} {span_text(due - now, locale)}"
+        )
+    return (
+        f"{span_text(now - due, locale)} {pick(TEXT['late'], locale)}"
+        if locale == "en"
+        else f"{pick(TEXT['late'], locale)} {span_text(now - due, locale)}"
+    )

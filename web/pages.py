@@ -70,9 +70,15 @@ Field = Annotated[str, Form()]  # a form field; always optional, so the engine n
 
 def _set_session(request: Request, response: Response, session) -> Response:
     web = web_of(request)
-    response.set_cookie(COOKIE, encode(web.secret, session), httponly=True, samesite="lax",
-                        secure=web.secure_cookies, path="/",
-                        max_age=int(SESSION_LIFETIME.total_seconds()))
+    response.set_cookie(
+        COOKIE,
+        encode(web.secret, session),
+        httponly=True,
+        samesite="lax",
+        secure=web.secure_cookies,
+        path="/",
+        max_age=int(SESSION_LIFETIME.total_seconds()),
+    )
     return response
 
 
@@ -82,8 +88,13 @@ def _redirect(url: str) -> RedirectResponse:
 
 def _local_path(url: str | None) -> str:
     """A same-site path to go back to (never another site: no open redirect)."""
-    if (not url or not url.startswith("/") or url.startswith("//") or "\\" in url
-            or any(ord(c) < 32 or ord(c) == 127 for c in url)):
+    if (
+        not url
+        or not url.startswith("/")
+        or url.startswith("//")
+        or "\\" in url
+        or any(ord(c) < 32 or ord(c) == 127 for c in url)
+    ):
         return "/"
     return url
 
@@ -132,8 +143,7 @@ def open_link(request: Request, token: str):
         refuse(web, None, "open-link", exc)
         return error_page(request, 403, hint_key="link_refused")
     issued = microseconds(claim.issued) if claim.issued is not None else None
-    session = signed_in(now, principal, until=claim.expires, previous=previous,
-                        link_issued=issued)
+    session = signed_in(now, principal, until=claim.expires, previous=previous, link_issued=issued)
     return _set_session(request, _redirect(target), session)
 
 
@@ -159,8 +169,13 @@ def signin(request: Request, token: Field = "", csrf: Field = "", next: Field = 
     try:
         with web.transaction() as db:
             principal = principal_of_token(db, token, now)
-            record(db, actor=str(principal.actor), action="signed-in", now=now,
-                   detail={"grant": principal.grant_id})
+            record(
+                db,
+                actor=str(principal.actor),
+                action="signed-in",
+                now=now,
+                detail={"grant": principal.grant_id},
+            )
     except Forbidden as exc:
         refuse(web, None, "sign-in", exc)
         raise Unauthorized(str(exc)) from None
@@ -185,8 +200,15 @@ def switch_language(request: Request, locale: str, next: str = "/"):
     """Switch between Bahasa Indonesia and English, and go back."""
     response = _redirect(_local_path(next))
     if locale in LOCALES:
-        response.set_cookie(LANG_COOKIE, locale, max_age=365 * 24 * 3600, samesite="lax",
-                            httponly=True, secure=web_of(request).secure_cookies, path="/")
+        response.set_cookie(
+            LANG_COOKIE,
+            locale,
+            max_age=365 * 24 * 3600,
+            samesite="lax",
+            httponly=True,
+            secure=web_of(request).secure_cookies,
+            path="/",
+        )
     return response
 
 
@@ -202,8 +224,11 @@ def inbox_page(request: Request):
     with web.transaction() as db:
         rows = inbox(db, principal, web.catalog, web.now(), locale)
     agency = web.catalog.agency(principal.agency)
-    return render(request, "inbox.html", {"rows": rows, "agency": agency,
-                                          "one_step": principal.step_ids is not None})
+    return render(
+        request,
+        "inbox.html",
+        {"rows": rows, "agency": agency, "one_step": principal.step_ids is not None},
+    )
 
 
 def _locale(request: Request) -> str:
@@ -212,8 +237,15 @@ def _locale(request: Request) -> str:
     return locale_of(request)
 
 
-def _step_page(request: Request, principal: Principal, reference: str, step_id: int,
-               error: str | None = None, status: int = 200, done: str | None = None) -> Response:
+def _step_page(
+    request: Request,
+    principal: Principal,
+    reference: str,
+    step_id: int,
+    error: str | None = None,
+    status: int = 200,
+    done: str | None = None,
+) -> Response:
     web = web_of(request)
     now = web.now()
     locale = _locale(request)
@@ -223,24 +255,42 @@ def _step_page(request: Request, principal: Principal, reference: str, step_id: 
         spec = pathway.step(step.key)
         view = step_view(step, referral, db, web.catalog, now, locale)
         actor = str(principal.actor)
-        facts = disclose_for_step(db, referral=referral, step=step, spec=spec, sealer=web.sealer,
-                                  actor=actor, now=now)
+        facts = disclose_for_step(
+            db, referral=referral, step=step, spec=spec, sealer=web.sealer, actor=actor, now=now
+        )
         assert referral.id is not None and step.id is not None
-        notes = read_notes(db, referral=referral, notes=notes_of(db, referral.id, {step.id}),
-                           sealer=web.sealer, actor=actor, now=now)
+        notes = read_notes(
+            db,
+            referral=referral,
+            notes=notes_of(db, referral.id, {step.id}),
+            sealer=web.sealer,
+            actor=actor,
+            now=now,
+        )
     tz = ZoneInfo(view["timezone"])
     for note in notes:
         note["local"] = note["created_at"].astimezone(tz).strftime("%Y-%m-%d %H:%M")
-    codes = {kind: [(c.value, code_label(c.value, locale)) for c in enum]
-             for kind, enum in KINDS.items()}
+    codes = {
+        kind: [(c.value, code_label(c.value, locale)) for c in enum] for kind, enum in KINDS.items()
+    }
     session = cookie_session(request)
-    return render(request, "step.html", {
-        "step": view, "facts": facts, "notes": notes, "codes": codes, "error": error,
-        "done": done, "agency": web.catalog.agency(principal.agency),
-        "ask_officer": principal.grant_id is None,
-        "officer": session.officer if session else "",
-        "min_date": now.astimezone(tz).date().isoformat(),
-    }, status)
+    return render(
+        request,
+        "step.html",
+        {
+            "step": view,
+            "facts": facts,
+            "notes": notes,
+            "codes": codes,
+            "error": error,
+            "done": done,
+            "agency": web.catalog.agency(principal.agency),
+            "ask_officer": principal.grant_id is None,
+            "officer": session.officer if session else "",
+            "min_date": now.astimezone(tz).date().isoformat(),
+        },
+        status,
+    )
 
 
 @pages.get("/referrals/{reference}/steps/{step_id}")
@@ -250,15 +300,26 @@ def step_page(request: Request, reference: str, step_id: int, done: str | None =
     if principal.is_coordinator:
         return _redirect(f"/referrals/{reference}#step-{step_id}")
     try:
-        return _step_page(request, principal, reference, step_id,
-                          done=done if done and done.isalpha() else None)
+        return _step_page(
+            request, principal, reference, step_id, done=done if done and done.isalpha() else None
+        )
     except (Forbidden, NotFound) as exc:
         refuse(web_of(request), principal, "view-step", exc, reference=reference, step_id=step_id)
         raise
 
 
-def _agency_action(request: Request, background: BackgroundTasks, reference: str, step_id: int,
-                   attempt: str, done: str, csrf: str, officer: str, note: str | None, engine_call):
+def _agency_action(
+    request: Request,
+    background: BackgroundTasks,
+    reference: str,
+    step_id: int,
+    attempt: str,
+    done: str,
+    csrf: str,
+    officer: str,
+    note: str | None,
+    engine_call,
+):
     """Shared path of the four agency actions: CSRF, officer name, engine call, note, redirect."""
     principal = page_principal(request)
     session = check_csrf(request, csrf, attempt, principal)
@@ -274,91 +335,200 @@ def _agency_action(request: Request, background: BackgroundTasks, reference: str
         refuse(web, principal, attempt, exc, reference=reference, step_id=step_id)
         return _step_page(request, principal, reference, step_id, error=str(exc), status=400)
     if principal.grant_id is None:
-        principal = Principal(kind=principal.kind, agency=principal.agency, holder=name,
-                              step_ids=principal.step_ids)
+        principal = Principal(
+            kind=principal.kind, agency=principal.agency, holder=name, step_ids=principal.step_ids
+        )
     actor = principal.actor
 
     def work(db, referral, step):
         row = engine_call(db, referral, step, actor, web.now())
         if text:
-            add_note(db, referral_id=referral.id, step_id=row.id, author=str(actor), action=attempt,
-                     text=text, sealer=web.sealer, now=web.now())
+            add_note(
+                db,
+                referral_id=referral.id,
+                step_id=row.id,
+                author=str(actor),
+                action=attempt,
+                text=text,
+                sealer=web.sealer,
+                now=web.now(),
+            )
         return row
 
     try:
-        outcome = perform(web, principal, attempt=attempt, reference=reference, step_id=step_id,
-                          work=work, background=background, role="agency")
+        outcome = perform(
+            web,
+            principal,
+            attempt=attempt,
+            reference=reference,
+            step_id=step_id,
+            work=work,
+            background=background,
+            role="agency",
+        )
     except (Forbidden, NotFound):
         raise
     except BadInput as exc:
         status = 409 if type(exc).__name__ == "IllegalTransition" else 400
         return _step_page(request, principal, reference, step_id, error=str(exc), status=status)
-    response = _redirect(_step_url(outcome.reference, step_id, done if outcome.changed else "already"))
+    response = _redirect(
+        _step_url(outcome.reference, step_id, done if outcome.changed else "already")
+    )
     if name != session.officer:
         _set_session(request, response, with_officer(session, name))
     return response
 
 
 @pages.post("/referrals/{reference}/steps/{step_id}/accept")
-def accept(request: Request, background: BackgroundTasks, reference: str, step_id: int,
-           csrf: Field = "", officer: Field = ""):
+def accept(
+    request: Request,
+    background: BackgroundTasks,
+    reference: str,
+    step_id: int,
+    csrf: Field = "",
+    officer: Field = "",
+):
     """Accept the step."""
     return _agency_action(
-        request, background, reference, step_id, "accept", "accepted", csrf, officer, None,
-        lambda db, r, s, actor, now: accept_step(db, reference=r.reference, step=step_ref(s),
-                                                 agency=s.agency, actor=actor, now=now))
+        request,
+        background,
+        reference,
+        step_id,
+        "accept",
+        "accepted",
+        csrf,
+        officer,
+        None,
+        lambda db, r, s, actor, now: accept_step(
+            db, reference=r.reference, step=step_ref(s), agency=s.agency, actor=actor, now=now
+        ),
+    )
 
 
 @pages.post("/referrals/{reference}/steps/{step_id}/decline")
-def decline(request: Request, background: BackgroundTasks, reference: str, step_id: int,
-            csrf: Field = "", officer: Field = "", reason: Field = "",
-            note: Field = ""):
+def decline(
+    request: Request,
+    background: BackgroundTasks,
+    reference: str,
+    step_id: int,
+    csrf: Field = "",
+    officer: Field = "",
+    reason: Field = "",
+    note: Field = "",
+):
     """Decline the step with a reason code and an optional (sealed) note."""
     web = web_of(request)
     return _agency_action(
-        request, background, reference, step_id, "decline", "declined", csrf, officer, note,
-        lambda db, r, s, actor, now: decline_step(db, reference=r.reference, step=step_ref(s),
-                                                  agency=s.agency, reason=reason, actor=actor,
-                                                  now=now, catalog=web.catalog))
+        request,
+        background,
+        reference,
+        step_id,
+        "decline",
+        "declined",
+        csrf,
+        officer,
+        note,
+        lambda db, r, s, actor, now: decline_step(
+            db,
+            reference=r.reference,
+            step=step_ref(s),
+            agency=s.agency,
+            reason=reason,
+            actor=actor,
+            now=now,
+            catalog=web.catalog,
+        ),
+    )
 
 
 @pages.post("/referrals/{reference}/steps/{step_id}/complete")
-def complete(request: Request, background: BackgroundTasks, reference: str, step_id: int,
-             csrf: Field = "", officer: Field = "", outcome: Field = "",
-             note: Field = ""):
+def complete(
+    request: Request,
+    background: BackgroundTasks,
+    reference: str,
+    step_id: int,
+    csrf: Field = "",
+    officer: Field = "",
+    outcome: Field = "",
+    note: Field = "",
+):
     """Complete the step with an outcome code and an optional (sealed) note."""
     web = web_of(request)
     return _agency_action(
-        request, background, reference, step_id, "complete", "completed", csrf, officer, note,
-        lambda db, r, s, actor, now: complete_step(db, reference=r.reference, step=step_ref(s),
-                                                   agency=s.agency, outcome=outcome, actor=actor,
-                                                   now=now, catalog=web.catalog))
+        request,
+        background,
+        reference,
+        step_id,
+        "complete",
+        "completed",
+        csrf,
+        officer,
+        note,
+        lambda db, r, s, actor, now: complete_step(
+            db,
+            reference=r.reference,
+            step=step_ref(s),
+            agency=s.agency,
+            outcome=outcome,
+            actor=actor,
+            now=now,
+            catalog=web.catalog,
+        ),
+    )
 
 
 def local_moment(day: str, at: str, tz: str) -> datetime:
     """A date and time typed in an agency's local time, as an aware UTC moment."""
     try:
-        moment = datetime.combine(date.fromisoformat(day.strip()),
-                                  time.fromisoformat((at or "17:00").strip()))
+        moment = datetime.combine(
+            date.fromisoformat(day.strip()), time.fromisoformat((at or "17:00").strip())
+        )
     except ValueError:
         raise BadInput("the new date is not a date and time like 2026-12-10 17:00") from None
     return moment.replace(tzinfo=ZoneInfo(tz)).astimezone(UTC)
 
 
 @pages.post("/referrals/{reference}/steps/{step_id}/extend")
-def extend(request: Request, background: BackgroundTasks, reference: str, step_id: int,
-           csrf: Field = "", officer: Field = "", reason: Field = "",
-           until_date: Field = "", until_time: Field = "17:00", note: Field = ""):
+def extend(
+    request: Request,
+    background: BackgroundTasks,
+    reference: str,
+    step_id: int,
+    csrf: Field = "",
+    officer: Field = "",
+    reason: Field = "",
+    until_date: Field = "",
+    until_time: Field = "17:00",
+    note: Field = "",
+):
     """Ask the coordinator for more time: a reason code and a proposed date (local time)."""
     web = web_of(request)
 
     def call(db, r, s, actor, now):
         until = local_moment(until_date, until_time, web.catalog.agency(s.agency).timezone)
-        return request_extension(db, reference=r.reference, step=step_ref(s), agency=s.agency,
-                                 until=until, reason=reason, actor=actor, now=now)
+        return request_extension(
+            db,
+            reference=r.reference,
+            step=step_ref(s),
+            agency=s.agency,
+            until=until,
+            reason=reason,
+            actor=actor,
+            now=now,
+        )
 
-    return _agency_action(request, background, reference, step_id, "request-extension",
-                          "extension", csrf, officer, note, call)
+    return _agency_action(
+        request,
+        background,
+        reference,
+        step_id,
+        "request-extension",
+        "extension",
+        csrf,
+        officer,
+        note,
+        call,
+    )
 
 
 # --- coordinator pages ----------------------------------------------------------------------------
@@ -392,18 +562,30 @@ def _intake_context(request: Request, values: dict, error: str | None) -> dict:
     for p in pathways:
         for slug in sorted(p.agencies()):
             used_by.setdefault(slug, []).append(p.id)
-    return {"pathways": [(p.id, p.title.text(locale), sorted(p.agencies())) for p in pathways],
-            "agencies": web.catalog.directory.agencies, "used_by": used_by,
-            "values": values, "error": error}
+    return {
+        "pathways": [(p.id, p.title.text(locale), sorted(p.agencies())) for p in pathways],
+        "agencies": web.catalog.directory.agencies,
+        "used_by": used_by,
+        "values": values,
+        "error": error,
+    }
 
 
 @pages.get("/coordinator/intake")
 def intake_page(request: Request):
     """The intake form."""
     _coordinator(request, "view-intake")
-    values = {"pathway": "", "urgency": "regular", "consent": [], "case": {
-        "wants_prosecution": True, "needs_shelter": True, "claims_restitution": True,
-        "wants_return": True}}
+    values = {
+        "pathway": "",
+        "urgency": "regular",
+        "consent": [],
+        "case": {
+            "wants_prosecution": True,
+            "needs_shelter": True,
+            "claims_restitution": True,
+            "wants_return": True,
+        },
+    }
     return render(request, "intake.html", _intake_context(request, values, None))
 
 
@@ -417,35 +599,53 @@ async def intake_submit(request: Request, background: BackgroundTasks):
     consent = [str(v) for v in form.getlist("consent")]
     case_keys = ("wants_prosecution", "needs_shelter", "claims_restitution", "wants_return")
     values = {
-        "pathway": get("pathway"), "urgency": get("urgency") or "regular",
-        "name": get("name"), "sex": get("sex"), "birth_year": get("birth_year"),
-        "nationality": get("nationality").upper(), "languages": get("languages"),
-        "phone": get("phone"), "home_district": get("home_district"), "address": get("address"),
-        "consent": consent, "override": bool(form.get("override")),
+        "pathway": get("pathway"),
+        "urgency": get("urgency") or "regular",
+        "name": get("name"),
+        "sex": get("sex"),
+        "birth_year": get("birth_year"),
+        "nationality": get("nationality").upper(),
+        "languages": get("languages"),
+        "phone": get("phone"),
+        "home_district": get("home_district"),
+        "address": get("address"),
+        "consent": consent,
+        "override": bool(form.get("override")),
         "override_reason": get("override_reason"),
         "case": {k: bool(form.get(k)) for k in case_keys},
     }
-    person: dict = {"name": values["name"], "sex": values["sex"],
-                    "nationality": values["nationality"],
-                    "languages": [x.strip().lower() for x in values["languages"].replace(";", ",").split(",")
-                                  if x.strip()]}
+    person: dict = {
+        "name": values["name"],
+        "sex": values["sex"],
+        "nationality": values["nationality"],
+        "languages": [
+            x.strip().lower() for x in values["languages"].replace(";", ",").split(",") if x.strip()
+        ],
+    }
     if values["birth_year"]:
         person["birth_year"] = int(values["birth_year"]) if values["birth_year"].isdigit() else -1
     for key in ("phone", "home_district", "address"):
         if values[key]:
             person[key] = values[key]
     intake = {
-        "pathway": values["pathway"], "urgency": values["urgency"], "person": person,
-        "consent": ({"override": {"by": principal.holder, "reason": values["override_reason"]}}
-                    if values["override"] else {"agencies": consent, "recorded_by": principal.holder}),
+        "pathway": values["pathway"],
+        "urgency": values["urgency"],
+        "person": person,
+        "consent": (
+            {"override": {"by": principal.holder, "reason": values["override_reason"]}}
+            if values["override"]
+            else {"agencies": consent, "recorded_by": principal.holder}
+        ),
         "case": values["case"],
     }
     web = web_of(request)
     try:
         chosen = web.catalog.pathways.get(values["pathway"])
         if chosen is not None and chosen.demo:
-            raise BadInput(f"'{chosen.id}' is a demonstration pathway with deadlines in seconds: "
-                           "choose the pathway of the case")
+            raise BadInput(
+                f"'{chosen.id}' is a demonstration pathway with deadlines in seconds: "
+                "choose the pathway of the case"
+            )
         outcome = await _in_thread(launch_referral, web, principal, intake, background)
     except BadInput as exc:
         return render(request, "intake.html", _intake_context(request, values, str(exc)), 400)
@@ -468,18 +668,31 @@ def referral_page(request: Request, reference: str, done: str | None = None):
         with web.transaction() as db:
             referral = authorize_referral(db, principal, reference)
             if not principal.is_coordinator:
-                own = db.exec(select(Step.id).where(Step.referral_id == referral.id,
-                                                    Step.agency == principal.agency)).all()
-                ids = sorted(i for i in own if principal.step_ids is None or i in principal.step_ids)
+                own = db.exec(
+                    select(Step.id).where(
+                        Step.referral_id == referral.id, Step.agency == principal.agency
+                    )
+                ).all()
+                ids = sorted(
+                    i for i in own if principal.step_ids is None or i in principal.step_ids
+                )
                 return _redirect(_step_url(referral.reference, ids[-1]))
             data = timeline(db, referral, web.catalog, web.now(), locale)
     except (Forbidden, NotFound) as exc:
         refuse(web, principal, "view-referral", exc, reference=reference)
         raise
     agencies = web.catalog.directory.agencies
-    return render(request, "timeline.html", {
-        "r": data, "agencies": agencies, "cancel_reasons": [(c, code_label(c, locale)) for c in CANCEL_REASONS],
-        "done": done if done and done.isalpha() else None, "error": None})
+    return render(
+        request,
+        "timeline.html",
+        {
+            "r": data,
+            "agencies": agencies,
+            "cancel_reasons": [(c, code_label(c, locale)) for c in CANCEL_REASONS],
+            "done": done if done and done.isalpha() else None,
+            "error": None,
+        },
+    )
 
 
 @pages.get("/referrals/{reference}/person")
@@ -489,30 +702,56 @@ def person_page(request: Request, reference: str):
     web = web_of(request)
     with web.transaction() as db:
         referral = authorize_referral(db, principal, reference)
-        facts = disclose_all(db, referral=referral, sealer=web.sealer, actor=str(principal.actor),
-                             now=web.now())
+        facts = disclose_all(
+            db, referral=referral, sealer=web.sealer, actor=str(principal.actor), now=web.now()
+        )
         assert referral.id is not None
-        notes = read_notes(db, referral=referral, notes=notes_of(db, referral.id), sealer=web.sealer,
-                           actor=str(principal.actor), now=web.now())
-    return render(request, "person.html", {"reference": referral.reference, "facts": facts,
-                                           "notes": notes})
+        notes = read_notes(
+            db,
+            referral=referral,
+            notes=notes_of(db, referral.id),
+            sealer=web.sealer,
+            actor=str(principal.actor),
+            now=web.now(),
+        )
+    return render(
+        request, "person.html", {"reference": referral.reference, "facts": facts, "notes": notes}
+    )
 
 
-def _coordinator_action(request: Request, background: BackgroundTasks, reference: str,
-                        step_id: int | None, attempt: str, csrf: str, work):
+def _coordinator_action(
+    request: Request,
+    background: BackgroundTasks,
+    reference: str,
+    step_id: int | None,
+    attempt: str,
+    csrf: str,
+    work,
+):
     principal = page_principal(request)
     check_csrf(request, csrf, attempt, principal)
     web = web_of(request)
     try:
-        outcome = perform(web, principal, attempt=attempt, reference=reference, step_id=step_id,
-                          work=work, background=background, role="coordinator")
+        outcome = perform(
+            web,
+            principal,
+            attempt=attempt,
+            reference=reference,
+            step_id=step_id,
+            work=work,
+            background=background,
+            role="coordinator",
+        )
     except (Forbidden, NotFound):
         raise
     except BadInput as exc:
-        return _timeline_error(request, reference, str(exc),
-                               409 if type(exc).__name__ == "IllegalTransition" else 400)
-    return _redirect(f"/referrals/{outcome.reference}?done={'changed' if outcome.changed else 'already'}"
-                     + (f"#step-{step_id}" if step_id else ""))
+        return _timeline_error(
+            request, reference, str(exc), 409 if type(exc).__name__ == "IllegalTransition" else 400
+        )
+    return _redirect(
+        f"/referrals/{outcome.reference}?done={'changed' if outcome.changed else 'already'}"
+        + (f"#step-{step_id}" if step_id else "")
+    )
 
 
 def _timeline_error(request: Request, reference: str, error: str, status: int) -> Response:
@@ -521,10 +760,18 @@ def _timeline_error(request: Request, reference: str, error: str, status: int) -
     with web.transaction() as db:
         referral = authorize_referral(db, page_principal(request), reference)
         data = timeline(db, referral, web.catalog, web.now(), locale)
-    return render(request, "timeline.html", {
-        "r": data, "agencies": web.catalog.directory.agencies,
-        "cancel_reasons": [(c, code_label(c, locale)) for c in CANCEL_REASONS],
-        "done": None, "error": error}, status)
+    return render(
+        request,
+        "timeline.html",
+        {
+            "r": data,
+            "agencies": web.catalog.directory.agencies,
+            "cancel_reasons": [(c, code_label(c, locale)) for c in CANCEL_REASONS],
+            "done": None,
+            "error": error,
+        },
+        status,
+    )
 
 
 def _cancel_code(reason: str) -> str:
@@ -534,21 +781,47 @@ def _cancel_code(reason: str) -> str:
 
 
 @pages.post("/referrals/{reference}/steps/{step_id}/reroute")
-def reroute(request: Request, background: BackgroundTasks, reference: str, step_id: int,
-            csrf: Field = "", to: Field = ""):
+def reroute(
+    request: Request,
+    background: BackgroundTasks,
+    reference: str,
+    step_id: int,
+    csrf: Field = "",
+    to: Field = "",
+):
     """Hand a declined (or open) step to another agency."""
     web = web_of(request)
     principal = page_principal(request)
     return _coordinator_action(
-        request, background, reference, step_id, "reroute", csrf,
-        lambda db, r, s: reroute_step(db, reference=r.reference, step=step_ref(s), to_agency=to,
-                                      actor=principal.actor, now=web.now(), catalog=web.catalog))
+        request,
+        background,
+        reference,
+        step_id,
+        "reroute",
+        csrf,
+        lambda db, r, s: reroute_step(
+            db,
+            reference=r.reference,
+            step=step_ref(s),
+            to_agency=to,
+            actor=principal.actor,
+            now=web.now(),
+            catalog=web.catalog,
+        ),
+    )
 
 
 @pages.post("/referrals/{reference}/steps/{step_id}/decide-extension")
-def decide(request: Request, background: BackgroundTasks, reference: str, step_id: int,
-           csrf: Field = "", decision: Field = "", until_date: Field = "",
-           until_time: Field = "17:00"):
+def decide(
+    request: Request,
+    background: BackgroundTasks,
+    reference: str,
+    step_id: int,
+    csrf: Field = "",
+    decision: Field = "",
+    until_date: Field = "",
+    until_time: Field = "17:00",
+):
     """Approve (optionally with another date) or refuse an agency's request for more time."""
     web = web_of(request)
     principal = page_principal(request)
@@ -556,55 +829,119 @@ def decide(request: Request, background: BackgroundTasks, reference: str, step_i
     def work(db, r, s):
         if decision not in ("approve", "refuse"):
             raise BadInput("choose approve or refuse")
-        until = (local_moment(until_date, until_time, web.catalog.agency(s.agency).timezone)
-                 if until_date.strip() else None)
-        return decide_extension(db, reference=r.reference, step=step_ref(s),
-                                approve=decision == "approve", actor=principal.actor,
-                                now=web.now(), until=until)
+        until = (
+            local_moment(until_date, until_time, web.catalog.agency(s.agency).timezone)
+            if until_date.strip()
+            else None
+        )
+        return decide_extension(
+            db,
+            reference=r.reference,
+            step=step_ref(s),
+            approve=decision == "approve",
+            actor=principal.actor,
+            now=web.now(),
+            until=until,
+        )
 
-    return _coordinator_action(request, background, reference, step_id, "decide-extension", csrf,
-                               work)
+    return _coordinator_action(
+        request, background, reference, step_id, "decide-extension", csrf, work
+    )
 
 
 @pages.post("/referrals/{reference}/steps/{step_id}/cancel")
-def cancel_one(request: Request, background: BackgroundTasks, reference: str, step_id: int,
-               csrf: Field = "", reason: Field = ""):
+def cancel_one(
+    request: Request,
+    background: BackgroundTasks,
+    reference: str,
+    step_id: int,
+    csrf: Field = "",
+    reason: Field = "",
+):
     """Cancel a step that is no longer needed."""
     web = web_of(request)
     principal = page_principal(request)
     return _coordinator_action(
-        request, background, reference, step_id, "cancel-step", csrf,
-        lambda db, r, s: cancel_step(db, reference=r.reference, step=step_ref(s),
-                                     reason=_cancel_code(reason), actor=principal.actor,
-                                     now=web.now(), catalog=web.catalog))
+        request,
+        background,
+        reference,
+        step_id,
+        "cancel-step",
+        csrf,
+        lambda db, r, s: cancel_step(
+            db,
+            reference=r.reference,
+            step=step_ref(s),
+            reason=_cancel_code(reason),
+            actor=principal.actor,
+            now=web.now(),
+            catalog=web.catalog,
+        ),
+    )
 
 
 @pages.post("/referrals/{reference}/cancel")
-def cancel_all(request: Request, background: BackgroundTasks, reference: str,
-               csrf: Field = "", reason: Field = ""):
+def cancel_all(
+    request: Request,
+    background: BackgroundTasks,
+    reference: str,
+    csrf: Field = "",
+    reason: Field = "",
+):
     """Close a referral: every step not yet finished is cancelled."""
     web = web_of(request)
     principal = page_principal(request)
     return _coordinator_action(
-        request, background, reference, None, "cancel-referral", csrf,
-        lambda db, r, s: cancel_referral(db, reference=r.reference, reason=_cancel_code(reason),
-                                         actor=principal.actor, now=web.now()))
+        request,
+        background,
+        reference,
+        None,
+        "cancel-referral",
+        csrf,
+        lambda db, r, s: cancel_referral(
+            db,
+            reference=r.reference,
+            reason=_cancel_code(reason),
+            actor=principal.actor,
+            now=web.now(),
+        ),
+    )
 
 
 @pages.post("/referrals/{reference}/consent")
-def consent(request: Request, background: BackgroundTasks, reference: str,
-            csrf: Field = "", agency: Field = ""):
+def consent(
+    request: Request,
+    background: BackgroundTasks,
+    reference: str,
+    csrf: Field = "",
+    agency: Field = "",
+):
     """Record the victim's consent to share with one more agency (before a re-route)."""
     web = web_of(request)
     principal = page_principal(request)
     return _coordinator_action(
-        request, background, reference, None, "add-consent", csrf,
-        lambda db, r, s: add_consent(db, reference=r.reference, agency=agency,
-                                     actor=principal.actor, now=web.now(), catalog=web.catalog))
+        request,
+        background,
+        reference,
+        None,
+        "add-consent",
+        csrf,
+        lambda db, r, s: add_consent(
+            db,
+            reference=r.reference,
+            agency=agency,
+            actor=principal.actor,
+            now=web.now(),
+            catalog=web.catalog,
+        ),
+    )
 
 
 @pages.get("/docs")
 def api_reference(request: Request):
     """The API reference, rendered from the OpenAPI schema on the server (no script, works offline)."""
-    return render(request, "docs.html", {"api": request.app.openapi(),
-                                         "base_url": web_of(request).settings.base_url})
+    return render(
+        request,
+        "docs.html",
+        {"api": request.app.openapi(), "base_url": web_of(request).settings.base_url},
+    )

@@ -45,9 +45,13 @@ class WebSession:
     def principal(self) -> Principal:
         """The principal as the cookie states it (grants are re-checked by the caller)."""
         assert self.kind is not None and self.agency is not None
-        return Principal(kind=GrantKind(self.kind), agency=self.agency,
-                         holder=self.holder or self.officer, grant_id=self.grant_id,
-                         step_ids=frozenset(self.step_ids) if self.step_ids is not None else None)
+        return Principal(
+            kind=GrantKind(self.kind),
+            agency=self.agency,
+            holder=self.holder or self.officer,
+            grant_id=self.grant_id,
+            step_ids=frozenset(self.step_ids) if self.step_ids is not None else None,
+        )
 
 
 def _key(secret: str) -> bytes:
@@ -67,8 +71,13 @@ def anonymous(now: datetime) -> WebSession:
     return WebSession(csrf=secrets.token_urlsafe(24), expires=now + SESSION_LIFETIME)
 
 
-def signed_in(now: datetime, principal: Principal, until: datetime | None = None,
-              previous: WebSession | None = None, link_issued: int | None = None) -> WebSession:
+def signed_in(
+    now: datetime,
+    principal: Principal,
+    until: datetime | None = None,
+    previous: WebSession | None = None,
+    link_issued: int | None = None,
+) -> WebSession:
     """A session for `principal`, with a new CSRF token (no fixation across a sign-in).
 
     A step link opened while the same agency's step-link session is alive adds its step, so a
@@ -77,8 +86,13 @@ def signed_in(now: datetime, principal: Principal, until: datetime | None = None
     expires = min(until or now + SESSION_LIFETIME, now + SESSION_LIFETIME)
     steps = tuple(sorted(principal.step_ids)) if principal.step_ids is not None else None
     officer = ""
-    if (previous and previous.signed_in and previous.kind == principal.kind
-            and previous.agency == principal.agency and previous.grant_id == principal.grant_id):
+    if (
+        previous
+        and previous.signed_in
+        and previous.kind == principal.kind
+        and previous.agency == principal.agency
+        and previous.grant_id == principal.grant_id
+    ):
         officer = previous.officer
         if steps is not None and previous.step_ids is not None:
             steps = tuple(sorted(set(steps) | set(previous.step_ids)))[-50:]
@@ -90,10 +104,17 @@ def signed_in(now: datetime, principal: Principal, until: datetime | None = None
             link_issued = None
         else:
             link_issued = min(link_issued, previous.link_issued)
-    return WebSession(csrf=secrets.token_urlsafe(24), expires=expires, kind=principal.kind.value,
-                      agency=principal.agency, holder=principal.holder,
-                      grant_id=principal.grant_id, step_ids=steps, officer=officer,
-                      link_issued=link_issued)
+    return WebSession(
+        csrf=secrets.token_urlsafe(24),
+        expires=expires,
+        kind=principal.kind.value,
+        agency=principal.agency,
+        holder=principal.holder,
+        grant_id=principal.grant_id,
+        step_ids=steps,
+        officer=officer,
+        link_issued=link_issued,
+    )
 
 
 def with_officer(session: WebSession, officer: str) -> WebSession:
@@ -103,12 +124,20 @@ def with_officer(session: WebSession, officer: str) -> WebSession:
 
 def encode(secret: str, session: WebSession) -> str:
     """The cookie value: JSON body and its HMAC."""
-    body = json.dumps({
-        "c": session.csrf, "e": int(session.expires.timestamp()), "k": session.kind,
-        "a": session.agency, "h": session.holder, "g": session.grant_id,
-        "s": list(session.step_ids) if session.step_ids is not None else None, "o": session.officer,
-        "l": session.link_issued,
-    }, separators=(",", ":")).encode()
+    body = json.dumps(
+        {
+            "c": session.csrf,
+            "e": int(session.expires.timestamp()),
+            "k": session.kind,
+            "a": session.agency,
+            "h": session.holder,
+            "g": session.grant_id,
+            "s": list(session.step_ids) if session.step_ids is not None else None,
+            "o": session.officer,
+            "l": session.link_issued,
+        },
+        separators=(",", ":"),
+    ).encode()
     mac = hmac.new(_key(secret), body, hashlib.sha256).digest()
     return f"{_b64(body)}.{_b64(mac)}"
 
@@ -120,13 +149,18 @@ def decode(secret: str, value: str | None, now: datetime) -> WebSession | None:
     try:
         body_text, mac_text = value.split(".", 1)
         body = _unb64(body_text)
-        if not hmac.compare_digest(hmac.new(_key(secret), body, hashlib.sha256).digest(),
-                                   _unb64(mac_text)):
+        if not hmac.compare_digest(
+            hmac.new(_key(secret), body, hashlib.sha256).digest(), _unb64(mac_text)
+        ):
             return None
         data = json.loads(body)
         session = WebSession(
-            csrf=str(data["c"]), expires=datetime.fromtimestamp(int(data["e"]), tz=UTC),
-            kind=data["k"], agency=data["a"], holder=data["h"] or "", grant_id=data["g"],
+            csrf=str(data["c"]),
+            expires=datetime.fromtimestamp(int(data["e"]), tz=UTC),
+            kind=data["k"],
+            agency=data["a"],
+            holder=data["h"] or "",
+            grant_id=data["g"],
             step_ids=tuple(int(s) for s in data["s"]) if data["s"] is not None else None,
             officer=data.get("o") or "",
             link_issued=data.get("l") if isinstance(data.get("l"), int) else None,

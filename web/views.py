@@ -21,8 +21,9 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def step_view(step: Step, referral: Referral, session: Session, catalog: Catalog, now: datetime,
-              locale: str) -> dict:
+def step_view(
+    step: Step, referral: Referral, session: Session, catalog: Catalog, now: datetime, locale: str
+) -> dict:
     """One step with its title, agency, due time (local and UTC), time left and labels."""
     pathway = stored_pathway(session, referral.pathway_id, referral.pathway_version)
     spec = pathway.step(step.key)
@@ -55,8 +56,9 @@ def step_view(step: Step, referral: Referral, session: Session, catalog: Catalog
         "decline_reason": step.decline_reason,
         "decline_reason_label": code_label(step.decline_reason, locale),
         "extension_requested_until": _iso(step.extension_until),
-        "extension_local": (local_time_text(step.extension_until, agency.timezone)
-                            if step.extension_until else None),
+        "extension_local": (
+            local_time_text(step.extension_until, agency.timezone) if step.extension_until else None
+        ),
         "extension_reason": step.extension_reason,
         "extension_reason_label": code_label(step.extension_reason, locale),
         "timezone": agency.timezone,
@@ -64,24 +66,31 @@ def step_view(step: Step, referral: Referral, session: Session, catalog: Catalog
     }
 
 
-def inbox(session: Session, principal: Principal, catalog: Catalog, now: datetime,
-          locale: str) -> list[dict]:
+def inbox(
+    session: Session, principal: Principal, catalog: Catalog, now: datetime, locale: str
+) -> list[dict]:
     """The principal's open steps: overdue first, then by due time (a coordinator sees all)."""
     query = select(Step).where(Step.status.in_([s.value for s in OPEN]))  # type: ignore[attr-defined]
     if not principal.is_coordinator:
         query = query.where(Step.agency == principal.agency)
-    steps = [s for s in session.exec(query)
-             if principal.step_ids is None or s.id in principal.step_ids]
-    referrals = {r.id: r for r in session.exec(
-        select(Referral).where(Referral.id.in_({s.referral_id for s in steps})))}  # type: ignore[union-attr]
+    steps = [
+        s for s in session.exec(query) if principal.step_ids is None or s.id in principal.step_ids
+    ]
+    referrals = {
+        r.id: r
+        for r in session.exec(
+            select(Referral).where(Referral.id.in_({s.referral_id for s in steps}))
+        )
+    }  # type: ignore[union-attr]
     rows = [step_view(s, referrals[s.referral_id], session, catalog, now, locale) for s in steps]
     far = "9999"
     rows.sort(key=lambda r: (not r["overdue"], r["due_at"] or far, r["reference"]))
     return rows
 
 
-def referral_list(session: Session, catalog: Catalog, now: datetime, locale: str,
-                  include_closed: bool = False) -> list[dict]:
+def referral_list(
+    session: Session, catalog: Catalog, now: datetime, locale: str, include_closed: bool = False
+) -> list[dict]:
     """Referrals for the coordinator: those that need attention first, then the newest."""
     query = select(Referral).order_by(Referral.created_at.desc())  # type: ignore[attr-defined]
     if not include_closed:
@@ -92,23 +101,26 @@ def referral_list(session: Session, catalog: Catalog, now: datetime, locale: str
         steps = steps_of(session, referral.id)
         pathway = stored_pathway(session, referral.pathway_id, referral.pathway_version)
         open_steps = [s for s in steps if s.is_open]
-        rows.append({
-            "reference": referral.reference,
-            "pathway": referral.pathway_id,
-            "pathway_title": pathway.title.text(locale),
-            "urgency": referral.urgency.value,
-            "status": referral.status.value,
-            "status_label": status_label(referral.status.value, locale),
-            "created_at": _iso(referral.created_at),
-            "created_local": local_time_text(referral.created_at, catalog.agency(
-                referral.coordinator_agency).timezone),
-            "open_steps": len(open_steps),
-            "done_steps": len([s for s in steps if s.status == StepStatus.completed]),
-            "total_steps": len(steps),
-            "overdue": sum(1 for s in open_steps if s.due_at and s.due_at <= now),
-            "awaiting_reroute": sum(1 for s in steps if s.awaits_reroute),
-            "extensions": sum(1 for s in open_steps if s.extension_until),
-        })
+        rows.append(
+            {
+                "reference": referral.reference,
+                "pathway": referral.pathway_id,
+                "pathway_title": pathway.title.text(locale),
+                "urgency": referral.urgency.value,
+                "status": referral.status.value,
+                "status_label": status_label(referral.status.value, locale),
+                "created_at": _iso(referral.created_at),
+                "created_local": local_time_text(
+                    referral.created_at, catalog.agency(referral.coordinator_agency).timezone
+                ),
+                "open_steps": len(open_steps),
+                "done_steps": len([s for s in steps if s.status == StepStatus.completed]),
+                "total_steps": len(steps),
+                "overdue": sum(1 for s in open_steps if s.due_at and s.due_at <= now),
+                "awaiting_reroute": sum(1 for s in steps if s.awaits_reroute),
+                "extensions": sum(1 for s in open_steps if s.extension_until),
+            }
+        )
     # stable sort: within each group the newest stays first
     rows.sort(key=lambda r: r["overdue"] + r["awaiting_reroute"] + r["extensions"] == 0)
     return rows
@@ -127,8 +139,9 @@ def _readable(detail: dict, tz: str) -> dict:
     return shown
 
 
-def timeline(session: Session, referral: Referral, catalog: Catalog, now: datetime,
-             locale: str) -> dict:
+def timeline(
+    session: Session, referral: Referral, catalog: Catalog, now: datetime, locale: str
+) -> dict:
     """A referral with its steps, consent and audit trail (codes and ids only; no PII)."""
     assert referral.id is not None
     pathway = stored_pathway(session, referral.pathway_id, referral.pathway_version)
@@ -155,12 +168,21 @@ def timeline(session: Session, referral: Referral, catalog: Catalog, now: dateti
             "override": any(c.override for c in consents),
             "override_by": next((c.recorded_by for c in consents if c.override), None),
         },
-        "steps": [step_view(s, referral, session, catalog, now, locale)
-                  for s in steps_of(session, referral.id)],
+        "steps": [
+            step_view(s, referral, session, catalog, now, locale)
+            for s in steps_of(session, referral.id)
+        ],
         "audit": [
-            {"seq": a.seq, "at": _iso(a.at), "at_local": local_time_text(a.at, tz),
-             "actor": a.actor, "action": a.action, "action_label": action_label(a.action, locale),
-             "step_id": a.step_id, "detail": _readable(a.detail, tz)}
+            {
+                "seq": a.seq,
+                "at": _iso(a.at),
+                "at_local": local_time_text(a.at, tz),
+                "actor": a.actor,
+                "action": a.action,
+                "action_label": action_label(a.action, locale),
+                "step_id": a.step_id,
+                "detail": _readable(a.detail, tz),
+            }
             for a in audit
         ],
     }

@@ -19,13 +19,24 @@ CANARIES = ("Siti", "Contoh", "812 0000", "2001")
 
 @pytest.fixture
 def cli(tmp_path):
-    env = {**os.environ, "RUJUKAN_HOME": str(tmp_path / "var"), "RUJUKAN_SECRET_KEY": "cli-test-key"}
+    env = {
+        **os.environ,
+        "RUJUKAN_HOME": str(tmp_path / "var"),
+        "RUJUKAN_SECRET_KEY": "cli-test-key",
+    }
     env.pop("RUJUKAN_DATABASE_URL", None)
     env.pop("PREFECT_API_URL", None)
 
     def run(*args: str, ok: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
-        result = subprocess.run([RUJUKAN, *args], capture_output=True, text=True, env=env, input=stdin,
-                                cwd=tmp_path, timeout=120)
+        result = subprocess.run(
+            [RUJUKAN, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            input=stdin,
+            cwd=tmp_path,
+            timeout=120,
+        )
         if ok:
             assert result.returncode == 0, result.stderr
         return result
@@ -65,12 +76,27 @@ def test_agency_actions_move_the_referral(cli):
     cli("step", "accept", reference, "identifikasi", "--agency", "polres-ppa")
     again = cli("step", "accept", reference, "identifikasi", "--agency", "polres-ppa")
     assert "already accepted" in again.stderr
-    cli("step", "complete", reference, "identifikasi", "--agency", "polres-ppa", "--outcome", "served")
-    ready = {s["step"]: s["agency"] for s in json.loads(cli("steps", "--status", "ready", "--json").stdout)}
+    cli(
+        "step",
+        "complete",
+        reference,
+        "identifikasi",
+        "--agency",
+        "polres-ppa",
+        "--outcome",
+        "served",
+    )
+    ready = {
+        s["step"]: s["agency"]
+        for s in json.loads(cli("steps", "--status", "ready", "--json").stdout)
+    }
     assert ready == {"kesehatan": "dinkes", "rumah-aman": "dinsos"}
     cli("step", "decline", reference, "rumah-aman", "--agency", "dinsos", "--reason", "no-capacity")
     cli("step", "reroute", reference, "rumah-aman", "--to", "ngo", "--by", "coordinator-1")
-    ready = {s["step"]: s["agency"] for s in json.loads(cli("steps", "--status", "ready", "--json").stdout)}
+    ready = {
+        s["step"]: s["agency"]
+        for s in json.loads(cli("steps", "--status", "ready", "--json").stdout)
+    }
     assert ready == {"kesehatan": "dinkes", "rumah-aman": "ngo"}
 
 
@@ -97,14 +123,33 @@ def _count_referrals(cli) -> int:
     [
         ("{not json", "not valid JSON"),
         (json.dumps({"pathway": "tppo-dewasa"}), "person: Field required"),
-        (EXAMPLE.read_text().replace("tppo-dewasa", "tppo-unknown"), "unknown pathway 'tppo-unknown'"),
+        (
+            EXAMPLE.read_text().replace("tppo-dewasa", "tppo-unknown"),
+            "unknown pathway 'tppo-unknown'",
+        ),
         (EXAMPLE.read_text().replace('"lbh", ', ""), "consent is missing for lbh"),
-        (EXAMPLE.read_text().replace('"ngo"]', '"ngo", "polisi-hutan"]'), "unknown agency 'polisi-hutan'"),
-        (EXAMPLE.read_text().replace('"birth_year": 2001', '"birth_year": 3001'), "birth_year is in the future"),
-        (EXAMPLE.read_text().replace("Siti Contoh", "Siti\\u202eContoh"), "control or invisible formatting"),
+        (
+            EXAMPLE.read_text().replace('"ngo"]', '"ngo", "polisi-hutan"]'),
+            "unknown agency 'polisi-hutan'",
+        ),
+        (
+            EXAMPLE.read_text().replace('"birth_year": 2001', '"birth_year": 3001'),
+            "birth_year is in the future",
+        ),
+        (
+            EXAMPLE.read_text().replace("Siti Contoh", "Siti\\u202eContoh"),
+            "control or invisible formatting",
+        ),
     ],
-    ids=["malformed", "missing-person", "unknown-pathway", "missing-consent", "unknown-agency",
-         "future-birth-year", "bidi-control"],
+    ids=[
+        "malformed",
+        "missing-person",
+        "unknown-pathway",
+        "missing-consent",
+        "unknown-agency",
+        "future-birth-year",
+        "bidi-control",
+    ],
 )
 def test_bad_intakes_exit_2_write_nothing_and_never_echo_the_person(cli, tmp_path, intake, message):
     path = tmp_path / "bad.json"
@@ -124,23 +169,76 @@ def test_bad_intakes_exit_2_write_nothing_and_never_echo_the_person(cli, tmp_pat
 @pytest.mark.parametrize(
     ("args", "message", "attempt"),
     [
-        (["step", "complete", "{ref}", "identifikasi", "--agency", "polres-ppa", "--outcome", "served"],
-         "accept it first", "complete"),
-        (["step", "accept", "{ref}", "identifikasi", "--agency", "dinsos"], "belongs to another agency",
-         "accept"),
-        (["step", "extend", "{ref}", "identifikasi", "--agency", "polres-ppa", "--until",
-          "2026-12-01T09:00", "--reason", "other"], "has no time zone", "request-extension"),
-        (["step", "extend", "{ref}", "identifikasi", "--agency", "polres-ppa", "--until",
-          "2020-12-01T09:00+07:00", "--reason", "other"], "in the past", "request-extension"),
-        (["step", "reroute", "{ref}", "identifikasi", "--to", "Siti Contoh", "--by", "c-1"],
-         "unknown agency", "reroute"),
+        (
+            [
+                "step",
+                "complete",
+                "{ref}",
+                "identifikasi",
+                "--agency",
+                "polres-ppa",
+                "--outcome",
+                "served",
+            ],
+            "accept it first",
+            "complete",
+        ),
+        (
+            ["step", "accept", "{ref}", "identifikasi", "--agency", "dinsos"],
+            "belongs to another agency",
+            "accept",
+        ),
+        (
+            [
+                "step",
+                "extend",
+                "{ref}",
+                "identifikasi",
+                "--agency",
+                "polres-ppa",
+                "--until",
+                "2026-12-01T09:00",
+                "--reason",
+                "other",
+            ],
+            "has no time zone",
+            "request-extension",
+        ),
+        (
+            [
+                "step",
+                "extend",
+                "{ref}",
+                "identifikasi",
+                "--agency",
+                "polres-ppa",
+                "--until",
+                "2020-12-01T09:00+07:00",
+                "--reason",
+                "other",
+            ],
+            "in the past",
+            "request-extension",
+        ),
+        (
+            ["step", "reroute", "{ref}", "identifikasi", "--to", "Siti Contoh", "--by", "c-1"],
+            "unknown agency",
+            "reroute",
+        ),
         (["steps", "--agency", "nobody"], "unknown agency 'nobody'", None),
     ],
-    ids=["complete-before-accept", "other-agency", "naive-time", "past-time", "reroute-to-a-name",
-         "unknown-agency"],
+    ids=[
+        "complete-before-accept",
+        "other-agency",
+        "naive-time",
+        "past-time",
+        "reroute-to-a-name",
+        "unknown-agency",
+    ],
 )
-def test_bad_actions_exit_2_change_nothing_and_leave_one_refusal_in_the_audit(cli, args, message,
-                                                                               attempt):
+def test_bad_actions_exit_2_change_nothing_and_leave_one_refusal_in_the_audit(
+    cli, args, message, attempt
+):
     reference = json.loads(cli("launch", "--intake", str(EXAMPLE), "--json").stdout)["reference"]
     before = json.loads(cli("referral", "show", reference, "--json").stdout)
     result = cli(*[a.replace("{ref}", reference) for a in args], ok=False)
@@ -148,13 +246,14 @@ def test_bad_actions_exit_2_change_nothing_and_leave_one_refusal_in_the_audit(cl
     assert not any(c in result.stderr + result.stdout for c in CANARIES)
     after = json.loads(cli("referral", "show", reference, "--json").stdout)
     assert after["steps"] == before["steps"] and after["status"] == before["status"]
-    added = after["audit"][len(before["audit"]):]
-    assert after["audit"][:len(before["audit"])] == before["audit"]
+    added = after["audit"][len(before["audit"]) :]
+    assert after["audit"][: len(before["audit"])] == before["audit"]
     if attempt is None:  # a listing is not an action: nothing to audit
         assert added == []
     else:  # the refused attempt, by whom, and the error's kind; never what was typed
         assert [(a["action"], a["detail"]["attempt"], a["detail"]["via"]) for a in added] == [
-            ("refused", attempt, "cli")]
+            ("refused", attempt, "cli")
+        ]
         assert not any(c in json.dumps(added) for c in CANARIES)
     assert "intact" in cli("audit", "verify").stdout
 
@@ -168,7 +267,11 @@ def test_pathways_show_json_uses_the_yaml_field_names(cli):
 
 def test_pathways_validate_reports_a_broken_file(cli, tmp_path):
     broken = tmp_path / "broken.yaml"
-    broken.write_text((PROJECT_ROOT / "pathways" / "tppo-wna.yaml").read_text().replace("agency: iom", "agency: unhcr"))
+    broken.write_text(
+        (PROJECT_ROOT / "pathways" / "tppo-wna.yaml")
+        .read_text()
+        .replace("agency: iom", "agency: unhcr")
+    )
     result = cli("pathways", "validate", str(broken), ok=False)
     assert result.returncode == 2 and "unknown agency 'unhcr'" in result.stdout
 
@@ -177,7 +280,9 @@ def test_codes_list_both_languages(cli):
     data = json.loads(cli("codes", "--json").stdout)
     outcomes = {c["code"] for c in data["outcome"]}
     assert {"served", "partly-served", "unreachable", "refused"} <= outcomes
-    assert {"no-capacity", "not-eligible", "not-our-mandate", "other"} <= {c["code"] for c in data["decline-reason"]}
+    assert {"no-capacity", "not-eligible", "not-our-mandate", "other"} <= {
+        c["code"] for c in data["decline-reason"]
+    }
     assert all(c["id"] and c["en"] for cs in data.values() for c in cs)
 
 
@@ -245,8 +350,9 @@ def test_init_makes_a_key_for_a_new_database_and_never_replaces_a_lost_one(tmp_p
     env["RUJUKAN_HOME"] = str(home)
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([RUJUKAN, *args], capture_output=True, text=True, env=env,
-                              cwd=tmp_path, timeout=120)
+        return subprocess.run(
+            [RUJUKAN, *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120
+        )
 
     first = run("init")
     assert first.returncode == 0 and "new secret key" in first.stdout

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import func, select
@@ -17,7 +17,7 @@ from models.intake import Intake
 from models.outbox import OutboxMessage
 from models.settings import Settings
 
-NOW = datetime(2026, 12, 7, 2, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 7, 2, tzinfo=UTC)
 
 
 def _accept_worker(url: str, reference: str, barrier, results) -> None:
@@ -25,8 +25,14 @@ def _accept_worker(url: str, reference: str, barrier, results) -> None:
     barrier.wait()
     try:
         with transaction(engine) as session:
-            accept_step(session, reference=reference, step="identifikasi", agency="polres-ppa",
-                        actor=Actor("agency", "p", "polres-ppa"), now=NOW)
+            accept_step(
+                session,
+                reference=reference,
+                step="identifikasi",
+                agency="polres-ppa",
+                actor=Actor("agency", "p", "polres-ppa"),
+                now=NOW,
+            )
         results.put("changed")
     except AlreadyDone as exc:
         results.put(f"already: {exc}")
@@ -59,27 +65,45 @@ def _run(target, args_list) -> list:
 
 def _launch(engine, catalog, sealer, intake_data, count: int) -> list[str]:
     with transaction(engine) as session:
-        return [launch(session, intake=Intake.model_validate(intake_data), catalog=catalog,
-                       sealer=sealer, now=NOW).reference for _ in range(count)]
+        return [
+            launch(
+                session,
+                intake=Intake.model_validate(intake_data),
+                catalog=catalog,
+                sealer=sealer,
+                now=NOW,
+            ).reference
+            for _ in range(count)
+        ]
 
 
 @pytest.mark.slow
-def test_the_same_action_twice_at_once_changes_once(engine, database_url, catalog, sealer, intake_data):
+def test_the_same_action_twice_at_once_changes_once(
+    engine, database_url, catalog, sealer, intake_data
+):
     [reference] = _launch(engine, catalog, sealer, intake_data, 1)
     outcomes = _run(_accept_worker, [(database_url, reference), (database_url, reference)])
     assert sorted(o.split(":")[0] for o in outcomes) == ["already", "changed"]
     with transaction(engine) as session:
-        accepted = session.exec(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "accepted")).one()
+        accepted = session.exec(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "accepted")
+        ).one()
         assert accepted == 1
         assert verify_chain(session) == []
 
 
 @pytest.mark.slow
-def test_two_sweeps_at_once_never_double_a_notice(engine, database_url, settings, catalog, sealer, intake_data):
+def test_two_sweeps_at_once_never_double_a_notice(
+    engine, database_url, settings, catalog, sealer, intake_data
+):
     _launch(engine, catalog, sealer, intake_data, 50)
-    totals = _run(_sweep_worker, [(database_url, str(settings.home)), (database_url, str(settings.home))])
+    totals = _run(
+        _sweep_worker, [(database_url, str(settings.home)), (database_url, str(settings.home))]
+    )
     with transaction(engine) as session:
-        rows = session.exec(select(OutboxMessage.event, func.count()).group_by(OutboxMessage.event)).all()
+        rows = session.exec(
+            select(OutboxMessage.event, func.count()).group_by(OutboxMessage.event)
+        ).all()
         assert verify_chain(session) == []
     counts = {event.value if hasattr(event, "value") else event: n for event, n in rows}
     # 50 steps, each: one reminder is skipped (already past due), one overdue, one escalation.

@@ -13,8 +13,21 @@ from models.settings import PROJECT_ROOT
 
 DIRECTORY = PROJECT_ROOT / "directory" / "bengkulu-tengah.yaml"
 PATHWAYS = sorted((PROJECT_ROOT / "pathways").glob("*.yaml"))
-DOMAIN_AGENCIES = {"imigrasi", "polres-ppa", "uptd-ppa", "dinsos", "dinkes", "psikolog", "lbh",
-                   "lpsk", "bp3mi", "disnaker", "iom", "ngo", "gugus-tugas"}
+DOMAIN_AGENCIES = {
+    "imigrasi",
+    "polres-ppa",
+    "uptd-ppa",
+    "dinsos",
+    "dinkes",
+    "psikolog",
+    "lbh",
+    "lpsk",
+    "bp3mi",
+    "disnaker",
+    "iom",
+    "ngo",
+    "gugus-tugas",
+}
 
 
 def test_sample_directory_has_the_thirteen_agencies():
@@ -34,8 +47,9 @@ def test_the_four_domain_pathways_ship():
 
 
 def test_adult_pathway_runs_shelter_and_health_in_parallel_and_repeats_follow_ups():
-    pathway = load_pathway_file(PROJECT_ROOT / "pathways" / "tppo-dewasa.yaml",
-                                load_directory(DIRECTORY), template_names())
+    pathway = load_pathway_file(
+        PROJECT_ROOT / "pathways" / "tppo-dewasa.yaml", load_directory(DIRECTORY), template_names()
+    )
     assert pathway.step("kesehatan").depends_on == ["identifikasi"]
     assert pathway.step("rumah-aman").depends_on == ["identifikasi"]
     assert set(pathway.step("psikososial").depends_on) == {"kesehatan", "rumah-aman"}
@@ -43,8 +57,9 @@ def test_adult_pathway_runs_shelter_and_health_in_parallel_and_repeats_follow_up
 
 
 def test_every_child_step_is_urgent():
-    pathway = load_pathway_file(PROJECT_ROOT / "pathways" / "tppo-anak.yaml",
-                                load_directory(DIRECTORY), template_names())
+    pathway = load_pathway_file(
+        PROJECT_ROOT / "pathways" / "tppo-anak.yaml", load_directory(DIRECTORY), template_names()
+    )
     assert pathway.step("perlindungan-anak").deadline == "PT24H"
     assert all(s.escalate_after in ("PT6H", "P1D", "P2D", "P3D", "P7D") for s in pathway.steps)
 
@@ -67,14 +82,38 @@ def _load(path: Path):
     ("change", "expected"),
     [
         (lambda d: d["steps"][0].update(depends_on=["penutupan"]), "cycle"),
-        (lambda d: d["steps"][2].update(depends_on=["nowhere"]), "step 'rumah-aman': depends_on names unknown step 'nowhere'"),
-        (lambda d: d["steps"][2].update(agency="polisi-hutan"), "step 'rumah-aman': unknown agency 'polisi-hutan'"),
-        (lambda d: d["steps"][2].update(when="moon_is_full"), "step 'rumah-aman': unknown condition 'moon_is_full'"),
-        (lambda d: d["steps"][2].update(template="no-such-template"), "step 'rumah-aman': unknown template 'no-such-template'"),
-        (lambda d: d["steps"][2].update(colour="red"), "step 'rumah-aman': colour: Extra inputs are not permitted"),
-        (lambda d: d["steps"][2].update(deadline="tomorrow"), "step 'rumah-aman': deadline: 'tomorrow' is not a deadline"),
-        (lambda d: d["steps"][2].update(escalate_to="nobody"), "step 'rumah-aman': unknown agency 'nobody'"),
-        (lambda d: d["steps"].append(dict(d["steps"][0])), "step key 'identifikasi-imigrasi' is used twice"),
+        (
+            lambda d: d["steps"][2].update(depends_on=["nowhere"]),
+            "step 'rumah-aman': depends_on names unknown step 'nowhere'",
+        ),
+        (
+            lambda d: d["steps"][2].update(agency="polisi-hutan"),
+            "step 'rumah-aman': unknown agency 'polisi-hutan'",
+        ),
+        (
+            lambda d: d["steps"][2].update(when="moon_is_full"),
+            "step 'rumah-aman': unknown condition 'moon_is_full'",
+        ),
+        (
+            lambda d: d["steps"][2].update(template="no-such-template"),
+            "step 'rumah-aman': unknown template 'no-such-template'",
+        ),
+        (
+            lambda d: d["steps"][2].update(colour="red"),
+            "step 'rumah-aman': colour: Extra inputs are not permitted",
+        ),
+        (
+            lambda d: d["steps"][2].update(deadline="tomorrow"),
+            "step 'rumah-aman': deadline: 'tomorrow' is not a deadline",
+        ),
+        (
+            lambda d: d["steps"][2].update(escalate_to="nobody"),
+            "step 'rumah-aman': unknown agency 'nobody'",
+        ),
+        (
+            lambda d: d["steps"].append(dict(d["steps"][0])),
+            "step key 'identifikasi-imigrasi' is used twice",
+        ),
     ],
 )
 def test_bad_pathways_name_the_file_the_step_and_the_problem(tmp_path, change, expected):
@@ -103,9 +142,18 @@ def _directory(tmp_path: Path, agencies: list[dict]) -> Path:
 @pytest.mark.parametrize(
     ("agencies", "expected"),
     [
-        ([{"slug": "a", "name": "A", "kind": "x"}, {"slug": "a", "name": "B", "kind": "x"}], "agency 'a' is listed twice"),
-        ([{"slug": "a", "name": "A", "kind": "x", "escalation_target": "b"}], "agency 'a' escalates to unknown agency 'b'"),
-        ([{"slug": "a", "name": "A", "kind": "x", "timezone": "Asia/Bengkulu"}], "agency 'a': timezone: Value error, unknown time zone 'Asia/Bengkulu'"),
+        (
+            [{"slug": "a", "name": "A", "kind": "x"}, {"slug": "a", "name": "B", "kind": "x"}],
+            "agency 'a' is listed twice",
+        ),
+        (
+            [{"slug": "a", "name": "A", "kind": "x", "escalation_target": "b"}],
+            "agency 'a' escalates to unknown agency 'b'",
+        ),
+        (
+            [{"slug": "a", "name": "A", "kind": "x", "timezone": "Asia/Bengkulu"}],
+            "agency 'a': timezone: Value error, unknown time zone 'Asia/Bengkulu'",
+        ),
         ([{"slug": "A B", "name": "A", "kind": "x"}], "agency 'A B': slug"),
     ],
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -76,13 +76,18 @@ def test_any_deadline_text_parses_or_says_how_to_write_it(text):
     except ValueError as exc:
         assert "PT24H" in str(exc) or "zero" in str(exc) or "at least" in str(exc)
         return
-    start = datetime(2026, 12, 7, 2, tzinfo=timezone.utc)
+    start = datetime(2026, 12, 7, 2, tzinfo=UTC)
     assert duration.add_to(start) > start
 
 
-@given(st.datetimes(timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=7)),
-                                                timezone(timedelta(hours=9))])),
-       st.integers(min_value=1, max_value=30))
+@given(
+    st.datetimes(
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=7)), timezone(timedelta(hours=9))]
+        )
+    ),
+    st.integers(min_value=1, max_value=30),
+)
 def test_working_days_never_land_on_a_weekend_or_come_early(start, days):
     due = parse_duration(f"{days} working days").add_to(start, "Asia/Jakarta")
     local = due.astimezone(timezone(timedelta(hours=7)))
@@ -103,7 +108,7 @@ class ReferralMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.clock = datetime(2026, 12, 7, 2, tzinfo=timezone.utc)
+        self.clock = datetime(2026, 12, 7, 2, tzinfo=UTC)
         self.references: list[str] = []
 
     @initialize()
@@ -130,7 +135,9 @@ class ReferralMachine(RuleBasedStateMachine):
 
     def _pick(self, data, statuses) -> Step | None:
         with transaction(self.engine) as session:
-            steps = session.exec(select(Step).where(Step.status.in_(statuses)).order_by(Step.id)).all()  # type: ignore[attr-defined]
+            steps = session.exec(
+                select(Step).where(Step.status.in_(statuses)).order_by(Step.id)
+            ).all()  # type: ignore[attr-defined]
         return data.draw(st.sampled_from(steps)) if steps else None
 
     def _reference(self, step: Step) -> str:
@@ -139,15 +146,23 @@ class ReferralMachine(RuleBasedStateMachine):
         with transaction(self.engine) as session:
             return session.get(Referral, step.referral_id).reference  # type: ignore[union-attr]
 
-    @rule(pathway=st.sampled_from(["tppo-dewasa", "tppo-anak", "pmi-pulang"]),
-          prosecution=st.booleans(), urgency=st.sampled_from(["regular", "emergency"]))
+    @rule(
+        pathway=st.sampled_from(["tppo-dewasa", "tppo-anak", "pmi-pulang"]),
+        prosecution=st.booleans(),
+        urgency=st.sampled_from(["regular", "emergency"]),
+    )
     def launch_one(self, pathway, prosecution, urgency) -> None:
         data = json.loads(json.dumps(EXAMPLE))
         data.update(pathway=pathway, urgency=urgency, case={"wants_prosecution": prosecution})
         data["consent"] = {"override": {"by": "coordinator-1", "reason": "test"}}
         with transaction(self.engine) as session:
-            referral = launch(session, intake=Intake.model_validate(data), catalog=self.catalog,
-                              sealer=self.sealer, now=self.clock)
+            referral = launch(
+                session,
+                intake=Intake.model_validate(data),
+                catalog=self.catalog,
+                sealer=self.sealer,
+                now=self.clock,
+            )
         self.references.append(referral.reference)
 
     @rule(data=st.data(), twice=st.booleans())
@@ -155,39 +170,73 @@ class ReferralMachine(RuleBasedStateMachine):
         step = self._pick(data, [StepStatus.ready])
         if step:
             for _ in range(2 if twice else 1):
-                self._try(accept_step, reference=self._reference(step), step=f"{step.key}#{step.instance}",
-                          agency=step.agency, actor=Actor("agency", "p", step.agency))
+                self._try(
+                    accept_step,
+                    reference=self._reference(step),
+                    step=f"{step.key}#{step.instance}",
+                    agency=step.agency,
+                    actor=Actor("agency", "p", step.agency),
+                )
 
     @rule(data=st.data(), outcome=st.sampled_from(["served", "refused", "bogus"]))
     def complete(self, data, outcome) -> None:
         step = self._pick(data, [StepStatus.accepted, StepStatus.ready])
         if step:
-            self._try(complete_step, reference=self._reference(step), step=f"{step.key}#{step.instance}",
-                      agency=step.agency, outcome=outcome, actor=Actor("agency", "p", step.agency),
-                      catalog=self.catalog)
+            self._try(
+                complete_step,
+                reference=self._reference(step),
+                step=f"{step.key}#{step.instance}",
+                agency=step.agency,
+                outcome=outcome,
+                actor=Actor("agency", "p", step.agency),
+                catalog=self.catalog,
+            )
 
     @rule(data=st.data())
     def decline_and_reroute(self, data) -> None:
         step = self._pick(data, [StepStatus.ready, StepStatus.accepted])
         if step:
             reference = self._reference(step)
-            self._try(decline_step, reference=reference, step=f"{step.key}#{step.instance}",
-                      agency=step.agency, reason="no-capacity", actor=Actor("agency", "p", step.agency),
-                      catalog=self.catalog)
+            self._try(
+                decline_step,
+                reference=reference,
+                step=f"{step.key}#{step.instance}",
+                agency=step.agency,
+                reason="no-capacity",
+                actor=Actor("agency", "p", step.agency),
+                catalog=self.catalog,
+            )
             if data.draw(st.booleans()):
-                self._try(reroute_step, reference=reference, step=step.key, to_agency="ngo",
-                          actor=Actor("coordinator", "c"), catalog=self.catalog)
+                self._try(
+                    reroute_step,
+                    reference=reference,
+                    step=step.key,
+                    to_agency="ngo",
+                    actor=Actor("coordinator", "c"),
+                    catalog=self.catalog,
+                )
 
     @rule(data=st.data(), days=st.integers(min_value=1, max_value=10))
     def extend(self, data, days) -> None:
         step = self._pick(data, [StepStatus.ready, StepStatus.accepted])
         if step and step.due_at:
             reference = self._reference(step)
-            self._try(request_extension, reference=reference, step=f"{step.key}#{step.instance}",
-                      agency=step.agency, until=step.due_at + timedelta(days=days), reason="other",
-                      actor=Actor("agency", "p", step.agency))
-            self._try(decide_extension, reference=reference, step=f"{step.key}#{step.instance}",
-                      approve=data.draw(st.booleans()), actor=Actor("coordinator", "c"))
+            self._try(
+                request_extension,
+                reference=reference,
+                step=f"{step.key}#{step.instance}",
+                agency=step.agency,
+                until=step.due_at + timedelta(days=days),
+                reason="other",
+                actor=Actor("agency", "p", step.agency),
+            )
+            self._try(
+                decide_extension,
+                reference=reference,
+                step=f"{step.key}#{step.instance}",
+                approve=data.draw(st.booleans()),
+                actor=Actor("coordinator", "c"),
+            )
 
     @rule(hours=st.sampled_from([1, 6, 23, 48, 24 * 30]))
     def clock_jump_and_sweep(self, hours) -> None:
@@ -202,8 +251,11 @@ class ReferralMachine(RuleBasedStateMachine):
             return
         with transaction(self.engine) as session:
             steps = session.exec(select(Step)).all()
-        live = Counter((s.referral_id, s.key) for s in steps
-                       if (s.is_open or s.awaits_reroute) and s.offset is None)
+        live = Counter(
+            (s.referral_id, s.key)
+            for s in steps
+            if (s.is_open or s.awaits_reroute) and s.offset is None
+        )
         assert all(n == 1 for n in live.values()), live
 
     @invariant()
@@ -212,8 +264,11 @@ class ReferralMachine(RuleBasedStateMachine):
             return
         with transaction(self.engine) as session:
             rows = session.exec(select(OutboxMessage)).all()
-        notices = Counter((m.step_id, m.event, m.due_at) for m in rows
-                          if m.event.value in ("reminder", "overdue", "escalated"))
+        notices = Counter(
+            (m.step_id, m.event, m.due_at)
+            for m in rows
+            if m.event.value in ("reminder", "overdue", "escalated")
+        )
         assert all(n == 1 for n in notices.values()), notices
 
     @invariant()
@@ -225,22 +280,53 @@ class ReferralMachine(RuleBasedStateMachine):
 
 
 TestReferralMachine = ReferralMachine.TestCase
-TestReferralMachine.settings = settings(max_examples=15, stateful_step_count=25, deadline=None,
-                                        suppress_health_check=[HealthCheck.too_slow])
+TestReferralMachine.settings = settings(
+    max_examples=15,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 _PATHWAY = (PROJECT_ROOT / "pathways" / "tppo-wna.yaml").read_text()
 _DIRECTORY = (PROJECT_ROOT / "directory" / "bengkulu-tengah.yaml").read_text()
-_junk = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=30),
-                  st.lists(st.text(max_size=10), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
+_junk = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.text(max_size=30),
+    st.lists(st.text(max_size=10), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(step=st.integers(min_value=0, max_value=6),
-       field=st.sampled_from(["key", "agency", "deadline", "depends_on", "when", "repeat", "sees",
-                              "escalate_after", "remind_before", "template", "title", "basis", "extra"]),
-       value=_junk)
-def test_any_mutated_pathway_loads_or_is_refused_naming_the_file(tmp_path_factory, step, field, value):
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    step=st.integers(min_value=0, max_value=6),
+    field=st.sampled_from(
+        [
+            "key",
+            "agency",
+            "deadline",
+            "depends_on",
+            "when",
+            "repeat",
+            "sees",
+            "escalate_after",
+            "remind_before",
+            "template",
+            "title",
+            "basis",
+            "extra",
+        ]
+    ),
+    value=_junk,
+)
+def test_any_mutated_pathway_loads_or_is_refused_naming_the_file(
+    tmp_path_factory, step, field, value
+):
     import yaml
 
     from models.directory import load_directory
@@ -259,12 +345,28 @@ def test_any_mutated_pathway_loads_or_is_refused_naming_the_file(tmp_path_factor
         assert "Traceback" not in str(exc)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(agency=st.integers(min_value=0, max_value=12),
-       field=st.sampled_from(["slug", "name", "kind", "timezone", "locale", "escalation_target",
-                              "hide_step_titles", "extra"]),
-       value=_junk)
-def test_any_mutated_directory_loads_or_is_refused_naming_the_file(tmp_path_factory, agency, field, value):
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    agency=st.integers(min_value=0, max_value=12),
+    field=st.sampled_from(
+        [
+            "slug",
+            "name",
+            "kind",
+            "timezone",
+            "locale",
+            "escalation_target",
+            "hide_step_titles",
+            "extra",
+        ]
+    ),
+    value=_junk,
+)
+def test_any_mutated_directory_loads_or_is_refused_naming_the_file(
+    tmp_path_factory, agency, field, value
+):
     import yaml
 
     from models.directory import load_directory

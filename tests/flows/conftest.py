@@ -22,8 +22,10 @@ def prefect_api() -> str:
     )
     from prefect.testing.utilities import prefect_test_harness
 
-    with (temporary_settings(updates={PREFECT_SERVER_ANALYTICS_ENABLED: False}),
-          prefect_test_harness(server_startup_timeout=60)):
+    with (
+        temporary_settings(updates={PREFECT_SERVER_ANALYTICS_ENABLED: False}),
+        prefect_test_harness(server_startup_timeout=60),
+    ):
         # The env var cannot switch the heartbeat off; only temporary_settings can.
         with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             # Not exported to the environment here: flows.server.api_url reads PREFECT_API_URL

@@ -54,18 +54,36 @@ def intake(pathway: str = "tppo-dewasa", **person) -> Intake:
     data = json.loads((PROJECT_ROOT / "examples" / "intake.json").read_text())
     data["pathway"] = pathway
     data["person"].update(person)
-    data["consent"]["agencies"] = ["imigrasi", "polres-ppa", "uptd-ppa", "dinsos", "dinkes",
-                                   "psikolog", "lbh", "lpsk", "bp3mi", "disnaker", "iom", "ngo"]
+    data["consent"]["agencies"] = [
+        "imigrasi",
+        "polres-ppa",
+        "uptd-ppa",
+        "dinsos",
+        "dinkes",
+        "psikolog",
+        "lbh",
+        "lpsk",
+        "bp3mi",
+        "disnaker",
+        "iom",
+        "ngo",
+    ]
     return Intake.model_validate(data)
 
 
-def launch_one(settings: Settings, pathway: str = "tppo-dewasa",
-               now: datetime | None = None) -> Referral:
+def launch_one(
+    settings: Settings, pathway: str = "tppo-dewasa", now: datetime | None = None
+) -> Referral:
     """Launch one referral in its own transaction."""
     catalog = load_catalog(settings)
     with transaction(engine_for(settings.resolved_database_url)) as session:
-        return launch(session, intake=intake(pathway), catalog=catalog, sealer=Sealer("k"),
-                      now=now or datetime.now(UTC))
+        return launch(
+            session,
+            intake=intake(pathway),
+            catalog=catalog,
+            sealer=Sealer("k"),
+            now=now or datetime.now(UTC),
+        )
 
 
 def run_of(client, referral: Referral):
@@ -91,8 +109,10 @@ def artifact_versions(client, key: str) -> list:
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
     from prefect.client.schemas.sorting import ArtifactSort
 
-    return client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
-                                 sort=ArtifactSort.CREATED_DESC)
+    return client.read_artifacts(
+        artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+        sort=ArtifactSort.CREATED_DESC,
+    )
 
 
 @pytest.fixture
@@ -172,8 +192,13 @@ def test_serve_hands_its_children_absolute_paths(tmp_path, monkeypatch):
     env = server_environment(here)
     assert env["RUJUKAN_HOME"] == str(tmp_path / "var2")
     monkeypatch.chdir(PROJECT_ROOT)  # where the runner and its flow runs start
-    for name in ("RUJUKAN_HOME", "RUJUKAN_DATABASE_URL", "RUJUKAN_PATHWAYS_DIR",
-                 "RUJUKAN_AGENCIES_FILE", "RUJUKAN_APPRISE_CONFIG"):
+    for name in (
+        "RUJUKAN_HOME",
+        "RUJUKAN_DATABASE_URL",
+        "RUJUKAN_PATHWAYS_DIR",
+        "RUJUKAN_AGENCIES_FILE",
+        "RUJUKAN_APPRISE_CONFIG",
+    ):
         monkeypatch.setenv(name, env[name])
     get_settings.cache_clear()
     there = get_settings()
@@ -206,8 +231,9 @@ def test_rujukan_sweep_works_without_prefect(case_db: Settings, monkeypatch):
 # --- with the Prefect test server ---------------------------------------------------------------
 
 
-def test_a_referral_is_one_run_named_tagged_with_history_and_artifact(case_db, with_prefect,
-                                                                      prefect_client):
+def test_a_referral_is_one_run_named_tagged_with_history_and_artifact(
+    case_db, with_prefect, prefect_client
+):
     referral = launch_one(case_db)
     after_commit(case_db, [referral.id])
     run = run_of(prefect_client, referral)
@@ -223,8 +249,14 @@ def test_a_referral_is_one_run_named_tagged_with_history_and_artifact(case_db, w
     # An agency acts: tags follow, history grows, the same run is kept.
     police = Actor("agency", "ani", "polres-ppa")
     with transaction(engine_for(case_db.resolved_database_url)) as session:
-        accept_step(session, reference=referral.reference, step="identifikasi", agency="polres-ppa",
-                    actor=police, now=datetime.now(UTC))
+        accept_step(
+            session,
+            reference=referral.reference,
+            step="identifikasi",
+            agency="polres-ppa",
+            actor=police,
+            now=datetime.now(UTC),
+        )
     after_commit(case_db, [referral.id])
     again = run_of(prefect_client, referral)
     assert again.id == run.id
@@ -238,8 +270,9 @@ def test_a_referral_is_one_run_named_tagged_with_history_and_artifact(case_db, w
     assert len(artifact_versions(prefect_client, artifact_key(referral.reference))) == versions
 
 
-def test_deadline_sweep_sends_each_notice_once_and_shows_overdue(fast_settings, with_prefect,
-                                                                 prefect_client):
+def test_deadline_sweep_sends_each_notice_once_and_shows_overdue(
+    fast_settings, with_prefect, prefect_client
+):
     """A PT5S pathway through reminder, overdue and escalation, with explicit sweep times."""
     from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 
@@ -256,8 +289,12 @@ def test_deadline_sweep_sends_each_notice_once_and_shows_overdue(fast_settings, 
             totals[kind] = totals.get(kind, 0) + summary.get(kind, 0)
     assert totals == {"reminder": 1, "overdue": 1, "escalated": 1}
     with Session(engine_for(fast_settings.resolved_database_url)) as session:
-        events = sorted(m.event.value for m in session.exec(
-            select(OutboxMessage).where(OutboxMessage.referral_id == referral.id)))
+        events = sorted(
+            m.event.value
+            for m in session.exec(
+                select(OutboxMessage).where(OutboxMessage.referral_id == referral.id)
+            )
+        )
     assert events == ["assigned", "escalated", "overdue", "reminder"]
 
     run = run_of(prefect_client, referral)
@@ -271,9 +308,13 @@ def test_deadline_sweep_sends_each_notice_once_and_shows_overdue(fast_settings, 
     deadline = time.monotonic() + 60
     names: list[str] = []
     while time.monotonic() < deadline:
-        page = prefect_client.read_events(filter=EventFilter(
-            event=EventNameFilter(prefix=["rujukan.step."]),
-            resource=EventResourceFilter(id=[referral.reference])), limit=50)
+        page = prefect_client.read_events(
+            filter=EventFilter(
+                event=EventNameFilter(prefix=["rujukan.step."]),
+                resource=EventResourceFilter(id=[referral.reference]),
+            ),
+            limit=50,
+        )
         names = sorted(e.event for e in page.events)
         if len(names) >= 2:
             break
@@ -285,9 +326,15 @@ def test_deadline_sweep_sends_each_notice_once_and_shows_overdue(fast_settings, 
 
     # An extension moves the deadline and re-arms the notices, each once again.
     with transaction(engine_for(fast_settings.resolved_database_url)) as session:
-        decide_extension(session, reference=referral.reference, step="identifikasi", approve=True,
-                         until=t0 + timedelta(seconds=60), actor=Actor("coordinator", "c-1"),
-                         now=t0 + timedelta(seconds=31))
+        decide_extension(
+            session,
+            reference=referral.reference,
+            step="identifikasi",
+            approve=True,
+            until=t0 + timedelta(seconds=60),
+            actor=Actor("coordinator", "c-1"),
+            now=t0 + timedelta(seconds=31),
+        )
     after_commit(fast_settings, [referral.id])
     assert "overdue" not in run_of(prefect_client, referral).tags
     again: dict[str, int] = {}
@@ -322,8 +369,9 @@ def test_two_sweeps_at_once_never_send_a_notice_twice(fast_settings, monkeypatch
     assert counted == {"overdue": 5, "escalated": 5}
 
 
-def test_an_action_while_prefect_was_down_is_caught_up_by_the_sweep(case_db, prefect_api,
-                                                                   prefect_client, monkeypatch):
+def test_an_action_while_prefect_was_down_is_caught_up_by_the_sweep(
+    case_db, prefect_api, prefect_client, monkeypatch
+):
     from flows.sweep import deadline_sweep
 
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
@@ -335,8 +383,9 @@ def test_an_action_while_prefect_was_down_is_caught_up_by_the_sweep(case_db, pre
     assert run.name == referral.reference and "agency:polres-ppa" in run.tags
 
 
-def test_a_lost_prefect_database_is_rebuilt_from_the_case_database(case_db, with_prefect,
-                                                                  prefect_client):
+def test_a_lost_prefect_database_is_rebuilt_from_the_case_database(
+    case_db, with_prefect, prefect_client
+):
     referral = launch_one(case_db)
     after_commit(case_db, [referral.id])
     first = run_of(prefect_client, referral)
@@ -347,8 +396,9 @@ def test_a_lost_prefect_database_is_rebuilt_from_the_case_database(case_db, with
     assert "launched" in task_run_names(prefect_client, rebuilt.id)
 
 
-def test_a_batch_is_one_flow_run_and_never_one_process_per_referral(case_db, with_prefect,
-                                                                   prefect_client, tmp_path):
+def test_a_batch_is_one_flow_run_and_never_one_process_per_referral(
+    case_db, with_prefect, prefect_client, tmp_path
+):
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 
     from flows.launch import launch_batch
@@ -359,14 +409,17 @@ def test_a_batch_is_one_flow_run_and_never_one_process_per_referral(case_db, wit
     started = time.perf_counter()
     references = launch_batch(str(batch_file), "batch-test-20")
     elapsed = time.perf_counter() - started
-    print(f"\nbatch of 20: {elapsed:.1f} s in one flow run, "
-          f"{elapsed / 20 * 1000:.0f} ms a referral")
+    print(
+        f"\nbatch of 20: {elapsed:.1f} s in one flow run, {elapsed / 20 * 1000:.0f} ms a referral"
+    )
     assert len(set(references)) == 20
     batches = prefect_client.read_flow_runs(
-        flow_filter=FlowFilter(name=FlowFilterName(any_=["launch-batch"])))
+        flow_filter=FlowFilter(name=FlowFilterName(any_=["launch-batch"]))
+    )
     assert [r.name for r in batches if r.name == "batch-test-20"] == ["batch-test-20"]
     runs = prefect_client.read_flow_runs(
-        flow_filter=FlowFilter(name=FlowFilterName(any_=["referral"])), limit=200)
+        flow_filter=FlowFilter(name=FlowFilterName(any_=["referral"])), limit=200
+    )
     assert set(references) <= {r.name for r in runs}
 
 
@@ -391,8 +444,9 @@ def test_sync_of_many_referrals_costs_no_process(case_db, with_prefect, prefect_
     assert all(run_of(prefect_client, r).name == r.reference for r in referrals)
 
 
-def test_a_mass_launch_is_left_to_the_catch_up_in_bounded_passes(case_db, with_prefect,
-                                                                 prefect_client):
+def test_a_mass_launch_is_left_to_the_catch_up_in_bounded_passes(
+    case_db, with_prefect, prefect_client
+):
     from flows.referral import WAKE_LIMIT, catch_up
 
     referrals = [launch_one(case_db) for _ in range(WAKE_LIMIT + 5)]
@@ -404,8 +458,9 @@ def test_a_mass_launch_is_left_to_the_catch_up_in_bounded_passes(case_db, with_p
     assert all(run_of(prefect_client, r).name == r.reference for r in referrals)
 
 
-def test_the_escalation_automation_posts_codes_to_the_task_force_webhook(case_db, with_prefect,
-                                                                         prefect_client, receiver):
+def test_the_escalation_automation_posts_codes_to_the_task_force_webhook(
+    case_db, with_prefect, prefect_client, receiver
+):
     """The shipped automation, end to end: an escalation event -> Prefect -> the webhook."""
     import uuid
 
@@ -424,11 +479,18 @@ def test_the_escalation_automation_posts_codes_to_the_task_force_webhook(case_db
         # emitted again every 5 s until the first post arrives (each one is posted once).
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and not any(
-                p.get("reference") == reference for p in receiver.received):
-            emit_event("rujukan.step.escalated",
-                       resource={"prefect.resource.id": reference, "agency": "polres-ppa",
-                                 "pathway": "tppo-dewasa", "step": "identifikasi"},
-                       payload={"due": "2026-12-08T02:00:00+00:00", "recipient": "gugus-tugas"})
+            p.get("reference") == reference for p in receiver.received
+        ):
+            emit_event(
+                "rujukan.step.escalated",
+                resource={
+                    "prefect.resource.id": reference,
+                    "agency": "polres-ppa",
+                    "pathway": "tppo-dewasa",
+                    "step": "identifikasi",
+                },
+                payload={"due": "2026-12-08T02:00:00+00:00", "recipient": "gugus-tugas"},
+            )
             for _ in range(10):
                 if any(p.get("reference") == reference for p in receiver.received):
                     break
@@ -436,7 +498,10 @@ def test_the_escalation_automation_posts_codes_to_the_task_force_webhook(case_db
         posted = next(p for p in receiver.received if p.get("reference") == reference)
         assert posted["event"] == "rujukan.step.escalated"
         assert (posted["pathway"], posted["step"], posted["agency"]) == (
-            "tppo-dewasa", "identifikasi", "polres-ppa")
+            "tppo-dewasa",
+            "identifikasi",
+            "polres-ppa",
+        )
         assert set(posted) == {"event", "reference", "pathway", "step", "agency", "occurred"}
     finally:
         prefect_client.delete_automation(automation_id)

@@ -30,8 +30,15 @@ pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
 RUJUKAN = str(Path(sys.executable).parent / "rujukan")
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SCREENSHOTS = PROJECT_ROOT / "test-output" / "flows"
 
 CANARY_NAME = "Kanari Wqzxv Tesnama"
@@ -57,8 +64,13 @@ class Served:
     def start(self, *args: str) -> None:
         """Start `rujukan serve` and wait until it says where to look."""
         self.out = self.home / f"serve-{int(time.time() * 1000)}.out"
-        self.process = subprocess.Popen([RUJUKAN, "serve", *args], env=self.env, cwd=PROJECT_ROOT,
-                                        stdout=self.out.open("wb"), stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            [RUJUKAN, "serve", *args],
+            env=self.env,
+            cwd=PROJECT_ROOT,
+            stdout=self.out.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 150
         while time.monotonic() < deadline:
             text = self.out.read_text(errors="replace")
@@ -77,8 +89,14 @@ class Served:
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         """Run another rujukan command against the same home (it finds the served Prefect)."""
-        result = subprocess.run([RUJUKAN, *args], env=self.env, cwd=PROJECT_ROOT,
-                                capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [RUJUKAN, *args],
+            env=self.env,
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         return result
 
@@ -136,8 +154,9 @@ def referral_runs(client) -> list:
     """Every run of the referral flow."""
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 
-    return client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["referral"])),
-                                 limit=200)
+    return client.read_flow_runs(
+        flow_filter=FlowFilter(name=FlowFilterName(any_=["referral"])), limit=200
+    )
 
 
 def test_demo_referrals_are_runs_and_go_overdue_within_about_a_minute(served: Served):
@@ -176,8 +195,10 @@ def test_a_manager_finds_overdue_steps_in_the_prefect_ui(served: Served):
     from playwright.sync_api import sync_playwright
 
     with client_for(served) as client:
-        overdue = wait_for("a run tagged overdue",
-                           lambda: [r.name for r in referral_runs(client) if "overdue" in r.tags])
+        overdue = wait_for(
+            "a run tagged overdue",
+            lambda: [r.name for r in referral_runs(client) if "overdue" in r.tags],
+        )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -239,8 +260,13 @@ def test_resume_runs_the_referral_flow_in_the_served_deployment(served: Served):
 
 def _canary_intake(path: Path) -> Path:
     data = json.loads((PROJECT_ROOT / "examples" / "intake.json").read_text())
-    data["person"].update(name=CANARY_NAME, phone=CANARY_PHONE, birth_year=CANARY_YEAR,
-                          home_district=CANARY_DISTRICT, address="Jalan Kanarizq 77")
+    data["person"].update(
+        name=CANARY_NAME,
+        phone=CANARY_PHONE,
+        birth_year=CANARY_YEAR,
+        home_district=CANARY_DISTRICT,
+        address="Jalan Kanarizq 77",
+    )
     path.write_text(json.dumps(data))
     return path
 
@@ -268,8 +294,18 @@ def test_no_personal_data_reaches_prefect(served: Served):
     launched = served.cli("launch", "--intake", str(intake), "--json")
     reference = json.loads(launched.stdout)["reference"]
     served.cli("step", "accept", reference, "identifikasi", "--agency", "polres-ppa", "--by", "ani")
-    served.cli("step", "complete", reference, "identifikasi", "--agency", "polres-ppa",
-               "--outcome", "served", "--by", "ani")
+    served.cli(
+        "step",
+        "complete",
+        reference,
+        "identifikasi",
+        "--agency",
+        "polres-ppa",
+        "--outcome",
+        "served",
+        "--by",
+        "ani",
+    )
     other = json.loads(served.cli("launch", "--intake", str(intake), "--json").stdout)["reference"]
     served.cli("referral", "cancel", other, "--reason", "victim-moved", "--by", "coordinator-1")
     served.cli("sweep")
@@ -282,15 +318,26 @@ def test_no_personal_data_reaches_prefect(served: Served):
 
         with temporary_settings(updates={PREFECT_API_URL: served.api}):
             resume_flow_run(runs[reference].id)  # the referral flow runs, and logs, in the runner
-        wait_for("the canary run to run and suspend", lambda: (
-            lambda s: "Running" in s and s[-1] == "Suspended")(
-            [x.name for x in client.read_flow_run_states(runs[reference].id)]), timeout=120)
+        wait_for(
+            "the canary run to run and suspend",
+            lambda: (lambda s: "Running" in s and s[-1] == "Suspended")(
+                [x.name for x in client.read_flow_run_states(runs[reference].id)]
+            ),
+            timeout=120,
+        )
 
     text = _prefect_text(served)
     assert reference in text  # the dump does hold the referral, by its code
     digits = re.sub(r"\D", "", CANARY_PHONE)
-    for canary in (CANARY_NAME, *CANARY_NAME.split(), CANARY_PHONE, digits, digits[2:],
-                   CANARY_DISTRICT, "Kanarizq"):
+    for canary in (
+        CANARY_NAME,
+        *CANARY_NAME.split(),
+        CANARY_PHONE,
+        digits,
+        digits[2:],
+        CANARY_DISTRICT,
+        "Kanarizq",
+    ):
         assert canary.lower() not in text.lower(), f"'{canary}' reached Prefect"
     # A year is only a leak as a number of its own, not inside an id or a timestamp.
     assert not re.search(rf"(?<![0-9A-Fa-f:.-]){CANARY_YEAR}(?![0-9A-Fa-f:.-])", text)
@@ -319,7 +366,11 @@ def test_a_restart_carries_on_without_doubling_anything(served: Served):
         run = next(r for r in referral_runs(client) if r.name == reference)
         from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-        history = [t.name for t in client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])))]
+        history = [
+            t.name
+            for t in client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id]))
+            )
+        ]
         assert "accepted identifikasi · polres-ppa" in history  # caught up at start
     assert uuid.UUID(str(run.id))

@@ -54,7 +54,9 @@ def receiver() -> Iterator[Receiver]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", state.port), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     yield state
     server.shutdown()
@@ -83,19 +85,23 @@ def write_channels(settings: Settings, channels: dict[str, str | list[str]]) -> 
 
 def mailto(box: Mailbox, slug: str) -> str:
     """A plain-SMTP mailto URL to the test mailbox."""
-    return (f"mailto://127.0.0.1:{box.port}?from=rujukan@rujukan.local&to={slug}@rujukan.local"
-            "&mode=insecure")
+    return (
+        f"mailto://127.0.0.1:{box.port}?from=rujukan@rujukan.local&to={slug}@rujukan.local"
+        "&mode=insecure"
+    )
 
 
 @pytest.fixture
 def relay_settings(settings: Settings) -> Settings:
     """Settings for relay tests: 127.0.0.1 allowed for webhooks, quick and few retries."""
-    return settings.model_copy(update={
-        "allowed_webhook_hosts": "127.0.0.1",
-        "relay_max_attempts": 4,
-        "relay_backoff_base_seconds": 10.0,
-        "relay_backoff_cap_seconds": 60.0,
-    })
+    return settings.model_copy(
+        update={
+            "allowed_webhook_hosts": "127.0.0.1",
+            "relay_max_attempts": 4,
+            "relay_backoff_base_seconds": 10.0,
+            "relay_backoff_cap_seconds": 60.0,
+        }
+    )
 
 
 def directory_with(tmp_path: Path, changes: dict[str, dict]) -> Path:

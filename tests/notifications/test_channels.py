@@ -23,17 +23,22 @@ def _problems(settings, channels):
     return [str(p) for p in check_channels(settings, load_directory(settings.agencies_file))]
 
 
-@pytest.mark.parametrize(("url", "scheme", "why"), [
-    (f"gopher://user:{SECRET}@example.org/x", "gopher", "scheme not allowed"),
-    (f"rsyslog://{SECRET}@example.org", "rsyslog", "scheme not allowed"),
-    (f"tgram://{SECRET}", "tgram", "could not be parsed"),
-    (f"json://10.0.0.7/hook?+X-Token={SECRET}", "json", "private, loopback or reserved"),
-    (f"forms://192.168.1.20/{SECRET}", "forms", "private, loopback or reserved"),
-    (f"jsons://localhost/{SECRET}", "jsons", "local host name"),
-    (f"json://[::1]:8080/{SECRET}", "json", "private, loopback or reserved"),
-    (f"ntfy://169.254.169.254/{SECRET}", "ntfy", "private, loopback or reserved"),
-])
-def test_a_bad_channel_is_refused_naming_agency_and_scheme_without_the_secret(settings, url, scheme, why):
+@pytest.mark.parametrize(
+    ("url", "scheme", "why"),
+    [
+        (f"gopher://user:{SECRET}@example.org/x", "gopher", "scheme not allowed"),
+        (f"rsyslog://{SECRET}@example.org", "rsyslog", "scheme not allowed"),
+        (f"tgram://{SECRET}", "tgram", "could not be parsed"),
+        (f"json://10.0.0.7/hook?+X-Token={SECRET}", "json", "private, loopback or reserved"),
+        (f"forms://192.168.1.20/{SECRET}", "forms", "private, loopback or reserved"),
+        (f"jsons://localhost/{SECRET}", "jsons", "local host name"),
+        (f"json://[::1]:8080/{SECRET}", "json", "private, loopback or reserved"),
+        (f"ntfy://169.254.169.254/{SECRET}", "ntfy", "private, loopback or reserved"),
+    ],
+)
+def test_a_bad_channel_is_refused_naming_agency_and_scheme_without_the_secret(
+    settings, url, scheme, why
+):
     problems = _problems(settings, {"dinsos": url})
     [problem] = [p for p in problems if p.startswith("agency 'dinsos', ")]
     assert f"{scheme}:// channel" in problem and why in problem
@@ -48,13 +53,16 @@ def test_allowed_webhook_hosts_lets_a_listed_private_host_through(settings):
 
 
 def test_public_channels_pass_and_agencies_without_one_are_named(settings):
-    problems = _problems(settings, {
-        "dinsos": "tgram://123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/-1001234567890",
-        "polres-ppa": "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ",
-        "lbh": "mailtos://user:pass@mail.example.org?to=lbh@example.org",
-        "ngo": "ntfy://rujukan-ngo-topic",
-        "iom": "jsons://hooks.example.org/rujukan",
-    })
+    problems = _problems(
+        settings,
+        {
+            "dinsos": "tgram://123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/-1001234567890",
+            "polres-ppa": "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ",
+            "lbh": "mailtos://user:pass@mail.example.org?to=lbh@example.org",
+            "ngo": "ntfy://rujukan-ngo-topic",
+            "iom": "jsons://hooks.example.org/rujukan",
+        },
+    )
     assert not [p for p in problems if "channel:" in p]
     assert "agency 'gugus-tugas': has no usable channel" in problems
     assert not any(p.startswith(("agency 'dinsos'", "agency 'iom'")) for p in problems)
@@ -66,15 +74,21 @@ def test_a_broken_file_is_reported_not_raised(settings):
     assert "not valid YAML" in str(first)
 
 
-def test_the_demo_config_covers_every_agency_delivers_locally_and_is_never_overwritten(settings, mailbox):
+def test_the_demo_config_covers_every_agency_delivers_locally_and_is_never_overwritten(
+    settings, mailbox
+):
     demo = settings.model_copy(update={"mailbox_port": mailbox.port})
     path = ensure_demo_config(demo)
     assert path == demo.resolved_apprise_config
     assert check_channels(demo, load_directory(demo.agencies_file)) == []
     assert ensure_demo_config(demo) is None
 
-    outcome = deliver(usable_apprise(demo), recipient="gugus-tugas", key=b"test-channel-key",
-                      message=Message("[RJK-TEST-22] uji", "teks", "teks", "<p>teks</p>"))
+    outcome = deliver(
+        usable_apprise(demo),
+        recipient="gugus-tugas",
+        key=b"test-channel-key",
+        message=Message("[RJK-TEST-22] uji", "teks", "teks", "<p>teks</p>"),
+    )
 
     assert outcome.delivered
     [mail] = read_mailbox(demo)

@@ -21,8 +21,13 @@ from tests.notifications.conftest import catalog_for, directory_with, mailto, wr
 
 def _launch(engine, settings, sealer, intake_data, now):
     with transaction(engine) as session:
-        referral = launch(session, intake=Intake.model_validate(intake_data),
-                          catalog=catalog_for(settings), sealer=sealer, now=now)
+        referral = launch(
+            session,
+            intake=Intake.model_validate(intake_data),
+            catalog=catalog_for(settings),
+            sealer=sealer,
+            now=now,
+        )
     return referral
 
 
@@ -33,16 +38,46 @@ def _only_row(engine) -> OutboxMessage:
     return rows[0]
 
 
-@pytest.mark.parametrize(("locale", "zone", "abbreviation", "local_due", "words"), [
-    ("id", "Asia/Jakarta", "WIB", "2026-12-08 09:00", ("Penugasan langkah baru", "Identifikasi korban")),
-    ("en", "Asia/Makassar", "WITA", "2026-12-08 10:00", ("New step for your agency", "Victim identification")),
-])
+@pytest.mark.parametrize(
+    ("locale", "zone", "abbreviation", "local_due", "words"),
+    [
+        (
+            "id",
+            "Asia/Jakarta",
+            "WIB",
+            "2026-12-08 09:00",
+            ("Penugasan langkah baru", "Identifikasi korban"),
+        ),
+        (
+            "en",
+            "Asia/Makassar",
+            "WITA",
+            "2026-12-08 10:00",
+            ("New step for your agency", "Victim identification"),
+        ),
+    ],
+)
 def test_mail_arrives_in_the_agencys_language_and_local_time(
-    engine, relay_settings, sealer, intake_data, now, mailbox, tmp_path,
-    locale, zone, abbreviation, local_due, words,
+    engine,
+    relay_settings,
+    sealer,
+    intake_data,
+    now,
+    mailbox,
+    tmp_path,
+    locale,
+    zone,
+    abbreviation,
+    local_due,
+    words,
 ):
-    settings = relay_settings.model_copy(update={"agencies_file": directory_with(
-        tmp_path, {"polres-ppa": {"locale": locale, "timezone": zone}})})
+    settings = relay_settings.model_copy(
+        update={
+            "agencies_file": directory_with(
+                tmp_path, {"polres-ppa": {"locale": locale, "timezone": zone}}
+            )
+        }
+    )
     write_channels(settings, {"polres-ppa": mailto(mailbox, "polres-ppa")})
     referral = _launch(engine, settings, sealer, intake_data, now)
 
@@ -68,7 +103,12 @@ def test_mail_arrives_in_the_agencys_language_and_local_time(
 
 
 def test_webhook_receives_plain_text_with_reference_deadline_and_link(
-    engine, relay_settings, sealer, intake_data, now, receiver,
+    engine,
+    relay_settings,
+    sealer,
+    intake_data,
+    now,
+    receiver,
 ):
     write_channels(relay_settings, {"polres-ppa": receiver.url()})
     referral = _launch(engine, relay_settings, sealer, intake_data, now)
@@ -82,16 +122,18 @@ def test_webhook_receives_plain_text_with_reference_deadline_and_link(
     assert "<" not in payload["message"]  # the plain-text body, not HTML
 
 
-def test_an_agency_with_two_channels_gets_both(engine, relay_settings, sealer, intake_data, now,
-                                               receiver, mailbox):
+def test_an_agency_with_two_channels_gets_both(
+    engine, relay_settings, sealer, intake_data, now, receiver, mailbox
+):
     write_channels(relay_settings, {"polres-ppa": [receiver.url(), mailto(mailbox, "polres-ppa")]})
     referral = _launch(engine, relay_settings, sealer, intake_data, now)
     assert relay_now(relay_settings, referral_ids=[referral.id], now=now).sent == 1
     assert len(receiver.received) == 1 and len(read_mailbox(relay_settings)) == 1
 
 
-def test_other_referrals_wait_for_their_own_relay(engine, relay_settings, sealer, intake_data, now,
-                                                  receiver):
+def test_other_referrals_wait_for_their_own_relay(
+    engine, relay_settings, sealer, intake_data, now, receiver
+):
     write_channels(relay_settings, {"polres-ppa": receiver.url()})
     first = _launch(engine, relay_settings, sealer, intake_data, now)
     second = _launch(engine, relay_settings, sealer, intake_data, now)
@@ -101,8 +143,9 @@ def test_other_referrals_wait_for_their_own_relay(engine, relay_settings, sealer
     assert first.reference in receiver.received[1]["title"]
 
 
-def test_two_relays_at_once_send_each_message_once(engine, relay_settings, sealer, intake_data, now,
-                                                   receiver):
+def test_two_relays_at_once_send_each_message_once(
+    engine, relay_settings, sealer, intake_data, now, receiver
+):
     write_channels(relay_settings, {"polres-ppa": receiver.url()})
     for _ in range(12):
         _launch(engine, relay_settings, sealer, intake_data, now)

@@ -19,10 +19,19 @@ def test_a_dead_message_is_listed_and_retried(engine, settings, sealer, intake_d
     from cli.main import app
 
     with transaction(engine) as session:
-        launch(session, intake=Intake.model_validate(intake_data), catalog=catalog_for(settings),
-               sealer=sealer, now=now)
+        launch(
+            session,
+            intake=Intake.model_validate(intake_data),
+            catalog=catalog_for(settings),
+            sealer=sealer,
+            now=now,
+        )
         row = session.exec(select(OutboxMessage)).one()
-        row.status, row.attempts, row.last_error = OutboxStatus.dead, 8, "attempt 8: FAILURE; gave up"
+        row.status, row.attempts, row.last_error = (
+            OutboxStatus.dead,
+            8,
+            "attempt 8: FAILURE; gave up",
+        )
         session.add(row)
     runner = CliRunner()
 
@@ -36,7 +45,13 @@ def test_a_dead_message_is_listed_and_retried(engine, settings, sealer, intake_d
     retried = runner.invoke(app, ["outbox", "retry", "--all-dead", "--json"])
 
     assert retried.exit_code == 0, retried.output
-    assert json.loads(retried.output) == {"queued": 1, "sent": 1, "failed": 0, "dead": 0, "skipped": 0}
+    assert json.loads(retried.output) == {
+        "queued": 1,
+        "sent": 1,
+        "failed": 0,
+        "dead": 0,
+        "skipped": 0,
+    }
     assert len(read_mailbox(settings)) == 1
     with transaction(engine) as session:
         assert session.get(OutboxMessage, row.id).status == OutboxStatus.sent

@@ -33,7 +33,13 @@ CANARIES = {
 
 
 def test_canary_personal_data_never_leaves_the_sealed_record(
-    engine, relay_settings, sealer, intake_data, now, receiver, caplog,
+    engine,
+    relay_settings,
+    sealer,
+    intake_data,
+    now,
+    receiver,
+    caplog,
 ):
     caplog.set_level(logging.DEBUG)  # even if someone turns every logger up
     intake_data["person"].update(CANARIES)
@@ -43,35 +49,80 @@ def test_canary_personal_data_never_leaves_the_sealed_record(
     police = Actor("agency", "ani", "polres-ppa")
 
     with transaction(engine) as session:
-        ref = launch(session, intake=Intake.model_validate(intake_data), catalog=catalog,
-                     sealer=sealer, now=now).reference
+        ref = launch(
+            session,
+            intake=Intake.model_validate(intake_data),
+            catalog=catalog,
+            sealer=sealer,
+            now=now,
+        ).reference
     with transaction(engine) as session:
-        accept_step(session, reference=ref, step="identifikasi", agency="polres-ppa", actor=police,
-                    now=now)
-        complete_step(session, reference=ref, step="identifikasi", agency="polres-ppa",
-                      outcome="served", actor=police, now=now, catalog=catalog)
+        accept_step(
+            session, reference=ref, step="identifikasi", agency="polres-ppa", actor=police, now=now
+        )
+        complete_step(
+            session,
+            reference=ref,
+            step="identifikasi",
+            agency="polres-ppa",
+            outcome="served",
+            actor=police,
+            now=now,
+            catalog=catalog,
+        )
     later = now + timedelta(hours=1)
     with transaction(engine) as session:
-        decline_step(session, reference=ref, step="rumah-aman", agency="dinsos", reason="no-capacity",
-                     actor=Actor("agency", "budi", "dinsos"), now=later, catalog=catalog)
-        request_extension(session, reference=ref, step="kesehatan", agency="dinkes",
-                          until=now + timedelta(days=3), reason="victim-unavailable",
-                          actor=Actor("agency", "citra", "dinkes"), now=later)
+        decline_step(
+            session,
+            reference=ref,
+            step="rumah-aman",
+            agency="dinsos",
+            reason="no-capacity",
+            actor=Actor("agency", "budi", "dinsos"),
+            now=later,
+            catalog=catalog,
+        )
+        request_extension(
+            session,
+            reference=ref,
+            step="kesehatan",
+            agency="dinkes",
+            until=now + timedelta(days=3),
+            reason="victim-unavailable",
+            actor=Actor("agency", "citra", "dinkes"),
+            now=later,
+        )
     with transaction(engine) as session:
-        decide_extension(session, reference=ref, step="kesehatan", approve=True,
-                         actor=Actor("coordinator", "coordinator-1"), now=later)
+        decide_extension(
+            session,
+            reference=ref,
+            step="kesehatan",
+            approve=True,
+            actor=Actor("coordinator", "coordinator-1"),
+            now=later,
+        )
     for hours in (67, 80, 120):  # reminder, overdue, escalation of the extended step
         with transaction(engine) as session:
             sweep(session, catalog=catalog, now=now + timedelta(hours=hours))
 
     with transaction(engine) as session:
         rows = session.exec(select(OutboxMessage)).all()
-        rendered = [render_outbox_message(session, message=row, catalog=catalog,
-                                          settings=relay_settings, now=now) for row in rows]
+        rendered = [
+            render_outbox_message(
+                session, message=row, catalog=catalog, settings=relay_settings, now=now
+            )
+            for row in rows
+        ]
     events = {row.event for row in rows}
-    assert {MessageEvent.assigned, MessageEvent.declined, MessageEvent.extension_requested,
-            MessageEvent.extension_approved, MessageEvent.reminder, MessageEvent.overdue,
-            MessageEvent.escalated} <= events
+    assert {
+        MessageEvent.assigned,
+        MessageEvent.declined,
+        MessageEvent.extension_requested,
+        MessageEvent.extension_approved,
+        MessageEvent.reminder,
+        MessageEvent.overdue,
+        MessageEvent.escalated,
+    } <= events
 
     report = relay_now(relay_settings, now=now + timedelta(hours=120))
     assert report.sent == len(rows) and report.failed == 0
@@ -81,8 +132,12 @@ def test_canary_personal_data_never_leaves_the_sealed_record(
     received_text = repr(receiver.received) + repr(receiver.headers)
     log_text = caplog.text
     assert len(receiver.received) == len(rows)
-    for label, stores in [("rendered", rendered_text), ("outbox", rows_text),
-                          ("received", received_text), ("logs", log_text)]:
+    for label, stores in [
+        ("rendered", rendered_text),
+        ("outbox", rows_text),
+        ("received", received_text),
+        ("logs", log_text),
+    ]:
         for field_name, canary in CANARIES.items():
             assert canary not in stores, f"{field_name} leaked into {label}"
             assert "Zqxwvu" not in stores, f"{field_name} leaked into {label}"

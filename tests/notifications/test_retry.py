@@ -16,8 +16,13 @@ from tests.notifications.conftest import catalog_for, write_channels
 
 def _launch(engine, settings, sealer, intake_data, now) -> None:
     with transaction(engine) as session:
-        launch(session, intake=Intake.model_validate(intake_data), catalog=catalog_for(settings),
-               sealer=sealer, now=now)
+        launch(
+            session,
+            intake=Intake.model_validate(intake_data),
+            catalog=catalog_for(settings),
+            sealer=sealer,
+            now=now,
+        )
 
 
 def _row(engine) -> OutboxMessage:
@@ -26,7 +31,12 @@ def _row(engine) -> OutboxMessage:
 
 
 def test_a_receiver_that_fails_then_recovers_gets_the_message_once(
-    engine, relay_settings, sealer, intake_data, now, receiver,
+    engine,
+    relay_settings,
+    sealer,
+    intake_data,
+    now,
+    receiver,
 ):
     receiver.statuses = [500, 500]
     write_channels(relay_settings, {"polres-ppa": receiver.url()})
@@ -49,7 +59,12 @@ def test_a_receiver_that_fails_then_recovers_gets_the_message_once(
 
 
 def test_a_receiver_that_stays_down_makes_the_message_dead_after_n_attempts(
-    engine, relay_settings, sealer, intake_data, now, receiver,
+    engine,
+    relay_settings,
+    sealer,
+    intake_data,
+    now,
+    receiver,
 ):
     receiver.down = True
     write_channels(relay_settings, {"polres-ppa": receiver.url()})
@@ -85,7 +100,12 @@ def test_backoff_grows_then_stops_at_the_cap():
 
 
 def test_no_channel_for_the_tag_is_a_configuration_error_on_the_row(
-    engine, relay_settings, sealer, intake_data, now, receiver,
+    engine,
+    relay_settings,
+    sealer,
+    intake_data,
+    now,
+    receiver,
 ):
     write_channels(relay_settings, {"dinsos": receiver.url()})  # polres-ppa has none
     _launch(engine, relay_settings, sealer, intake_data, now)
@@ -100,7 +120,12 @@ def test_no_channel_for_the_tag_is_a_configuration_error_on_the_row(
 
 
 def test_a_refused_channel_is_never_used_by_the_relay(
-    engine, relay_settings, sealer, intake_data, now, receiver,
+    engine,
+    relay_settings,
+    sealer,
+    intake_data,
+    now,
+    receiver,
 ):
     settings = relay_settings.model_copy(update={"allowed_webhook_hosts": ""})
     write_channels(settings, {"polres-ppa": receiver.url()})  # loopback, not allowed
@@ -115,13 +140,18 @@ def test_a_missing_config_fails_softly(engine, relay_settings, sealer, intake_da
     assert report.failed == 1 and _row(engine).status == OutboxStatus.failed
 
 
-def test_an_expired_lease_returns_the_row_to_the_queue(engine, relay_settings, sealer, intake_data,
-                                                        now, receiver):
+def test_an_expired_lease_returns_the_row_to_the_queue(
+    engine, relay_settings, sealer, intake_data, now, receiver
+):
     write_channels(relay_settings, {"polres-ppa": receiver.url()})
     _launch(engine, relay_settings, sealer, intake_data, now)
     with transaction(engine) as session:  # a relay that claimed the row, then was killed
         row = session.exec(select(OutboxMessage)).one()
-        row.status, row.attempts, row.lease_until = OutboxStatus.sending, 1, now + timedelta(minutes=5)
+        row.status, row.attempts, row.lease_until = (
+            OutboxStatus.sending,
+            1,
+            now + timedelta(minutes=5),
+        )
         session.add(row)
     assert relay_now(relay_settings, now=now + timedelta(minutes=1)).sent == 0
     assert relay_now(relay_settings, now=now + timedelta(minutes=6)).sent == 1
@@ -129,7 +159,13 @@ def test_an_expired_lease_returns_the_row_to_the_queue(engine, relay_settings, s
 
 
 def test_when_one_of_two_channels_fails_the_retry_goes_only_to_that_one(
-    engine, relay_settings, sealer, intake_data, now, receiver, mailbox,
+    engine,
+    relay_settings,
+    sealer,
+    intake_data,
+    now,
+    receiver,
+    mailbox,
 ):
     from notifications.mailbox import read_mailbox
     from tests.notifications.conftest import mailto

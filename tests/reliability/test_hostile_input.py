@@ -43,8 +43,17 @@ PAYLOADS = [
     "<script>alert('x')</script> <b onmouseover=alert(1)>",
 ]
 EVALUATED = ["23331", "&lt;class", "<class", "loop0", "uid=", "<script>", "onmouseover=alert(1)>"]
-ALL_AGENCIES = ["uptd-ppa", "polres-ppa", "dinsos", "dinkes", "psikolog", "lbh", "lpsk", "disnaker",
-                "ngo"]
+ALL_AGENCIES = [
+    "uptd-ppa",
+    "polres-ppa",
+    "dinsos",
+    "dinkes",
+    "psikolog",
+    "lbh",
+    "lpsk",
+    "disnaker",
+    "ngo",
+]
 
 
 class Clock:
@@ -71,23 +80,35 @@ def client(app_settings: Settings, now: datetime) -> Iterator[TestClient]:
         yield test_client
 
 
-def _token(engine: Engine, catalog: Catalog, now: datetime, kind: GrantKind, agency: str,
-           holder: str) -> str:
+def _token(
+    engine: Engine, catalog: Catalog, now: datetime, kind: GrantKind, agency: str, holder: str
+) -> str:
     with transaction(engine) as session:
-        _, token = issue_grant(session, kind=kind, agency=agency, holder=holder,
-                               issued_by="operator:test", now=now, catalog=catalog,
-                               lifetime=timedelta(days=30))
+        _, token = issue_grant(
+            session,
+            kind=kind,
+            agency=agency,
+            holder=holder,
+            issued_by="operator:test",
+            now=now,
+            catalog=catalog,
+            lifetime=timedelta(days=30),
+        )
     return token
 
 
 @pytest.fixture
 def coordinator(engine, catalog, now) -> dict[str, str]:
-    return {"Authorization": f"Bearer {_token(engine, catalog, now, GrantKind.coordinator, 'uptd-ppa', 'coordinator-1')}"}
+    return {
+        "Authorization": f"Bearer {_token(engine, catalog, now, GrantKind.coordinator, 'uptd-ppa', 'coordinator-1')}"
+    }
 
 
 @pytest.fixture
 def polres(engine, catalog, now) -> dict[str, str]:
-    return {"Authorization": f"Bearer {_token(engine, catalog, now, GrantKind.agency, 'polres-ppa', 'ani')}"}
+    return {
+        "Authorization": f"Bearer {_token(engine, catalog, now, GrantKind.agency, 'polres-ppa', 'ani')}"
+    }
 
 
 def _sign_in(client: TestClient, token: str) -> None:
@@ -110,27 +131,42 @@ def _count(engine: Engine, model) -> int:
 def _not_evaluated(text: str, payload: str) -> None:
     for sign_of_evaluation in EVALUATED:
         if sign_of_evaluation not in payload:
-            assert sign_of_evaluation not in text, f"{payload!r} was evaluated: {sign_of_evaluation!r}"
+            assert sign_of_evaluation not in text, (
+                f"{payload!r} was evaluated: {sign_of_evaluation!r}"
+            )
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)
 def test_template_payloads_in_free_text_are_kept_and_shown_as_text(
-    client, engine, catalog, app_settings, now, coordinator, polres, intake_data, payload, sealer,
+    client,
+    engine,
+    catalog,
+    app_settings,
+    now,
+    coordinator,
+    polres,
+    intake_data,
+    payload,
+    sealer,
 ):
-    launched = client.post("/api/referrals", headers=coordinator,
-                           json=_payload_intake(intake_data, payload))
+    launched = client.post(
+        "/api/referrals", headers=coordinator, json=_payload_intake(intake_data, payload)
+    )
     assert launched.status_code == 201, launched.text
     reference = launched.json()["reference"]
     with Session(engine) as session:
         referral = session.exec(select(Referral).where(Referral.reference == reference)).one()
-        ident = session.exec(select(Step).where(Step.referral_id == referral.id,
-                                                Step.key == "identifikasi")).one()
+        ident = session.exec(
+            select(Step).where(Step.referral_id == referral.id, Step.key == "identifikasi")
+        ).one()
         override = session.exec(select(Consent).where(Consent.referral_id == referral.id)).one()
     # stored as typed (sealed, like the person): data, never a template
     assert sealer.open(override.reason_sealed) == {"reason": payload[:200]}
     step = f"/api/referrals/{reference}/steps/{ident.id}"
     assert client.post(f"{step}/accept", headers=polres, json={}).status_code == 200
-    done = client.post(f"{step}/complete", headers=polres, json={"outcome": "served", "note": payload})
+    done = client.post(
+        f"{step}/complete", headers=polres, json={"outcome": "served", "note": payload}
+    )
     assert done.status_code == 200, done.text
 
     # The JSON gives back exactly what was typed.
@@ -154,9 +190,15 @@ def test_template_payloads_in_free_text_are_kept_and_shown_as_text(
 
     # No free text reaches a message at all, so nothing there can be evaluated either.
     with Session(engine) as session:
-        rows = session.exec(select(OutboxMessage).where(OutboxMessage.referral_id == referral.id)).all()
-        rendered = [render_outbox_message(session, message=row, catalog=catalog,
-                                          settings=app_settings, now=now) for row in rows]
+        rows = session.exec(
+            select(OutboxMessage).where(OutboxMessage.referral_id == referral.id)
+        ).all()
+        rendered = [
+            render_outbox_message(
+                session, message=row, catalog=catalog, settings=app_settings, now=now
+            )
+            for row in rows
+        ]
     assert rendered
     for message in rendered:
         text = message.subject + message.text + message.markdown + message.html
@@ -165,15 +207,27 @@ def test_template_payloads_in_free_text_are_kept_and_shown_as_text(
 
 
 def test_the_intake_form_shows_a_refused_payload_back_as_text(client, engine, catalog, now):
-    _sign_in(client, _token(engine, catalog, now, GrantKind.coordinator, "uptd-ppa", "coordinator-1"))
+    _sign_in(
+        client, _token(engine, catalog, now, GrantKind.coordinator, "uptd-ppa", "coordinator-1")
+    )
     form = client.get("/coordinator/intake")
     csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
     payload = PAYLOADS[0] + " " + PAYLOADS[-1]
-    refused = client.post("/coordinator/intake", data={
-        "csrf": csrf, "pathway": "tppo-dewasa", "name": payload, "sex": "F", "birth_year": "2001",
-        "nationality": "ID", "languages": "id", "address": payload, "override": "1",
-        "override_reason": "x" * 201,  # too long: the form comes back with what was typed
-    })
+    refused = client.post(
+        "/coordinator/intake",
+        data={
+            "csrf": csrf,
+            "pathway": "tppo-dewasa",
+            "name": payload,
+            "sex": "F",
+            "birth_year": "2001",
+            "nationality": "ID",
+            "languages": "id",
+            "address": payload,
+            "override": "1",
+            "override_reason": "x" * 201,  # too long: the form comes back with what was typed
+        },
+    )
     assert refused.status_code == 400
     assert "override.reason" in refused.text and "200" in refused.text
     assert str(escape(payload)) in refused.text
@@ -184,10 +238,12 @@ def test_the_intake_form_shows_a_refused_payload_back_as_text(client, engine, ca
 def test_names_of_coordinators_and_focal_points_cannot_carry_template_syntax(engine, catalog, now):
     from models.errors import BadInput
 
-    for kind, agency, holder in [(GrantKind.coordinator, "uptd-ppa", "{{7777*3}}"),
-                                 (GrantKind.agency, "dinsos", "{% raw %}"),
-                                 (GrantKind.agency, "dinsos", "ani <script>"),
-                                 (GrantKind.agency, "dinsos", "ani\nBcc: x@example.org")]:
+    for kind, agency, holder in [
+        (GrantKind.coordinator, "uptd-ppa", "{{7777*3}}"),
+        (GrantKind.agency, "dinsos", "{% raw %}"),
+        (GrantKind.agency, "dinsos", "ani <script>"),
+        (GrantKind.agency, "dinsos", "ani\nBcc: x@example.org"),
+    ]:
         with pytest.raises(BadInput, match="holder|coordinator id"):
             _token(engine, catalog, now, kind, agency, holder)
 
@@ -213,11 +269,29 @@ CYRILLIC_O = "\u043e"
         ("override", "child\x07best interest", "consent.override.reason: contains control"),
         ("pathway", "x" * 10_000, "pathway: String should match pattern"),
     ],
-    ids=["long-name", "nul", "bidi", "zero-width", "mixed-script", "long-address", "ansi-escape",
-         "long-district", "newline-phone", "long-override", "bell-override", "huge-pathway"],
+    ids=[
+        "long-name",
+        "nul",
+        "bidi",
+        "zero-width",
+        "mixed-script",
+        "long-address",
+        "ansi-escape",
+        "long-district",
+        "newline-phone",
+        "long-override",
+        "bell-override",
+        "huge-pathway",
+    ],
 )
 def test_oversized_and_control_input_is_refused_by_the_api_naming_the_field(
-    client, engine, coordinator, intake_data, where, value, message,
+    client,
+    engine,
+    coordinator,
+    intake_data,
+    where,
+    value,
+    message,
 ):
     if where == "override":
         intake_data["consent"] = {"override": {"by": "x", "reason": value}}
@@ -243,15 +317,28 @@ def test_oversized_and_control_input_is_refused_by_the_api_naming_the_field(
     ids=["long", "one-megabyte", "nul", "bidi"],
 )
 def test_oversized_and_control_notes_are_refused_and_the_step_is_untouched(
-    client, engine, coordinator, polres, intake_data, note, message,
+    client,
+    engine,
+    coordinator,
+    polres,
+    intake_data,
+    note,
+    message,
 ):
-    reference = client.post("/api/referrals", headers=coordinator, json=intake_data).json()["reference"]
+    reference = client.post("/api/referrals", headers=coordinator, json=intake_data).json()[
+        "reference"
+    ]
     with Session(engine) as session:
-        ident = session.exec(select(Step).join(Referral).where(
-            Referral.reference == reference, Step.key == "identifikasi")).one()
+        ident = session.exec(
+            select(Step)
+            .join(Referral)
+            .where(Referral.reference == reference, Step.key == "identifikasi")
+        ).one()
     step = f"/api/referrals/{reference}/steps/{ident.id}"
     assert client.post(f"{step}/accept", headers=polres, json={}).status_code == 200
-    refused = client.post(f"{step}/complete", headers=polres, json={"outcome": "served", "note": note})
+    refused = client.post(
+        f"{step}/complete", headers=polres, json={"outcome": "served", "note": note}
+    )
     assert refused.status_code == 400
     assert message in refused.text or "note: String should have at most 2000" in refused.text
     assert len(refused.text) < 500  # the note is not echoed
@@ -260,19 +347,38 @@ def test_oversized_and_control_notes_are_refused_and_the_step_is_untouched(
     assert _count(engine, StepNote) == 0
 
 
-@pytest.mark.parametrize("officer", ["ani\x07", "ani\nbudi", "{{ 7777*3 }}", "a" * 61],
-                         ids=["bell", "newline", "template", "long"])
+@pytest.mark.parametrize(
+    "officer",
+    ["ani\x07", "ani\nbudi", "{{ 7777*3 }}", "a" * 61],
+    ids=["bell", "newline", "template", "long"],
+)
 def test_an_officer_name_on_a_link_is_checked_before_it_reaches_the_audit_trail(
-    client, engine, app_settings, coordinator, intake_data, now, officer,
+    client,
+    engine,
+    app_settings,
+    coordinator,
+    intake_data,
+    now,
+    officer,
 ):
-    reference = client.post("/api/referrals", headers=coordinator, json=intake_data).json()["reference"]
+    reference = client.post("/api/referrals", headers=coordinator, json=intake_data).json()[
+        "reference"
+    ]
     with Session(engine) as session:
-        ident = session.exec(select(Step).join(Referral).where(
-            Referral.reference == reference, Step.key == "identifikasi")).one()
-    link = sign(app_settings.resolved_secret_key(),
-                LinkClaim(agency="polres-ppa", step_id=ident.id, expires=now + timedelta(days=7)))
-    refused = client.post(f"/api/referrals/{reference}/steps/{ident.id}/accept",
-                          headers={"Authorization": f"Bearer {link}"}, json={"officer": officer})
+        ident = session.exec(
+            select(Step)
+            .join(Referral)
+            .where(Referral.reference == reference, Step.key == "identifikasi")
+        ).one()
+    link = sign(
+        app_settings.resolved_secret_key(),
+        LinkClaim(agency="polres-ppa", step_id=ident.id, expires=now + timedelta(days=7)),
+    )
+    refused = client.post(
+        f"/api/referrals/{reference}/steps/{ident.id}/accept",
+        headers={"Authorization": f"Bearer {link}"},
+        json={"officer": officer},
+    )
     assert refused.status_code == 400, refused.text
     assert officer not in refused.text
     with Session(engine) as session:

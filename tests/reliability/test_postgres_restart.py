@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
@@ -27,8 +27,12 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 def _restart_postgres() -> None:
     version = sorted(p.name for p in Path("/etc/postgresql").iterdir())[-1]
-    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart", "-m", "fast"],
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart", "-m", "fast"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
 
 
 def _with_retry(fn, deadline: float):
@@ -44,14 +48,20 @@ def _with_retry(fn, deadline: float):
 
 def _ready_steps(engine, reference: str) -> list[tuple[str, str]]:
     with transaction(engine) as session:
-        return [(s.key, s.agency) for s in session.exec(
-            select(Step).join(Referral).where(Step.status == StepStatus.ready, Referral.reference == reference))]
+        return [
+            (s.key, s.agency)
+            for s in session.exec(
+                select(Step)
+                .join(Referral)
+                .where(Step.status == StepStatus.ready, Referral.reference == reference)
+            )
+        ]
 
 
 def _act(engine, fn, **kwargs) -> None:
     try:
         with transaction(engine) as session:
-            fn(session, now=datetime.now(timezone.utc), **kwargs)
+            fn(session, now=datetime.now(UTC), **kwargs)
     except AlreadyDone:
         pass  # the commit landed before the connection died: nothing to redo
 
@@ -63,21 +73,44 @@ def test_a_restart_mid_run_loses_nothing(postgres_database, settings, catalog, s
     with engine.begin() as conn:
         conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
     migrate(url)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with transaction(engine) as session:
-        references = [launch(session, intake=Intake.model_validate(intake_data), catalog=catalog,
-                             sealer=sealer, now=now).reference for _ in range(15)]
+        references = [
+            launch(
+                session,
+                intake=Intake.model_validate(intake_data),
+                catalog=catalog,
+                sealer=sealer,
+                now=now,
+            ).reference
+            for _ in range(15)
+        ]
 
     restarted = threading.Event()
-    threading.Thread(target=lambda: (time.sleep(0.5), _restart_postgres(), restarted.set()), daemon=True).start()
+    threading.Thread(
+        target=lambda: (time.sleep(0.5), _restart_postgres(), restarted.set()), daemon=True
+    ).start()
     deadline = time.monotonic() + 120
     actions = lost_connections = 0
     for _ in range(3):  # identification, then health and shelter, then psychosocial
         for reference in references:
-            for key, agency in _with_retry(lambda ref=reference: _ready_steps(engine, ref), deadline):
-                for fn, extra in ((accept_step, {}), (complete_step, {"outcome": "served", "catalog": catalog})):
-                    act = partial(_act, engine, fn, reference=reference, step=key, agency=agency,
-                                  actor=Actor("agency", "chaos", agency), **extra)
+            for key, agency in _with_retry(
+                lambda ref=reference: _ready_steps(engine, ref), deadline
+            ):
+                for fn, extra in (
+                    (accept_step, {}),
+                    (complete_step, {"outcome": "served", "catalog": catalog}),
+                ):
+                    act = partial(
+                        _act,
+                        engine,
+                        fn,
+                        reference=reference,
+                        step=key,
+                        agency=agency,
+                        actor=Actor("agency", "chaos", agency),
+                        **extra,
+                    )
                     try:
                         act()
                     except DBAPIError:

@@ -41,8 +41,13 @@ def listening(port: int) -> set[str]:
 
 def _env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "RUJUKAN_"))}
-    env.update(RUJUKAN_HOME=str(home), RUJUKAN_SECRET_KEY="door-test-key",
-               RUJUKAN_WEB_PORT=str(free_port()), RUJUKAN_MAILBOX_PORT=str(free_port()), **extra)
+    env.update(
+        RUJUKAN_HOME=str(home),
+        RUJUKAN_SECRET_KEY="door-test-key",
+        RUJUKAN_WEB_PORT=str(free_port()),
+        RUJUKAN_MAILBOX_PORT=str(free_port()),
+        **extra,
+    )
     return env
 
 
@@ -54,9 +59,14 @@ def test_the_default_bind_address_is_loopback():
 def test_listening_beyond_loopback_without_a_password_is_refused(tmp_path: Path):
     port = free_port()
     started = time.monotonic()
-    result = subprocess.run([RUJUKAN, "serve"], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                            timeout=60, env=_env(tmp_path / "var", RUJUKAN_PREFECT_HOST="0.0.0.0",
-                                                 RUJUKAN_PREFECT_PORT=str(port)))
+    result = subprocess.run(
+        [RUJUKAN, "serve"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(tmp_path / "var", RUJUKAN_PREFECT_HOST="0.0.0.0", RUJUKAN_PREFECT_PORT=str(port)),
+    )
     assert result.returncode == 2, result.stdout + result.stderr
     assert "RUJUKAN_PREFECT_HOST=0.0.0.0" in result.stderr
     assert "RUJUKAN_PREFECT_API_AUTH_STRING" in result.stderr
@@ -70,12 +80,21 @@ def exposed(tmp_path_factory: pytest.TempPathFactory):
     """`rujukan serve` told to listen on 0.0.0.0, with the auth string; stopped at the end."""
     home = tmp_path_factory.mktemp("door") / "var"
     port = free_port()
-    env = _env(home, RUJUKAN_PREFECT_HOST="0.0.0.0", RUJUKAN_PREFECT_PORT=str(port),
-               RUJUKAN_PREFECT_API_AUTH_STRING=":".join(AUTH))
+    env = _env(
+        home,
+        RUJUKAN_PREFECT_HOST="0.0.0.0",
+        RUJUKAN_PREFECT_PORT=str(port),
+        RUJUKAN_PREFECT_API_AUTH_STRING=":".join(AUTH),
+    )
     out = home.parent / "serve.out"
     started = time.monotonic()
-    process = subprocess.Popen([RUJUKAN, "serve"], env=env, cwd=PROJECT_ROOT,
-                               stdout=out.open("wb"), stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [RUJUKAN, "serve"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=out.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 180
         while "Ctrl-C stops everything" not in out.read_text(errors="replace"):
@@ -101,9 +120,12 @@ def test_an_exposed_server_asks_for_the_password_checks_csrf_and_narrows_cors(ex
     assert httpx.get(f"{api}/csrf-token", params={"client": "x"}, timeout=10).status_code == 401
     # (a POST without a CSRF token is stopped even earlier, by the CSRF check: 403)
     assert httpx.post(f"{api}/flow_runs/filter", json={}, timeout=10).status_code in (401, 403)
-    assert httpx.delete(f"{api}/flow_runs/{'0' * 8}-0000-0000-0000-{'0' * 12}",
-                        timeout=10).status_code in (401, 403)
-    assert httpx.get(f"{api}/admin/version", auth=("manager", "guess"), timeout=10).status_code == 401
+    assert httpx.delete(
+        f"{api}/flow_runs/{'0' * 8}-0000-0000-0000-{'0' * 12}", timeout=10
+    ).status_code in (401, 403)
+    assert (
+        httpx.get(f"{api}/admin/version", auth=("manager", "guess"), timeout=10).status_code == 401
+    )
     assert httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=10).text == "true"
     # The password opens it; serve's own runner and the referral flows got in with it too.
     assert httpx.get(f"{api}/admin/version", auth=AUTH, timeout=10).status_code == 200
@@ -116,18 +138,27 @@ def test_an_exposed_server_asks_for_the_password_checks_csrf_and_narrows_cors(ex
     headers = {"Prefect-Csrf-Token": token.json()["token"], "Prefect-Csrf-Client": "door-test"}
     allowed = httpx.post(f"{api}/flow_runs/filter", json={}, auth=AUTH, headers=headers, timeout=10)
     assert allowed.status_code == 200, allowed.text
-    deployments = httpx.post(f"{api}/deployments/filter", json={}, auth=AUTH, headers=headers,
-                             timeout=10)
+    deployments = httpx.post(
+        f"{api}/deployments/filter", json={}, auth=AUTH, headers=headers, timeout=10
+    )
     assert {"referral", "deadline-sweep"} <= {d["name"] for d in deployments.json()}
     wrong_client = {**headers, "Prefect-Csrf-Client": "someone-else"}
-    assert httpx.post(f"{api}/flow_runs/filter", json={}, auth=AUTH, headers=wrong_client,
-                      timeout=10).status_code == 403
+    assert (
+        httpx.post(
+            f"{api}/flow_runs/filter", json={}, auth=AUTH, headers=wrong_client, timeout=10
+        ).status_code
+        == 403
+    )
 
     # CORS is narrowed: another site's page gets no permission to read the API.
-    preflight = httpx.options(f"{api}/flow_runs/filter", timeout=10, headers={
-        "Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})
+    preflight = httpx.options(
+        f"{api}/flow_runs/filter",
+        timeout=10,
+        headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"},
+    )
     assert preflight.headers.get("access-control-allow-origin") not in ("*", "http://evil.example")
-    simple = httpx.get(f"{api}/health", auth=AUTH, headers={"Origin": "http://evil.example"},
-                       timeout=10)
+    simple = httpx.get(
+        f"{api}/health", auth=AUTH, headers={"Origin": "http://evil.example"}, timeout=10
+    )
     assert simple.headers.get("access-control-allow-origin") not in ("*", "http://evil.example")
     assert "Traceback" not in out.read_text(errors="replace")

@@ -38,8 +38,20 @@ from tests.polling import wait_for
 
 RUJUKAN = str(Path(sys.executable).parent / "rujukan")
 EXAMPLE = json.loads((PROJECT_ROOT / "examples" / "intake.json").read_text())
-ALL_AGENCIES = ["imigrasi", "polres-ppa", "uptd-ppa", "dinsos", "dinkes", "psikolog", "lbh", "lpsk",
-                "bp3mi", "disnaker", "iom", "ngo"]
+ALL_AGENCIES = [
+    "imigrasi",
+    "polres-ppa",
+    "uptd-ppa",
+    "dinsos",
+    "dinkes",
+    "psikolog",
+    "lbh",
+    "lpsk",
+    "bp3mi",
+    "disnaker",
+    "iom",
+    "ngo",
+]
 FAILING = "dinkes"  # its only channel answers 500: failures are recorded
 MAILED = ("polres-ppa", "dinsos", "gugus-tugas")  # these also get mail through the demo catcher
 
@@ -75,15 +87,30 @@ class Canary:
         return f"Distrikkanari{self.index}q"
 
     def person(self) -> dict:
-        return {"name": self.name, "sex": "F", "birth_year": self.birth_year, "nationality": "ID",
-                "languages": ["id"], "phone": self.phone, "address": self.address,
-                "home_district": self.district}
+        return {
+            "name": self.name,
+            "sex": "F",
+            "birth_year": self.birth_year,
+            "nationality": "ID",
+            "languages": ["id"],
+            "phone": self.phone,
+            "address": self.address,
+            "home_district": self.district,
+        }
 
     def needles(self) -> list[str]:
         """Every string that would betray this person (searched case-insensitively)."""
         digits = re.sub(r"\D", "", self.phone)
-        return [self.name, self.word, self.phone, digits, digits[2:], self.address,
-                f"Alamatkanari{self.index}q", self.district]
+        return [
+            self.name,
+            self.word,
+            self.phone,
+            digits,
+            digits[2:],
+            self.address,
+            f"Alamatkanari{self.index}q",
+            self.district,
+        ]
 
 
 def intake(canary: Canary, pathway: str = "tppo-dewasa") -> dict:
@@ -105,8 +132,13 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.requests.append({"path": self.path, "headers": str(self.headers),
-                                          "body": body.decode("utf-8", "replace")})
+                receiver.requests.append(
+                    {
+                        "path": self.path,
+                        "headers": str(self.headers),
+                        "body": body.decode("utf-8", "replace"),
+                    }
+                )
                 self.send_response(500 if self.path.startswith("/fail") else 200)
                 self.end_headers()
 
@@ -133,11 +165,22 @@ class Scenario:
     process: subprocess.Popen | None = None
     serve_out: Path | None = None
 
-    def cli(self, *args: str, status: int = 0, stdin: str | None = None) -> subprocess.CompletedProcess:
-        result = subprocess.run([RUJUKAN, *args], env=self.env, cwd=PROJECT_ROOT, input=stdin,
-                                capture_output=True, text=True, timeout=180)
+    def cli(
+        self, *args: str, status: int = 0, stdin: str | None = None
+    ) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [RUJUKAN, *args],
+            env=self.env,
+            cwd=PROJECT_ROOT,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
         self.outputs += [result.stdout, result.stderr]
-        assert result.returncode == status, f"{args}: {result.returncode}\n{result.stdout}{result.stderr}"
+        assert result.returncode == status, (
+            f"{args}: {result.returncode}\n{result.stdout}{result.stderr}"
+        )
         return result
 
     def db(self) -> sqlite3.Connection:
@@ -166,7 +209,8 @@ def _step_id(scenario: Scenario, reference: str, key: str) -> int:
     with scenario.db() as db:
         (step_id,) = db.execute(
             "select s.id from step s join referral r on r.id = s.referral_id "
-            "where r.reference = ? and s.key = ? order by s.id desc limit 1", (reference, key)
+            "where r.reference = ? and s.key = ? order by s.id desc limit 1",
+            (reference, key),
         ).fetchone()
     return step_id
 
@@ -178,8 +222,11 @@ def _sqlite_dump(path: Path, skip: set[tuple[str, str]] = frozenset()) -> tuple[
     try:
         tables = [t for (t,) in db.execute("select name from sqlite_master where type='table'")]
         for table in tables:
-            columns = [c[1] for c in db.execute(f'pragma table_info("{table}")')
-                       if (table, c[1]) not in skip]
+            columns = [
+                c[1]
+                for c in db.execute(f'pragma table_info("{table}")')
+                if (table, c[1]) not in skip
+            ]
             select = ", ".join(f'"{c}"' for c in columns)
             rows = db.execute(f'select {select} from "{table}"').fetchall()
             sizes[table] = len(rows)
@@ -209,8 +256,11 @@ def _hits(text: str, canaries: list[Canary], year: bool = True) -> list[str]:
     found = [n for c in canaries for n in c.needles() if n.lower() in low]
     if year:
         # A year betrays only as a number of its own, not inside an id, hash or timestamp.
-        found += [str(c.birth_year) for c in canaries
-                  if re.search(rf"(?<![0-9A-Za-z:.+-]){c.birth_year}(?![0-9A-Za-z:.-])", text)]
+        found += [
+            str(c.birth_year)
+            for c in canaries
+            if re.search(rf"(?<![0-9A-Za-z:.+-]){c.birth_year}(?![0-9A-Za-z:.-])", text)
+        ]
     return found
 
 
@@ -241,11 +291,23 @@ def scenario(tmp_path_factory: pytest.TempPathFactory):
     result = Scenario(home=home, env=env, web=f"http://127.0.0.1:{web_port}")
     result.cli("init")
     result.serve_out = base / "serve.out"
-    result.process = subprocess.Popen([RUJUKAN, "serve"], env=env, cwd=PROJECT_ROOT,
-                                      stdout=result.serve_out.open("wb"), stderr=subprocess.STDOUT)
+    result.process = subprocess.Popen(
+        [RUJUKAN, "serve"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=result.serve_out.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
     try:
-        wait_for("serve to come up", lambda: "Ctrl-C stops everything" in result.serve_out.read_text(
-            errors="replace") or result.process.poll() is not None, timeout=180, every=0.5)
+        wait_for(
+            "serve to come up",
+            lambda: (
+                "Ctrl-C stops everything" in result.serve_out.read_text(errors="replace")
+                or result.process.poll() is not None
+            ),
+            timeout=180,
+            every=0.5,
+        )
         assert result.process.poll() is None, result.serve_out.read_text()
         result.receiver = receiver  # type: ignore[attr-defined]
         yield result
@@ -267,7 +329,9 @@ def test_canary_personal_data_reaches_no_store(scenario: Scenario, tmp_path: Pat
     # --- launch: one intake, a batch of two on the short clock, one through the web API ---
     single = tmp_path / "single.json"
     single.write_text(json.dumps(intake(people[0])))
-    adult = json.loads(scenario.cli("launch", "--intake", str(single), "--json").stdout)["reference"]
+    adult = json.loads(scenario.cli("launch", "--intake", str(single), "--json").stdout)[
+        "reference"
+    ]
     batch = tmp_path / "batch.jsonl"
     batch.write_text("\n".join(json.dumps(intake(p, "demo-singkat")) for p in people[1:3]) + "\n")
     lines = scenario.cli("launch", "--batch", str(batch), "--json").stdout.strip().splitlines()
@@ -286,18 +350,30 @@ def test_canary_personal_data_reaches_no_store(scenario: Scenario, tmp_path: Pat
         assert response.status_code in status, response.text
         return response
 
-    via_api = answer(api.post("/api/referrals", headers=coordinator,
-                              json=intake(people[3], "demo-singkat")), 201).json()["reference"]
+    via_api = answer(
+        api.post("/api/referrals", headers=coordinator, json=intake(people[3], "demo-singkat")), 201
+    ).json()["reference"]
 
     # --- agency actions through the API: accept, complete with a note, decline with a note ---
     ident = _step_id(scenario, adult, "identifikasi")
     answer(api.post(f"/api/referrals/{adult}/steps/{ident}/accept", headers=polres, json={}), 200)
-    answer(api.post(f"/api/referrals/{adult}/steps/{ident}/complete", headers=polres,
-                    json={"outcome": "served", "note": f"{note_canaries[0]}, {people[0].name}"}), 200)
+    answer(
+        api.post(
+            f"/api/referrals/{adult}/steps/{ident}/complete",
+            headers=polres,
+            json={"outcome": "served", "note": f"{note_canaries[0]}, {people[0].name}"},
+        ),
+        200,
+    )
     shelter = _step_id(scenario, adult, "rumah-aman")
-    answer(api.post(f"/api/referrals/{adult}/steps/{shelter}/decline", headers=dinsos,
-                    json={"reason": "no-capacity",
-                          "note": f"{note_canaries[1]} {people[0].address}"}), 200)
+    answer(
+        api.post(
+            f"/api/referrals/{adult}/steps/{shelter}/decline",
+            headers=dinsos,
+            json={"reason": "no-capacity", "note": f"{note_canaries[1]} {people[0].address}"},
+        ),
+        200,
+    )
     step_view = answer(api.get(f"/api/referrals/{adult}/steps/{shelter}", headers=dinsos), 200)
 
     # --- agency action through the pages: a signed inbox link, the step page, accept ---
@@ -308,16 +384,20 @@ def test_canary_personal_data_reaches_no_store(scenario: Scenario, tmp_path: Pat
     pages.get(path).raise_for_status()
     page = pages.get(f"/referrals/{short[0]}/steps/{step_id}")
     page.raise_for_status()
-    pages.post(f"/referrals/{short[0]}/steps/{step_id}/accept",
-               data={"csrf": _csrf(page.text), "officer": "ani"}).raise_for_status()
+    pages.post(
+        f"/referrals/{short[0]}/steps/{step_id}/accept",
+        data={"csrf": _csrf(page.text), "officer": "ani"},
+    ).raise_for_status()
 
     # --- a coordinator views the person: through the API and the page ---
     person = answer(api.get(f"/api/referrals/{adult}/person", headers=coordinator), 200).json()
     assert person["facts"]["name"] == people[0].name  # the canary is really there, sealed
     office = httpx.Client(base_url=scenario.web, timeout=30, follow_redirects=True)
     signin = office.get("/signin")
-    office.post("/signin", data={"csrf": _csrf(signin.text),
-                                 "token": coordinator["Authorization"].split()[1]}).raise_for_status()
+    office.post(
+        "/signin",
+        data={"csrf": _csrf(signin.text), "token": coordinator["Authorization"].split()[1]},
+    ).raise_for_status()
     person_page = office.get(f"/referrals/{via_api}/person")
     person_page.raise_for_status()
     assert people[3].name in person_page.text
@@ -337,18 +417,49 @@ def test_canary_personal_data_reaches_no_store(scenario: Scenario, tmp_path: Pat
     scenario.cli("launch", "--batch", str(bad_batch), status=2)
     scenario.cli("referral", "show", people[0].name, status=2)
     answer(api.post("/api/referrals", headers=coordinator, json=bad), 400)
-    answer(api.post("/api/referrals", headers=coordinator,
-                    json={**intake(people[2]), "victim": people[2].name}), 400)
-    answer(api.post(f"/api/referrals/{adult}/steps/{shelter}/decline", headers=dinsos,
-                    json={"reason": "no-capacity", "note": f"{people[0].name}\u202e"}), 400)
-    answer(api.post(f"/api/referrals/{adult}/steps/{shelter}/decline", headers=dinsos,
-                    json={"reason": people[0].name}), 400, 409)
-    answer(api.post(f"/api/referrals/{adult}/steps/{shelter}/decline", headers=dinsos,
-                    content=f'{{"reason": "{people[0].name}"', ), 400)
+    answer(
+        api.post(
+            "/api/referrals",
+            headers=coordinator,
+            json={**intake(people[2]), "victim": people[2].name},
+        ),
+        400,
+    )
+    answer(
+        api.post(
+            f"/api/referrals/{adult}/steps/{shelter}/decline",
+            headers=dinsos,
+            json={"reason": "no-capacity", "note": f"{people[0].name}\u202e"},
+        ),
+        400,
+    )
+    answer(
+        api.post(
+            f"/api/referrals/{adult}/steps/{shelter}/decline",
+            headers=dinsos,
+            json={"reason": people[0].name},
+        ),
+        400,
+        409,
+    )
+    answer(
+        api.post(
+            f"/api/referrals/{adult}/steps/{shelter}/decline",
+            headers=dinsos,
+            content=f'{{"reason": "{people[0].name}"',
+        ),
+        400,
+    )
     link_token = {"Authorization": f"Bearer {path.removeprefix('/s/')}"}
     other = _step_id(scenario, short[1], "identifikasi")
-    answer(api.post(f"/api/referrals/{short[1]}/steps/{other}/accept", headers=link_token,
-                    json={"officer": f"{people[3].name}\u0007"}), 400)
+    answer(
+        api.post(
+            f"/api/referrals/{short[1]}/steps/{other}/accept",
+            headers=link_token,
+            json={"officer": f"{people[3].name}\u0007"},
+        ),
+        400,
+    )
     refused = scenario.answers[refused_from:]
     for text in refused:
         assert not _hits(text, people), text
@@ -356,8 +467,11 @@ def test_canary_personal_data_reaches_no_store(scenario: Scenario, tmp_path: Pat
     # --- the sweep: the short clock goes overdue, then escalates; the failing channel fails ---
     def counted() -> dict:
         with scenario.db() as db:
-            return dict(db.execute("select event || ':' || status, count(*) from outbox "
-                                   "group by 1").fetchall())
+            return dict(
+                db.execute(
+                    "select event || ':' || status, count(*) from outbox group by 1"
+                ).fetchall()
+            )
 
     def escalated_and_failed() -> dict | None:
         counts = counted()
@@ -371,8 +485,11 @@ def test_canary_personal_data_reaches_no_store(scenario: Scenario, tmp_path: Pat
     scenario.cli("referral", "show", adult, "--json")
     scenario.cli("steps", "--overdue", "--json")
     scenario.cli("audit", "verify")
-    wait_for("the failing channel's messages to be dead", lambda: any(
-        k.endswith(":dead") for k in counted()), timeout=60)
+    wait_for(
+        "the failing channel's messages to be dead",
+        lambda: any(k.endswith(":dead") for k in counted()),
+        timeout=60,
+    )
     counts = counted()
     assert any(r["path"].startswith("/fail") for r in receiver.requests)
     assert any(short[1] in r["body"] for r in receiver.requests)  # it reached the receiver
@@ -389,11 +506,14 @@ def test_canary_personal_data_reaches_no_store(scenario: Scenario, tmp_path: Pat
     outbox, _ = _sqlite_dump(home / "rujukan.db")
     outbox = "\n".join(line for line in outbox.splitlines() if line.startswith("outbox:"))
     sealed_text = "\n".join(
-        f"{table}.{column}: {value}" for table, column in sorted(sealed)
-        for (value,) in scenario.db().execute(f'select "{column}" from "{table}"'))
+        f"{table}.{column}: {value}"
+        for table, column in sorted(sealed)
+        for (value,) in scenario.db().execute(f'select "{column}" from "{table}"')
+    )
     mailbox, mails = _mailbox_text(home / "mailbox")
-    logs = "\n".join(p.read_text(errors="replace") for p in sorted((home / "logs").rglob("*"))
-                     if p.is_file())
+    logs = "\n".join(
+        p.read_text(errors="replace") for p in sorted((home / "logs").rglob("*")) if p.is_file()
+    )
     every_file = [p for p in home.rglob("*") if p.is_file()]
     raw = "\n".join(p.read_bytes().decode("utf-8", "replace") for p in every_file)
     stores = {
@@ -414,25 +534,30 @@ def test_canary_personal_data_reaches_no_store(scenario: Scenario, tmp_path: Pat
     assert len(sealed_text.splitlines()) >= 4 + 2
     hits = {name: _hits(text, people + [Canary(4)]) for name, text in stores.items()}
     hits["every file under RUJUKAN_HOME (raw bytes, text canaries)"] = _hits(
-        raw, people, year=False)
+        raw, people, year=False
+    )
     for name, text in stores.items():
         hits[name] += [n for n in note_canaries if n.lower() in text.lower()]
     hits["every file under RUJUKAN_HOME (raw bytes, text canaries)"] += [
-        n for n in note_canaries if n.lower() in raw.lower()]
+        n for n in note_canaries if n.lower() in raw.lower()
+    ]
 
     needles = sum(len(c.needles()) + 1 for c in people) + len(note_canaries)
-    print(f"\ncanary test: {len(people)} people x 5 facts + {len(note_canaries)} notes "
-          f"({needles} search strings), {len(hits)} stores searched: "
-          f"Prefect tables {len(prefect_tables)} ({sum(prefect_tables.values())} rows), case tables "
-          f"{len(case_tables)} ({sum(case_tables.values())} rows), outbox {counts}, "
-          f"{len(receiver.requests)} webhook requests, {mails} mails, {len(every_file)} files, "
-          f"{len(scenario.outputs) // 2} CLI calls + serve; hits: "
-          f"{sum(len(h) for h in hits.values())}; {time.monotonic() - started:.0f} s")
+    print(
+        f"\ncanary test: {len(people)} people x 5 facts + {len(note_canaries)} notes "
+        f"({needles} search strings), {len(hits)} stores searched: "
+        f"Prefect tables {len(prefect_tables)} ({sum(prefect_tables.values())} rows), case tables "
+        f"{len(case_tables)} ({sum(case_tables.values())} rows), outbox {counts}, "
+        f"{len(receiver.requests)} webhook requests, {mails} mails, {len(every_file)} files, "
+        f"{len(scenario.outputs) // 2} CLI calls + serve; hits: "
+        f"{sum(len(h) for h in hits.values())}; {time.monotonic() - started:.0f} s"
+    )
     assert hits == {name: [] for name in hits}
 
 
-def test_a_wrong_or_lost_key_is_a_clear_error_never_plain_text(settings, engine, catalog, sealer,
-                                                               intake_data, now, tmp_path):
+def test_a_wrong_or_lost_key_is_a_clear_error_never_plain_text(
+    settings, engine, catalog, sealer, intake_data, now, tmp_path
+):
     """Sealed with one key, opened with another (or with none): SealError, nothing shown."""
     from datetime import timedelta
 
@@ -450,19 +575,36 @@ def test_a_wrong_or_lost_key_is_a_clear_error_never_plain_text(settings, engine,
     canary = Canary(5)
     intake_data["person"] = canary.person()
     with transaction(engine) as session:
-        reference = launch(session, intake=Intake.model_validate(intake_data), catalog=catalog,
-                           sealer=sealer, now=now).reference
-        _, token = issue_grant(session, kind=GrantKind.coordinator, agency="uptd-ppa",
-                               holder="coordinator-1", issued_by="operator:test", now=now,
-                               catalog=catalog, lifetime=timedelta(days=1))
+        reference = launch(
+            session,
+            intake=Intake.model_validate(intake_data),
+            catalog=catalog,
+            sealer=sealer,
+            now=now,
+        ).reference
+        _, token = issue_grant(
+            session,
+            kind=GrantKind.coordinator,
+            agency="uptd-ppa",
+            holder="coordinator-1",
+            issued_by="operator:test",
+            now=now,
+            catalog=catalog,
+            lifetime=timedelta(days=1),
+        )
     url = str(engine.url)
 
     def person_view(secret: str | None) -> httpx.Response:
-        changed = settings.model_copy(update={
-            "database_url": url, "secret_key": SecretStr(secret) if secret is not None else None})
+        changed = settings.model_copy(
+            update={
+                "database_url": url,
+                "secret_key": SecretStr(secret) if secret is not None else None,
+            }
+        )
         with TestClient(create_app(changed, clock=lambda: now)) as client:
-            return client.get(f"/api/referrals/{reference}/person",
-                              headers={"Authorization": f"Bearer {token}"})
+            return client.get(
+                f"/api/referrals/{reference}/person", headers={"Authorization": f"Bearer {token}"}
+            )
 
     assert person_view("test-secret-key").json()["facts"]["name"] == canary.name  # the right key
     refused = person_view("another-key")
@@ -485,8 +627,14 @@ def test_a_wrong_or_lost_key_is_a_clear_error_never_plain_text(settings, engine,
     env.update(RUJUKAN_HOME=str(settings.home), RUJUKAN_DATABASE_URL=url, RUJUKAN_SECRET_KEY="")
     path = tmp_path / "intake.json"
     path.write_text(json.dumps(intake_data))
-    result = subprocess.run([RUJUKAN, "launch", "--intake", str(path)], env=env, cwd=PROJECT_ROOT,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [RUJUKAN, "launch", "--intake", str(path)],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert result.stderr.startswith("error: RUJUKAN_SECRET_KEY is empty")
     assert "Traceback" not in result.stderr and not _hits(result.stdout + result.stderr, [canary])

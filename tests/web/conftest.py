@@ -72,13 +72,20 @@ class World:
     def launch(self, data: dict) -> Referral:
         """Launch a referral from intake data at the clock's time."""
         with transaction(self.engine) as session:
-            return launch(session, intake=Intake.model_validate(data), catalog=self.catalog,
-                          sealer=self.sealer, now=self.clock.now)
+            return launch(
+                session,
+                intake=Intake.model_validate(data),
+                catalog=self.catalog,
+                sealer=self.sealer,
+                now=self.clock.now,
+            )
 
     def steps(self, referral: Referral) -> dict[str, Step]:
         """The newest instance of each step key of a referral."""
         with Session(self.engine) as session:
-            rows = session.exec(select(Step).where(Step.referral_id == referral.id).order_by(Step.id))
+            rows = session.exec(
+                select(Step).where(Step.referral_id == referral.id).order_by(Step.id)
+            )
             return {s.key: s for s in rows}
 
     def step(self, step_id: int) -> Step:
@@ -91,15 +98,26 @@ class World:
     def grant(self, kind: GrantKind, agency: str, holder: str, days: int = 30) -> str:
         """Issue an access grant and return its token."""
         with transaction(self.engine) as session:
-            _, token = issue_grant(session, kind=kind, agency=agency, holder=holder,
-                                   issued_by="operator:test", now=self.clock.now,
-                                   catalog=self.catalog, lifetime=timedelta(days=days))
+            _, token = issue_grant(
+                session,
+                kind=kind,
+                agency=agency,
+                holder=holder,
+                issued_by="operator:test",
+                now=self.clock.now,
+                catalog=self.catalog,
+                lifetime=timedelta(days=days),
+            )
         return token
 
     def link(self, agency: str, step_id: int | None, days: float = 7) -> str:
         """A signed link token, as a message carries it."""
-        claim = LinkClaim(agency=agency, step_id=step_id, expires=self.clock.now + timedelta(days=days),
-                          issued=self.clock.now)
+        claim = LinkClaim(
+            agency=agency,
+            step_id=step_id,
+            expires=self.clock.now + timedelta(days=days),
+            issued=self.clock.now,
+        )
         return sign(self.settings.resolved_secret_key(), claim)
 
     def audit(self, action: str | None = None) -> list[AuditEntry]:
@@ -112,8 +130,9 @@ class World:
 
 
 @pytest.fixture
-def world(engine: Engine, catalog: Catalog, sealer: Sealer, web_settings: Settings,
-          clock: Clock) -> World:
+def world(
+    engine: Engine, catalog: Catalog, sealer: Sealer, web_settings: Settings, clock: Clock
+) -> World:
     """The test's database and helpers."""
     return World(engine, catalog, sealer, web_settings, clock)
 

@@ -38,7 +38,8 @@ def url(referral, step, action: str = "") -> str:
 
 
 def test_accept_then_complete_makes_next_steps_ready_and_queues_their_messages(
-        client, world, referral, polres, intake_data):
+    client, world, referral, polres, intake_data
+):
     ident = world.steps(referral)["identifikasi"]
     answer = client.post(url(referral, ident, "accept"), headers=polres, json={})
     assert answer.status_code == 200, answer.text
@@ -48,12 +49,18 @@ def test_accept_then_complete_makes_next_steps_ready_and_queues_their_messages(
     assert again.status_code == 200 and again.json()["changed"] is False
     assert "already" in again.json()["message"]
 
-    done = client.post(url(referral, ident, "complete"), headers=polres,
-                       json={"outcome": "served", "note": "Korban didampingi ibunya"})
+    done = client.post(
+        url(referral, ident, "complete"),
+        headers=polres,
+        json={"outcome": "served", "note": "Korban didampingi ibunya"},
+    )
     assert done.status_code == 200, done.text
     steps = world.steps(referral)
     assert steps["identifikasi"].status == StepStatus.completed
-    assert steps["kesehatan"].status == StepStatus.ready and steps["rumah-aman"].status == StepStatus.ready
+    assert (
+        steps["kesehatan"].status == StepStatus.ready
+        and steps["rumah-aman"].status == StepStatus.ready
+    )
     with Session(world.engine) as session:
         recipients = {m.recipient for m in session.exec(select(OutboxMessage))}
         note = session.exec(select(StepNote)).one()
@@ -75,25 +82,30 @@ def test_step_shows_only_the_granted_facts_and_audits_the_view(client, world, re
     assert set(facts) == {"sex", "age_group", "languages"}
     assert "Siti" not in answer.text and "+62" not in answer.text
     viewed = world.audit("person-viewed")
-    assert viewed and viewed[-1].detail == {"step": "identifikasi",
-                                            "facts": ["sex", "age_group", "languages"]}
+    assert viewed and viewed[-1].detail == {
+        "step": "identifikasi",
+        "facts": ["sex", "age_group", "languages"],
+    }
     assert viewed[-1].actor == "agency:polres-ppa/ani"
 
 
-def test_decline_needs_a_reason_then_the_coordinator_reroutes(client, world, referral, polres,
-                                                              coordinator):
+def test_decline_needs_a_reason_then_the_coordinator_reroutes(
+    client, world, referral, polres, coordinator
+):
     ident = world.steps(referral)["identifikasi"]
     missing = client.post(url(referral, ident, "decline"), headers=polres, json={})
     assert missing.status_code == 400 and "reason is required" in missing.json()["message"]
     assert world.step(ident.id).status == StepStatus.ready
     assert refusals(world, "decline")[-1].detail["error"] == "BadInput"
 
-    declined = client.post(url(referral, ident, "decline"), headers=polres,
-                           json={"reason": "no-capacity"})
+    declined = client.post(
+        url(referral, ident, "decline"), headers=polres, json={"reason": "no-capacity"}
+    )
     assert declined.status_code == 200 and declined.json()["step"]["status"] == "declined"
 
-    moved = client.post(url(referral, ident, "reroute"), headers=coordinator,
-                        json={"to": "uptd-ppa"})
+    moved = client.post(
+        url(referral, ident, "reroute"), headers=coordinator, json={"to": "uptd-ppa"}
+    )
     assert moved.status_code == 200, moved.text
     new = moved.json()["step"]
     assert new["agency"] == "uptd-ppa" and new["status"] == "ready" and new["instance"] == 2
@@ -102,27 +114,42 @@ def test_decline_needs_a_reason_then_the_coordinator_reroutes(client, world, ref
 def test_extension_request_and_decision(client, world, referral, polres, coordinator, clock):
     ident = world.steps(referral)["identifikasi"]
     until = (clock.now + timedelta(days=3)).isoformat()
-    bad = client.post(url(referral, ident, "extension"), headers=polres,
-                      json={"reason": "victim-unavailable", "until": "next tuesday"})
+    bad = client.post(
+        url(referral, ident, "extension"),
+        headers=polres,
+        json={"reason": "victim-unavailable", "until": "next tuesday"},
+    )
     assert bad.status_code == 400 and "ISO 8601" in bad.json()["message"]
-    naive = client.post(url(referral, ident, "extension"), headers=polres,
-                        json={"reason": "victim-unavailable", "until": "2026-12-10T17:00"})
+    naive = client.post(
+        url(referral, ident, "extension"),
+        headers=polres,
+        json={"reason": "victim-unavailable", "until": "2026-12-10T17:00"},
+    )
     assert naive.status_code == 400 and "time zone" in naive.json()["message"]
-    past = client.post(url(referral, ident, "extension"), headers=polres,
-                       json={"reason": "victim-unavailable", "until": "2026-01-01T17:00+07:00"})
+    past = client.post(
+        url(referral, ident, "extension"),
+        headers=polres,
+        json={"reason": "victim-unavailable", "until": "2026-01-01T17:00+07:00"},
+    )
     assert past.status_code == 400 and "past" in past.json()["message"]
     assert world.step(ident.id).extension_until is None
     assert len(refusals(world, "request-extension")) == 3
 
-    asked = client.post(url(referral, ident, "extension"), headers=polres,
-                        json={"reason": "victim-unavailable", "until": until})
+    asked = client.post(
+        url(referral, ident, "extension"),
+        headers=polres,
+        json={"reason": "victim-unavailable", "until": until},
+    )
     assert asked.status_code == 200, asked.text
     assert world.step(ident.id).extension_until is not None
 
-    no_choice = client.post(url(referral, ident, "extension-decision"), headers=coordinator, json={})
+    no_choice = client.post(
+        url(referral, ident, "extension-decision"), headers=coordinator, json={}
+    )
     assert no_choice.status_code == 400
-    approved = client.post(url(referral, ident, "extension-decision"), headers=coordinator,
-                           json={"approve": True})
+    approved = client.post(
+        url(referral, ident, "extension-decision"), headers=coordinator, json={"approve": True}
+    )
     assert approved.status_code == 200, approved.text
     step = world.step(ident.id)
     assert step.due_at == clock.now + timedelta(days=3)
@@ -131,29 +158,40 @@ def test_extension_request_and_decision(client, world, referral, polres, coordin
 
 def test_coordinator_cancels_a_step_and_the_referral(client, world, referral, coordinator):
     ident = world.steps(referral)["identifikasi"]
-    free_text = client.post(url(referral, ident, "cancel"), headers=coordinator,
-                            json={"reason": "Siti moved to her aunt"})
+    free_text = client.post(
+        url(referral, ident, "cancel"),
+        headers=coordinator,
+        json={"reason": "Siti moved to her aunt"},
+    )
     assert free_text.status_code == 400
     assert world.step(ident.id).status == StepStatus.ready
     assert "Siti" not in str([a.detail for a in world.audit()])
 
-    cancelled = client.post(url(referral, ident, "cancel"), headers=coordinator,
-                            json={"reason": "handled-elsewhere"})
+    cancelled = client.post(
+        url(referral, ident, "cancel"), headers=coordinator, json={"reason": "handled-elsewhere"}
+    )
     assert cancelled.status_code == 200 and cancelled.json()["step"]["status"] == "cancelled"
 
-    closed = client.post(f"/api/referrals/{referral.reference}/cancel", headers=coordinator,
-                         json={"reason": "consent-withdrawn"})
+    closed = client.post(
+        f"/api/referrals/{referral.reference}/cancel",
+        headers=coordinator,
+        json={"reason": "consent-withdrawn"},
+    )
     assert closed.status_code == 200, closed.text
-    again = client.post(f"/api/referrals/{referral.reference}/cancel", headers=coordinator,
-                        json={"reason": "consent-withdrawn"})
+    again = client.post(
+        f"/api/referrals/{referral.reference}/cancel",
+        headers=coordinator,
+        json={"reason": "consent-withdrawn"},
+    )
     assert again.json()["changed"] is False
     timeline = client.get(f"/api/referrals/{referral.reference}", headers=coordinator).json()
     assert timeline["status"] == "cancelled"
     assert {s["status"] for s in timeline["steps"]} <= {"cancelled"}
 
 
-def test_coordinator_launches_from_an_intake_and_sees_the_person(client, world, coordinator,
-                                                                 intake_data):
+def test_coordinator_launches_from_an_intake_and_sees_the_person(
+    client, world, coordinator, intake_data
+):
     launched = client.post("/api/referrals", headers=coordinator, json=intake_data)
     assert launched.status_code == 201, launched.text
     reference = launched.json()["reference"]
@@ -165,8 +203,9 @@ def test_coordinator_launches_from_an_intake_and_sees_the_person(client, world, 
     assert world.audit("person-viewed")[-1].detail["facts"][0] == "name"
 
 
-def test_launch_without_consent_is_refused_without_echoing_the_person(client, world, coordinator,
-                                                                      intake_data):
+def test_launch_without_consent_is_refused_without_echoing_the_person(
+    client, world, coordinator, intake_data
+):
     intake_data["consent"]["agencies"] = ["polres-ppa"]
     refused = client.post("/api/referrals", headers=coordinator, json=intake_data)
     assert refused.status_code == 400 and "consent is missing" in refused.json()["message"]
@@ -184,8 +223,11 @@ def test_wrong_agency_gets_403_and_nothing_changes(client, world, referral):
     dinsos = bearer(world.grant(GrantKind.agency, "dinsos", "budi"))  # has a later step here
     ident = world.steps(referral)["identifikasi"]
     for action in ("accept", ""):
-        answer = (client.post(url(referral, ident, action), headers=dinsos, json={}) if action
-                  else client.get(url(referral, ident), headers=dinsos))
+        answer = (
+            client.post(url(referral, ident, action), headers=dinsos, json={})
+            if action
+            else client.get(url(referral, ident), headers=dinsos)
+        )
         assert answer.status_code == 403, answer.text
         assert answer.json()["error"] == "Forbidden"
     assert world.step(ident.id).status == StepStatus.ready
@@ -245,20 +287,29 @@ def test_expired_link_and_revoked_or_expired_tokens_are_refused(client, world, r
 
 def test_illegal_transition_is_409_and_audited(client, world, referral, polres):
     ident = world.steps(referral)["identifikasi"]
-    answer = client.post(url(referral, ident, "complete"), headers=polres, json={"outcome": "served"})
+    answer = client.post(
+        url(referral, ident, "complete"), headers=polres, json={"outcome": "served"}
+    )
     assert answer.status_code == 409 and answer.json()["error"] == "IllegalTransition"
     assert world.step(ident.id).status == StepStatus.ready
-    assert refusals(world, "complete")[-1].detail == {"attempt": "complete",
-                                                      "error": "IllegalTransition", "via": "api"}
+    assert refusals(world, "complete")[-1].detail == {
+        "attempt": "complete",
+        "error": "IllegalTransition",
+        "via": "api",
+    }
 
 
 def test_agency_cannot_use_coordinator_actions_and_coordinator_cannot_act_for_an_agency(
-        client, world, referral, polres, coordinator):
+    client, world, referral, polres, coordinator
+):
     ident = world.steps(referral)["identifikasi"]
-    assert client.post(url(referral, ident, "reroute"), headers=polres,
-                       json={"to": "ngo"}).status_code == 403
-    assert client.post(url(referral, ident, "accept"), headers=coordinator,
-                       json={}).status_code == 403
+    assert (
+        client.post(url(referral, ident, "reroute"), headers=polres, json={"to": "ngo"}).status_code
+        == 403
+    )
+    assert (
+        client.post(url(referral, ident, "accept"), headers=coordinator, json={}).status_code == 403
+    )
     assert client.get("/api/referrals", headers=polres).status_code == 403
     assert client.post("/api/referrals", headers=polres, json={}).status_code == 403
     assert world.step(ident.id).status == StepStatus.ready
@@ -267,11 +318,17 @@ def test_agency_cannot_use_coordinator_actions_and_coordinator_cannot_act_for_an
 
 def test_unknown_fields_and_bad_json_are_refused_without_echo(client, referral, world, polres):
     ident = world.steps(referral)["identifikasi"]
-    answer = client.post(url(referral, ident, "decline"), headers=polres,
-                         json={"reason": "other", "victim": "Siti Contoh"})
+    answer = client.post(
+        url(referral, ident, "decline"),
+        headers=polres,
+        json={"reason": "other", "victim": "Siti Contoh"},
+    )
     assert answer.status_code == 400 and "Siti" not in answer.text
-    broken = client.post(url(referral, ident, "decline"), headers={**polres,
-                         "content-type": "application/json"}, content=b"{not json")
+    broken = client.post(
+        url(referral, ident, "decline"),
+        headers={**polres, "content-type": "application/json"},
+        content=b"{not json",
+    )
     assert broken.status_code == 400
     assert world.step(ident.id).status == StepStatus.ready
 

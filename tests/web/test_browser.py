@@ -35,14 +35,24 @@ from web.access_log import LOG_CONFIG
 from web.app import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SHOTS = PROJECT_ROOT / "test-output" / "screenshots"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium is not installed at "
-                       "/usr/bin/chromium (apt-get install chromium); Playwright cannot download one"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="Debian's Chromium is not installed at "
+        "/usr/bin/chromium (apt-get install chromium); Playwright cannot download one",
+    ),
 ]
 
 
@@ -84,7 +94,9 @@ def inbox() -> Iterator[Inbox]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", state.port), Handler)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
     yield state
     server.shutdown()
     server.server_close()
@@ -124,18 +136,37 @@ def site(settings: Settings, inbox: Inbox, tmp_path: Path) -> Iterator[Site]:
     migrate(url)
     channels = tmp_path / "channels.yaml"
     directory = load_catalog(settings).directory
-    channels.write_text(yaml.safe_dump({"version": 1, "urls": [
-        {f"json://127.0.0.1:{inbox.port}/{a.slug}": [{"tag": a.slug}]} for a in directory.agencies
-    ]}))
-    web_settings = settings.model_copy(update={
-        "database_url": url, "base_url": f"http://127.0.0.1:{port}",
-        "apprise_config": channels, "allowed_webhook_hosts": "127.0.0.1",
-    })
+    channels.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "urls": [
+                    {f"json://127.0.0.1:{inbox.port}/{a.slug}": [{"tag": a.slug}]}
+                    for a in directory.agencies
+                ],
+            }
+        )
+    )
+    web_settings = settings.model_copy(
+        update={
+            "database_url": url,
+            "base_url": f"http://127.0.0.1:{port}",
+            "apprise_config": channels,
+            "allowed_webhook_hosts": "127.0.0.1",
+        }
+    )
     capture = _Capture()
     log_config = json.loads(json.dumps(LOG_CONFIG))
     log_config["handlers"]["access"]["stream"] = "ext://sys.stdout"
-    server = uvicorn.Server(uvicorn.Config(create_app(web_settings), host="127.0.0.1", port=port,
-                                           log_config=log_config, access_log=True))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(web_settings),
+            host="127.0.0.1",
+            port=port,
+            log_config=log_config,
+            access_log=True,
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     import logging
 
@@ -168,8 +199,9 @@ def browser():
 
 def phone(browser):
     """A phone-sized page, as a focal point opens the link."""
-    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
-                                  locale="id-ID")
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, locale="id-ID"
+    )
     return context.new_page()
 
 
@@ -184,9 +216,13 @@ def launch_referral(site: Site, intake_data: dict) -> Referral:
 
     catalog = load_catalog(site.settings)
     with transaction(site.engine) as session:
-        referral = launch(session, intake=Intake.model_validate(intake_data), catalog=catalog,
-                          sealer=Sealer(site.settings.resolved_secret_key()),
-                          now=datetime.now(UTC))
+        referral = launch(
+            session,
+            intake=Intake.model_validate(intake_data),
+            catalog=catalog,
+            sealer=Sealer(site.settings.resolved_secret_key()),
+            now=datetime.now(UTC),
+        )
     after_commit(site.settings, [referral.id])
     return referral
 
@@ -200,12 +236,25 @@ def test_agency_inbox_lists_overdue_first(site, inbox, browser, intake_data):
     references = []
     for hours_ago in (3, 30, 0):  # one is overdue by 6 hours (24 h clock)
         with transaction(site.engine) as session:
-            references.append(launch(session, intake=Intake.model_validate(intake_data),
-                                     catalog=catalog, sealer=sealer,
-                                     now=now - timedelta(hours=hours_ago)).reference)
+            references.append(
+                launch(
+                    session,
+                    intake=Intake.model_validate(intake_data),
+                    catalog=catalog,
+                    sealer=sealer,
+                    now=now - timedelta(hours=hours_ago),
+                ).reference
+            )
         with transaction(site.engine) as session:
-            _, token = issue_grant(session, kind=GrantKind.agency, agency="polres-ppa", holder="ani",
-                                   issued_by="operator:test", now=now, catalog=catalog)
+            _, token = issue_grant(
+                session,
+                kind=GrantKind.agency,
+                agency="polres-ppa",
+                holder="ani",
+                issued_by="operator:test",
+                now=now,
+                catalog=catalog,
+            )
     page = phone(browser)
     page.goto(site.url + "/signin")
     page.get_by_label("Token akses").fill(token)
@@ -251,8 +300,9 @@ def test_focal_point_completes_a_step_from_a_real_message(site, inbox, browser, 
     for agency in ("dinkes", "dinsos"):
         assert link_in(inbox.wait_for(agency)[0], site)
     with Session(site.engine) as session:
-        done = session.exec(select(Step).where(Step.referral_id == referral.id,
-                                               Step.key == "identifikasi")).one()
+        done = session.exec(
+            select(Step).where(Step.referral_id == referral.id, Step.key == "identifikasi")
+        ).one()
     assert done.status == StepStatus.completed
 
     # the inbox of the next agency, from its own message, and in English
@@ -276,15 +326,21 @@ def test_link_for_one_agency_cannot_open_another_agencys_step(site, inbox, brows
     referral = launch_referral(site, intake_data)
     polres_link = link_in(inbox.wait_for("polres-ppa")[0], site)
     with Session(site.engine) as session:
-        steps = {s.key: s for s in session.exec(select(Step).where(Step.referral_id == referral.id))}
+        steps = {
+            s.key: s for s in session.exec(select(Step).where(Step.referral_id == referral.id))
+        }
     from models.links import LinkClaim, sign
 
-    dinsos_link = f"{site.url}/s/" + sign(site.settings.resolved_secret_key(), LinkClaim(
-        "dinsos", steps["rumah-aman"].id, datetime.now(UTC).replace(year=2099)))
+    dinsos_link = f"{site.url}/s/" + sign(
+        site.settings.resolved_secret_key(),
+        LinkClaim("dinsos", steps["rumah-aman"].id, datetime.now(UTC).replace(year=2099)),
+    )
     page = phone(browser)
     page.goto(dinsos_link)
     target = polres_link  # the dinsos session now asks for the police step
-    response = page.goto(f"{site.url}/referrals/{referral.reference}/steps/{steps['identifikasi'].id}")
+    response = page.goto(
+        f"{site.url}/referrals/{referral.reference}/steps/{steps['identifikasi'].id}"
+    )
     assert response.status == 403
     assert page.get_by_role("heading", name="Akses ditolak").is_visible()
     assert "Perempuan" not in page.content()
@@ -294,9 +350,15 @@ def test_link_for_one_agency_cannot_open_another_agencys_step(site, inbox, brows
 
 def test_coordinator_launches_a_referral_through_the_intake_form(site, inbox, browser):
     with transaction(site.engine) as session:
-        _, token = issue_grant(session, kind=GrantKind.coordinator, agency="uptd-ppa",
-                               holder="coordinator-1", issued_by="operator:test",
-                               now=datetime.now(UTC), catalog=load_catalog(site.settings))
+        _, token = issue_grant(
+            session,
+            kind=GrantKind.coordinator,
+            agency="uptd-ppa",
+            holder="coordinator-1",
+            issued_by="operator:test",
+            now=datetime.now(UTC),
+            catalog=load_catalog(site.settings),
+        )
     page = browser.new_context(viewport={"width": 1100, "height": 900}).new_page()
     page.goto(site.url + "/")
     page.get_by_label("Token akses").fill(token)
@@ -308,8 +370,17 @@ def test_coordinator_launches_a_referral_through_the_intake_form(site, inbox, br
     page.get_by_label("Jenis kelamin").select_option("F")
     page.get_by_label("Tahun lahir").fill("1998")
     page.get_by_label("Bahasa (kode, dipisah koma, mis. id, jv)").fill("id, jv")
-    for slug in ("uptd-ppa", "polres-ppa", "dinsos", "dinkes", "psikolog", "lbh", "lpsk",
-                 "disnaker", "ngo"):
+    for slug in (
+        "uptd-ppa",
+        "polres-ppa",
+        "dinsos",
+        "dinkes",
+        "psikolog",
+        "lbh",
+        "lpsk",
+        "disnaker",
+        "ngo",
+    ):
         page.locator(f"input[name=consent][value={slug}]").check()
     shot(page, "intake")
     page.get_by_role("button", name="Mulai rujukan").click()

@@ -46,12 +46,15 @@ def test_focal_point_accepts_and_completes_in_the_page(client, world, referral):
     ident = world.steps(referral)["identifikasi"]
     step_url = open_link(client, world.link("polres-ppa", ident.id)).headers["location"]
     page = client.get(step_url)
-    accepted = client.post(f"{step_url}/accept", data={"csrf": csrf_of(page.text), "officer": "Ani"})
+    accepted = client.post(
+        f"{step_url}/accept", data={"csrf": csrf_of(page.text), "officer": "Ani"}
+    )
     assert accepted.status_code == 303 and accepted.headers["location"].endswith("done=accepted")
     page = client.get(accepted.headers["location"])
     assert "Tugas diterima" in page.text and "Selesaikan tugas" in page.text
-    completed = client.post(f"{step_url}/complete", data={"csrf": csrf_of(page.text),
-                                                          "outcome": "served", "note": "ok"})
+    completed = client.post(
+        f"{step_url}/complete", data={"csrf": csrf_of(page.text), "outcome": "served", "note": "ok"}
+    )
     assert completed.status_code == 303
     assert world.step(ident.id).status == StepStatus.completed
     assert [a.actor for a in world.audit("completed")] == ["agency:polres-ppa/Ani"]
@@ -76,16 +79,22 @@ def test_missing_reason_and_bad_date_show_the_page_again_with_the_error(client, 
     nameless = client.post(f"{step_url}/accept", data={"csrf": csrf})  # a link says no name
     assert nameless.status_code == 400 and "write your name" in nameless.text
     assert world.step(ident.id).status == StepStatus.ready
-    declined = client.post(f"{step_url}/decline", data={"csrf": csrf, "reason": "", "officer": "Ani"})
+    declined = client.post(
+        f"{step_url}/decline", data={"csrf": csrf, "reason": "", "officer": "Ani"}
+    )
     assert declined.status_code == 400 and "reason is required" in declined.text
     client.post(f"{step_url}/accept", data={"csrf": csrf, "officer": "Ani"})
-    bad_date = client.post(f"{step_url}/extend", data={"csrf": csrf, "reason": "other",
-                                                       "until_date": "31/12/2026"})
+    bad_date = client.post(
+        f"{step_url}/extend", data={"csrf": csrf, "reason": "other", "until_date": "31/12/2026"}
+    )
     assert bad_date.status_code == 400 and "not a date" in bad_date.text  # the name is kept
     assert world.step(ident.id).extension_until is None
     assert [a.actor for a in world.audit("accepted")] == ["agency:polres-ppa/Ani"]
     assert {a.detail["attempt"] for a in world.audit("refused")} == {
-        "accept", "decline", "request-extension"}
+        "accept",
+        "decline",
+        "request-extension",
+    }
 
 
 def test_link_to_another_agencys_step_and_expired_link(client, world, referral, clock):
@@ -130,9 +139,18 @@ def test_coordinator_launches_through_the_form(client, world):
     token = world.grant(GrantKind.coordinator, "uptd-ppa", "coordinator-1")
     client.post("/signin", data={"csrf": csrf_of(client.get("/signin").text), "token": token})
     form = client.get("/coordinator/intake")
-    base = {"csrf": csrf_of(form.text), "pathway": "tppo-dewasa", "urgency": "emergency",
-            "name": "Rina Contoh", "sex": "F", "birth_year": "1999", "nationality": "ID",
-            "languages": "id, jv", "needs_shelter": "1", "wants_prosecution": "1"}
+    base = {
+        "csrf": csrf_of(form.text),
+        "pathway": "tppo-dewasa",
+        "urgency": "emergency",
+        "name": "Rina Contoh",
+        "sex": "F",
+        "birth_year": "1999",
+        "nationality": "ID",
+        "languages": "id, jv",
+        "needs_shelter": "1",
+        "wants_prosecution": "1",
+    }
     assert 'value="tppo-dewasa"' in form.text
     assert "demo-singkat" not in form.text  # a demonstration pathway is never offered for a case
     demo = client.post("/coordinator/intake", data={**base, "pathway": "demo-singkat"})
@@ -140,8 +158,17 @@ def test_coordinator_launches_through_the_form(client, world):
     short = client.post("/coordinator/intake", data={**base, "consent": ["polres-ppa"]})
     assert short.status_code == 400 and "consent is missing" in short.text
     assert 'value="Rina Contoh"' in short.text  # the form keeps what was typed
-    consent = ["uptd-ppa", "polres-ppa", "dinsos", "dinkes", "psikolog", "lbh", "lpsk",
-               "disnaker", "ngo"]
+    consent = [
+        "uptd-ppa",
+        "polres-ppa",
+        "dinsos",
+        "dinkes",
+        "psikolog",
+        "lbh",
+        "lpsk",
+        "disnaker",
+        "ngo",
+    ]
     launched = client.post("/coordinator/intake", data={**base, "consent": consent})
     assert launched.status_code == 303, launched.text
     page = client.get(launched.headers["location"])
@@ -164,9 +191,15 @@ def test_language_switch_keeps_the_page(client, world, referral):
 
 def test_access_log_never_records_a_link_token(world, referral):
     token = world.link("polres-ppa", world.steps(referral)["identifikasi"].id)
-    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1,
-                               '%s - "%s %s HTTP/%s" %d', ("127.0.0.1:5", "GET", f"/s/{token}",
-                                                           "1.1", 303), None)
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", f"/s/{token}", "1.1", 303),
+        None,
+    )
     RedactLinkTokens().filter(record)
     assert token not in record.getMessage() and "/s/[redacted]" in record.getMessage()
     assert redact_path("/lang/en?next=/x") == "/lang/en"
@@ -179,8 +212,9 @@ def test_pages_need_a_session(client):
     assert client.post("/coordinator/intake", data={}).headers["location"] == "/signin"
 
 
-def test_a_declined_message_takes_the_coordinator_to_the_timeline_after_sign_in(client, world,
-                                                                                referral):
+def test_a_declined_message_takes_the_coordinator_to_the_timeline_after_sign_in(
+    client, world, referral
+):
     from models.engine import Actor, accept_step, complete_step, decline_step
     from models.outbox import MessageEvent, OutboxMessage
     from notifications.render import render_outbox_message
@@ -188,17 +222,39 @@ def test_a_declined_message_takes_the_coordinator_to_the_timeline_after_sign_in(
     now, ref = world.clock.now, referral.reference
     with transaction(world.engine) as session:
         polres = Actor("agency", "ani", "polres-ppa")
-        accept_step(session, reference=ref, step="identifikasi", agency="polres-ppa", actor=polres,
-                    now=now)
-        complete_step(session, reference=ref, step="identifikasi", agency="polres-ppa",
-                      outcome="served", actor=polres, now=now, catalog=world.catalog)
-        decline_step(session, reference=ref, step="rumah-aman", agency="dinsos", reason="no-capacity",
-                     actor=Actor("agency", "budi", "dinsos"), now=now, catalog=world.catalog)
+        accept_step(
+            session, reference=ref, step="identifikasi", agency="polres-ppa", actor=polres, now=now
+        )
+        complete_step(
+            session,
+            reference=ref,
+            step="identifikasi",
+            agency="polres-ppa",
+            outcome="served",
+            actor=polres,
+            now=now,
+            catalog=world.catalog,
+        )
+        decline_step(
+            session,
+            reference=ref,
+            step="rumah-aman",
+            agency="dinsos",
+            reason="no-capacity",
+            actor=Actor("agency", "budi", "dinsos"),
+            now=now,
+            catalog=world.catalog,
+        )
     with transaction(world.engine) as session:
-        rows = session.exec(select(OutboxMessage).where(OutboxMessage.referral_id == referral.id)).all()
-        links = {(r.event, r.recipient): render_outbox_message(
-            session, message=r, catalog=world.catalog, settings=world.settings, now=now).text
-            for r in rows}
+        rows = session.exec(
+            select(OutboxMessage).where(OutboxMessage.referral_id == referral.id)
+        ).all()
+        links = {
+            (r.event, r.recipient): render_outbox_message(
+                session, message=r, catalog=world.catalog, settings=world.settings, now=now
+            ).text
+            for r in rows
+        }
     base = world.settings.base_url.rstrip("/")
     declined = links[(MessageEvent.declined, "uptd-ppa")]
     # The step's own agency gets a signed link to its step; the coordinator, who acts on the
@@ -207,12 +263,15 @@ def test_a_declined_message_takes_the_coordinator_to_the_timeline_after_sign_in(
     assert f"{base}/s/" in links[(MessageEvent.assigned, "dinsos")]
 
     asked = client.get(f"/referrals/{ref}")
-    assert asked.status_code == 303 and asked.headers["location"] == f"/signin?next=/referrals/{ref}"
+    assert (
+        asked.status_code == 303 and asked.headers["location"] == f"/signin?next=/referrals/{ref}"
+    )
     form = client.get(asked.headers["location"])
     assert f'name="next" value="/referrals/{ref}"' in form.text
     token = world.grant(GrantKind.coordinator, "uptd-ppa", "coordinator-1")
-    signed = client.post("/signin", data={"token": token, "csrf": csrf_of(form.text),
-                                          "next": f"/referrals/{ref}"})
+    signed = client.post(
+        "/signin", data={"token": token, "csrf": csrf_of(form.text), "next": f"/referrals/{ref}"}
+    )
     assert signed.status_code == 303 and signed.headers["location"] == f"/referrals/{ref}"
     timeline = client.get(signed.headers["location"])
     assert timeline.status_code == 200 and ref in timeline.text and "rumah-aman" in timeline.text
@@ -220,10 +279,16 @@ def test_a_declined_message_takes_the_coordinator_to_the_timeline_after_sign_in(
 
 def test_sign_in_never_sends_anyone_to_another_site(client, world):
     token = world.grant(GrantKind.coordinator, "uptd-ppa", "coordinator-1")
-    for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example", "/\t/evil.example"):
+    for target in (
+        "//evil.example/x",
+        "https://evil.example/",
+        "/\\evil.example",
+        "/\t/evil.example",
+    ):
         form = client.get("/signin", params={"next": target})
-        signed = client.post("/signin", data={"token": token, "csrf": csrf_of(form.text),
-                                              "next": target})
+        signed = client.post(
+            "/signin", data={"token": token, "csrf": csrf_of(form.text), "next": target}
+        )
         assert signed.headers["location"] == "/coordinator", target
         client.cookies.clear()
 
@@ -244,8 +309,13 @@ def test_withdrawn_links_stop_working_at_once_and_new_ones_work(client, world, r
 
     world.clock.advance(minutes=5)  # the focal point's phone is lost
     with transaction(world.engine) as session:
-        withdraw_links(session, agency="polres-ppa", by="coordinator:coordinator-1",
-                       now=world.clock.now, catalog=world.catalog)
+        withdraw_links(
+            session,
+            agency="polres-ppa",
+            by="coordinator:coordinator-1",
+            now=world.clock.now,
+            catalog=world.catalog,
+        )
 
     assert client.get(step_url).status_code == 401  # the page it opened closes at the next click
     assert client.get(api, headers=bearer(old_link)).status_code == 401
@@ -259,9 +329,19 @@ def test_withdrawn_links_stop_working_at_once_and_new_ones_work(client, world, r
     # A colleague whose browser still holds the withdrawn session opens the new link: the old
     # session is dropped, not merged (which would make the new one look withdrawn too).
     reopened = open_link(client, new_link)
-    assert reopened.status_code == 303 and client.get(reopened.headers["location"]).status_code == 200
-    assert client.get("/api/inbox", headers=bearer(other_agency)).status_code == 200  # others unaffected
+    assert (
+        reopened.status_code == 303 and client.get(reopened.headers["location"]).status_code == 200
+    )
+    assert (
+        client.get("/api/inbox", headers=bearer(other_agency)).status_code == 200
+    )  # others unaffected
 
     [withdrawn] = world.audit("links-withdrawn")
-    assert withdrawn.actor == "coordinator:coordinator-1" and withdrawn.detail == {"agency": "polres-ppa"}
-    assert {a.detail["attempt"] for a in world.audit("refused")} >= {"session", "sign-in", "open-link"}
+    assert withdrawn.actor == "coordinator:coordinator-1" and withdrawn.detail == {
+        "agency": "polres-ppa"
+    }
+    assert {a.detail["attempt"] for a in world.audit("refused")} >= {
+        "session",
+        "sign-in",
+        "open-link",
+    }

@@ -25,12 +25,16 @@ def upgrade() -> None:
     # Seal the reasons recorded before this revision with the configured key, then drop the
     # plain column: nothing recorded is lost, nothing stays readable.
     connection = op.get_bind()
-    rows = connection.execute(sa.text("SELECT id, reason FROM consent WHERE reason IS NOT NULL")).all()
+    rows = connection.execute(
+        sa.text("SELECT id, reason FROM consent WHERE reason IS NOT NULL")
+    ).all()
     if rows:
         sealer = Sealer(get_settings().resolved_secret_key())
         for consent_id, reason in rows:
-            connection.execute(sa.text("UPDATE consent SET reason_sealed = :sealed WHERE id = :id"),
-                               {"sealed": sealer.seal({"reason": reason}), "id": consent_id})
+            connection.execute(
+                sa.text("UPDATE consent SET reason_sealed = :sealed WHERE id = :id"),
+                {"sealed": sealer.seal({"reason": reason}), "id": consent_id},
+            )
     with op.batch_alter_table("consent", schema=None) as batch_op:
         batch_op.drop_column("reason")
 

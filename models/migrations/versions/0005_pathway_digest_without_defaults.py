@@ -26,7 +26,9 @@ def upgrade() -> None:
     for row in rows:
         digest = Pathway.model_validate_json(row.definition).digest()
         connection.execute(
-            sa.text("UPDATE pathway_version SET digest = :digest WHERE id = :id AND version = :version"),
+            sa.text(
+                "UPDATE pathway_version SET digest = :digest WHERE id = :id AND version = :version"
+            ),
             {"digest": digest, "id": row.id, "version": row.version},
         )
 
@@ -40,7 +42,12 @@ def downgrade() -> None:
     for row in rows:
         canonical = json.dumps(json.loads(row.definition), sort_keys=True)
         connection.execute(
-            sa.text("UPDATE pathway_version SET digest = :digest WHERE id = :id AND version = :version"),
-            {"digest": hashlib.sha256(canonical.encode()).hexdigest(), "id": row.id,
-             "version": row.version},
+            sa.text(
+                "UPDATE pathway_version SET digest = :digest WHERE id = :id AND version = :version"
+            ),
+            {
+                "digest": hashlib.sha256(canonical.encode()).hexdigest(),
+                "id": row.id,
+                "version": row.version,
+            },
         )
