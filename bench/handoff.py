@@ -22,7 +22,7 @@ from flows.wake import after_commit
 from models.catalog import load_catalog
 from models.database import engine_for, migrate, transaction
 from models.directory import load_directory
-from models.engine import Actor, accept_step, complete_step, launch
+from models.engine import Actor, accept_step, complete_step, launch, load_step
 from models.intake import Intake
 from models.seal import Sealer
 from models.settings import PROJECT_ROOT, get_settings
@@ -67,10 +67,13 @@ def main() -> None:
                     now=now,
                 )
                 accept_step(
-                    session,
-                    reference=referral.reference,
-                    step="identifikasi",
-                    agency="polres-ppa",
+                    session=session,
+                    step=load_step(
+                        session=session,
+                        reference=referral.reference,
+                        step_ref="identifikasi",
+                        agency="polres-ppa",
+                    ),
                     actor=police,
                     now=now,
                 )
@@ -79,10 +82,13 @@ def main() -> None:
             start = time.perf_counter()
             with transaction(engine) as session:
                 complete_step(
-                    session,
-                    reference=referral.reference,
-                    step="identifikasi",
-                    agency="polres-ppa",
+                    session=session,
+                    step=load_step(
+                        session=session,
+                        reference=referral.reference,
+                        step_ref="identifikasi",
+                        agency="polres-ppa",
+                    ),
                     outcome="served",
                     actor=police,
                     now=datetime.now(UTC),

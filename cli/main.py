@@ -13,6 +13,7 @@ from sqlmodel import select
 from cli.access_commands import access_app
 from cli.context import context, emit, parse_moment, run, utcnow
 from cli.views import referral_timeline, step_row, timeline_text
+from flows.wake import after_commit
 from models.audit import AuditEntry, AuditHead, ChainBreak, verify_chain
 from models.catalog import register_pathways, template_names
 from models.database import migrate
@@ -28,6 +29,7 @@ from models.engine import (
     decline_step,
     find_referral,
     launch,
+    load_step,
     request_extension,
     reroute_step,
 )
@@ -307,7 +309,7 @@ def launch_cmd(
             }
             for r in referrals
         ]
-    _after_change(ctx, [r.id for r in referrals])
+    after_commit(ctx.settings, [r.id for r in referrals])
     if as_json and intake is not None:
         emit(rows[0], True, str)
     elif as_json:
@@ -342,13 +344,6 @@ def _read(path: Path) -> str:
         raise BadInput(f"{path}: not UTF-8 text") from None
 
 
-def _after_change(ctx, referral_ids: list[int | None]) -> None:
-    """Tell the next agencies at once and wake the referrals' Prefect runs."""
-    from flows.wake import after_commit
-
-    after_commit(ctx.settings, [i for i in referral_ids if i is not None])
-
-
 # --- inspecting ---------------------------------------------------------------------------------
 
 
@@ -377,9 +372,10 @@ def referral_cancel(
     ctx, actor = context(), Actor("coordinator", by)
     with ctx.acting("cancel-referral", actor, reference) as session:
         referral = cancel_referral(
-            session, reference=reference, reason=reason, actor=actor, now=utcnow()
-        )
-    _after_change(ctx, [referral.id])
+            session=session, referral=find_referral(session, reference), reason=reason,
+            actor=actor, now=utcnow(),
+        )  # fmt: skip
+    after_commit(ctx.settings, [referral.id])
     typer.echo(f"{referral.reference} cancelled")
 
 
@@ -449,7 +445,7 @@ def _agency_actor(agency: str, by: str | None) -> Actor:
 
 
 def _step_done(ctx, step: Step, verb: str) -> None:
-    _after_change(ctx, [step.referral_id])
+    after_commit(ctx.settings, [step.referral_id])
     typer.echo(
         f"{verb}: step {step.key}#{step.instance} ({step.agency}) is now {step.status.value}"
     )
@@ -463,9 +459,8 @@ def step_accept(reference: Ref, step: StepKey, agency: AgencyOpt, by: ByOpt = No
     """
     ctx, actor = context(), _agency_actor(agency, by)
     with ctx.acting("accept", actor, reference, step) as session:
-        row = accept_step(
-            session, reference=reference, step=step, agency=agency, actor=actor, now=utcnow()
-        )
+        row = load_step(session=session, reference=reference, step_ref=step, agency=agency)
+        accept_step(session=session, step=row, actor=actor, now=utcnow())
     _step_done(ctx, row, "accepted")
 
 
@@ -485,16 +480,8 @@ def step_decline(
     """
     ctx, actor = context(), _agency_actor(agency, by)
     with ctx.acting("decline", actor, reference, step) as session:
-        row = decline_step(
-            session,
-            reference=reference,
-            step=step,
-            agency=agency,
-            reason=reason,
-            actor=actor,
-            now=utcnow(),
-            catalog=ctx.catalog,
-        )
+        row = load_step(session=session, reference=reference, step_ref=step, agency=agency)
+        decline_step(session=session, step=row, reason=reason, actor=actor, now=utcnow())
     _step_done(ctx, row, "declined")
 
 
@@ -514,82 +501,65 @@ def step_complete(
     """
     ctx, actor = context(), _agency_actor(agency, by)
     with ctx.acting("complete", actor, reference, step) as session:
-        row = complete_step(
-            session,
-            reference=reference,
-            step=step,
-            agency=agency,
-            outcome=outcome,
-            actor=actor,
-            now=utcnow(),
+        row = load_step(session=session, reference=reference, step_ref=step, agency=agency)
+        complete_step(
+            session=session, step=row, outcome=outcome, actor=actor, now=utcnow(),
             catalog=ctx.catalog,
-        )
+        )  # fmt: skip
     _step_done(ctx, row, "completed")
 
 
-@step_app.command("extend")
-def step_extend(
+@step_app.command("request-extension")
+def step_request_extension(
     reference: Ref,
     step: StepKey,
-    until: Annotated[str, typer.Option(help="New deadline, ISO 8601 with offset.")],
-    agency: Annotated[str | None, typer.Option(help="Your agency: ask for more time.")] = None,
+    agency: AgencyOpt,
+    until: Annotated[str, typer.Option(help="The deadline asked for, ISO 8601 with offset.")],
     reason: Annotated[
-        str, typer.Option(help=f"With --agency: {', '.join(c.value for c in ExtensionCode)}.")
+        str, typer.Option(help=f"One of: {', '.join(c.value for c in ExtensionCode)}.")
     ] = "",
     by: ByOpt = None,
 ) -> None:
-    """With --agency, ask for more time; without it, a coordinator (--by) grants the new deadline.
+    """Ask the coordinator for more time on your agency's step; the deadline holds until decided.
 
-    Example: rujukan step extend RJK-7QK2-M9 psikososial --agency psikolog --until 2026-12-10T17:00+07:00 --reason victim-unavailable
-    Example: rujukan step extend RJK-7QK2-M9 psikososial --until 2026-12-10T17:00+07:00 --by coordinator-1
+    Example: rujukan step request-extension RJK-7QK2-M9 psikososial --agency psikolog --until 2026-12-10T17:00+07:00 --reason victim-unavailable
     """
-    if not agency and not by:
-        raise BadInput("give --agency to ask for an extension, or --by COORDINATOR to grant one")
-    ctx = context()
-    actor = _agency_actor(agency, by) if agency else Actor("coordinator", by or "")
-    attempt = "request-extension" if agency else "extend"
-    with ctx.acting(attempt, actor, reference, step) as session:
+    ctx, actor = context(), _agency_actor(agency, by)
+    with ctx.acting("request-extension", actor, reference, step) as session:
         moment = parse_moment(until, "--until")
-        if agency:
-            row = request_extension(
-                session,
-                reference=reference,
-                step=step,
-                agency=agency,
-                until=moment,
-                reason=reason,
-                actor=actor,
-                now=utcnow(),
-            )
-            verb = "extension requested"
-        else:
-            row = decide_extension(
-                session,
-                reference=reference,
-                step=step,
-                approve=True,
-                until=moment,
-                actor=actor,
-                now=utcnow(),
-            )
-            verb = "deadline extended"
-    _step_done(ctx, row, verb)
+        row = load_step(session=session, reference=reference, step_ref=step, agency=agency)
+        request_extension(
+            session=session, step=row, until=moment, reason=reason, actor=actor, now=utcnow()
+        )
+    _step_done(ctx, row, "extension requested")
 
 
-@step_app.command("refuse-extension")
-def step_refuse_extension(
-    reference: Ref, step: StepKey, by: Annotated[str, typer.Option(help="The coordinator.")]
+@step_app.command("decide-extension")
+def step_decide_extension(
+    reference: Ref,
+    step: StepKey,
+    by: Annotated[str, typer.Option(help="The coordinator.")],
+    approve: Annotated[
+        bool, typer.Option("--approve/--refuse", help="Grant the new deadline, or refuse it.")
+    ],
+    until: Annotated[
+        str | None,
+        typer.Option(help="With --approve: the new deadline (default: the date asked for)."),
+    ] = None,
 ) -> None:
-    """Refuse an agency's request for more time; the deadline stays.
+    """Approve or refuse more time on a step (a coordinator may also grant it unasked, with --until).
 
-    Example: rujukan step refuse-extension RJK-7QK2-M9 psikososial --by coordinator-1
+    Example: rujukan step decide-extension RJK-7QK2-M9 psikososial --approve --by coordinator-1
+    Example: rujukan step decide-extension RJK-7QK2-M9 psikososial --refuse --by coordinator-1
     """
     ctx, actor = context(), Actor("coordinator", by)
-    with ctx.acting("refuse-extension", actor, reference, step) as session:
-        row = decide_extension(
-            session, reference=reference, step=step, approve=False, actor=actor, now=utcnow()
+    with ctx.acting("decide-extension", actor, reference, step) as session:
+        moment = parse_moment(until, "--until") if until else None
+        row = load_step(session=session, reference=reference, step_ref=step)
+        decide_extension(
+            session=session, step=row, approve=approve, until=moment, actor=actor, now=utcnow()
         )
-    _step_done(ctx, row, "extension refused")
+    _step_done(ctx, row, "deadline extended" if approve else "extension refused")
 
 
 @step_app.command("reroute")
@@ -605,16 +575,12 @@ def step_reroute(
     """
     ctx, actor = context(), Actor("coordinator", by)
     with ctx.acting("reroute", actor, reference, step) as session:
-        row = reroute_step(
-            session,
-            reference=reference,
-            step=step,
-            to_agency=to,
-            actor=actor,
-            now=utcnow(),
+        row = load_step(session=session, reference=reference, step_ref=step)
+        new = reroute_step(
+            session=session, step=row, to_agency=to, actor=actor, now=utcnow(),
             catalog=ctx.catalog,
-        )
-    _step_done(ctx, row, "re-routed")
+        )  # fmt: skip
+    _step_done(ctx, new, "re-routed")
 
 
 @step_app.command("cancel")
@@ -630,15 +596,11 @@ def step_cancel(
     """
     ctx, actor = context(), Actor("coordinator", by)
     with ctx.acting("cancel-step", actor, reference, step) as session:
-        row = cancel_step(
-            session,
-            reference=reference,
-            step=step,
-            reason=reason,
-            actor=actor,
-            now=utcnow(),
+        row = load_step(session=session, reference=reference, step_ref=step)
+        cancel_step(
+            session=session, step=row, reason=reason, actor=actor, now=utcnow(),
             catalog=ctx.catalog,
-        )
+        )  # fmt: skip
     _step_done(ctx, row, "cancelled")
 
 
@@ -655,13 +617,9 @@ def consent_add(
     ctx, actor = context(), Actor("coordinator", by)
     with ctx.acting("add-consent", actor, reference) as session:
         add_consent(
-            session,
-            reference=reference,
-            agency=agency,
-            actor=actor,
-            now=utcnow(),
-            catalog=ctx.catalog,
-        )
+            session=session, referral=find_referral(session, reference), agency=agency,
+            actor=actor, now=utcnow(), catalog=ctx.catalog,
+        )  # fmt: skip
     typer.echo(f"consent recorded for {agency}")
 
 

@@ -21,7 +21,6 @@ from prefect.flow_runs import suspend_flow_run
 from prefect.runtime import flow_run as runtime_flow_run
 from sqlmodel import Session, select
 
-from flows.server import prefect_at, reachable_api
 from models.audit import AuditEntry
 from models.catalog import Catalog, load_catalog
 from models.database import engine_for, transaction
@@ -36,7 +35,6 @@ log = logging.getLogger(__name__)
 REFERRAL_FLOW = "referral"
 REFERRAL_DEPLOYMENT = "referral"
 WATERMARK_VARIABLE = "rujukan_audit_synced"
-WAKE_LIMIT = 25  # more referrals than this at once are left to the sweep's catch-up
 
 # Audit actions that make a referral's history in Prefect; views of personal data, notes and
 # access grants stay out of it.
@@ -372,28 +370,6 @@ def catch_up(settings: Settings, client: SyncPrefectClient, limit: int = 200) ->
     else:
         client.update_variable(VariableUpdate(name=WATERMARK_VARIABLE, value=mark))
     return total
-
-
-def wake_referrals(settings: Settings, referral_ids: list[int]) -> None:
-    """After a committed change: update these referrals' runs if Prefect is up; else do nothing.
-
-    Never starts a Prefect server. A wake-up is a signal: whatever fails here, the next sweep's
-    catch-up repairs, so it never fails the caller.
-    """
-    if not referral_ids:
-        return
-    if len(referral_ids) > WAKE_LIMIT:
-        # A mass launch: the caller must not wait minutes for Prefect. The next sweep's
-        # catch-up shows them (within RUJUKAN_SWEEP_INTERVAL_SECONDS, 200 a pass).
-        return
-    url = reachable_api(settings)
-    if url is None:
-        return
-    try:
-        with prefect_at(url, settings), get_client(sync_client=True) as client:
-            sync_referrals(settings, referral_ids, client)
-    except Exception as exc:  # noqa: BLE001 - a lost wake-up is repaired by the sweep
-        log.warning("Prefect not updated (%s); the next sweep catches up", type(exc).__name__)
 
 
 def referral_ids_of(session: Session, references: list[str]) -> list[int]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -21,7 +21,7 @@ from sqlmodel import Field, Session, SQLModel, select
 from models.audit import record
 from models.catalog import Catalog
 from models.database import EnumText, UTCDateTime
-from models.engine import Actor, find_referral, find_step
+from models.engine import Actor, find_referral
 from models.errors import AlreadyDone, BadInput, Forbidden, NotFound
 from models.links import LinkClaim
 from models.referral import Referral
@@ -73,6 +73,10 @@ class Principal:
         if self.kind == GrantKind.coordinator:
             return Actor("coordinator", self.holder)
         return Actor("agency", self.holder, self.agency)
+
+    def named(self, holder: str) -> Principal:
+        """The same principal naming the person who acts (a signed link names nobody)."""
+        return replace(self, holder=holder)
 
     @property
     def is_coordinator(self) -> bool:
@@ -248,22 +252,25 @@ def authorize_referral(session: Session, principal: Principal, reference: str) -
 def authorize_step(
     session: Session, principal: Principal, reference: str, step_id: int
 ) -> tuple[Referral, Step]:
-    """The referral and step if the principal may act on it: 404 outside, 403 on another's step."""
+    """The referral and step if the principal may open it.
+
+    An agency opens only its own steps, and only once they were given to it (made ready): a step
+    still pending, or skipped or cancelled before that, is refused (403). Another agency's step
+    gets the answer of a step that does not exist, so a refusal tells nothing of the others.
+    """
     referral = authorize_referral(session, principal, reference)
     step = session.get(Step, step_id)
-    if step is None or step.referral_id != referral.id:
-        raise NotFound(f"referral {referral.reference} has no step #{step_id}")
+    others = not principal.is_coordinator and step is not None and step.agency != principal.agency
+    if step is None or step.referral_id != referral.id or others:
+        raise NotFound(
+            f"you have no step #{step_id} in {referral.reference}: your steps are in your inbox"
+        )
     if principal.is_coordinator:
         return referral, step
-    # The engine's own rule says whose step it is (NotFound / Forbidden), as for the CLI.
-    find_step(session, referral, f"{step.key}#{step.instance}", principal.agency)
-    if step.agency != principal.agency:
-        raise Forbidden(f"step #{step_id} of {referral.reference} belongs to another agency")
+    if step.ready_at is None:
+        raise Forbidden(
+            "this step is not yours to act on yet: it opens when the steps before it are done"
+        )
     if principal.step_ids is not None and step.id not in principal.step_ids:
         raise Forbidden("this link opens one step only: use the link of the other step")
     return referral, step
-
-
-def step_ref(step: Step) -> str:
-    """The engine's name of one step instance: key#n."""
-    return f"{step.key}#{step.instance}"

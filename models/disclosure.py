@@ -39,8 +39,14 @@ def disclose_for_step(
     sealer: Sealer,
     actor: str,
     now: datetime,
-) -> dict[str, object]:
-    """The facts this step may see, in the pathway's order; the view is audited by fact name."""
+) -> dict[str, object] | None:
+    """The facts this step may see, in the pathway's order; the view is audited by fact name.
+
+    Only while the step is open (ready or accepted): a closed, declined or re-routed step shows
+    what the agency recorded, never the person's facts (None).
+    """
+    if not step.is_open:
+        return None
     if not spec.sees:
         return {}
     facts = _facts(_open_person(session, referral, sealer), now)

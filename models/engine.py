@@ -18,7 +18,7 @@ from models.audit import record
 from models.catalog import Catalog, register_pathways, stored_pathway
 from models.condition import CONDITIONS
 from models.deadline import parse_duration
-from models.errors import AlreadyDone, BadInput, Forbidden, IllegalTransition, NotFound, quoted
+from models.errors import AlreadyDone, BadInput, IllegalTransition, NotFound, quoted
 from models.intake import Intake
 from models.outbox import MessageEvent, dedup_key, enqueue
 from models.pathway import Pathway, StepSpec
@@ -34,6 +34,7 @@ from models.step import (
     Step,
     StepStatus,
     check_transition,
+    sources,
 )
 
 MAX_EXTENSION = timedelta(days=366)
@@ -208,8 +209,7 @@ def advance(
             if not all(key_done(steps, dep) for dep in spec.depends_on):
                 continue
             if spec.when and not CONDITIONS[spec.when](referral.options):
-                _set_status(step, StepStatus.skipped, now)
-                step.closed_at = now
+                _close(step, StepStatus.skipped, now)
                 record(
                     session,
                     actor=str(actor),
@@ -258,7 +258,8 @@ def advance(
     return changed
 
 
-def _set_status(step: Step, status: StepStatus, now: datetime) -> None:
+def _move(step: Step, status: StepStatus) -> None:
+    """Change a step's status if TRANSITIONS allows it (AlreadyDone / IllegalTransition if not)."""
     check_transition(step.status, status)
     step.status = status
 
@@ -273,7 +274,7 @@ def _make_ready(
     now: datetime,
     actor: Actor,
 ) -> None:
-    _set_status(step, StepStatus.ready, now)
+    _move(step, StepStatus.ready)
     step.ready_at = now
     start = now
     agency_tz = catalog.agency(step.agency).timezone
@@ -331,40 +332,40 @@ def find_referral(session: Session, reference: str) -> Referral:
     return referral
 
 
-def find_step(
-    session: Session,
-    referral: Referral,
-    step_ref: str,
-    agency: str | None = None,
-    statuses: Iterable[StepStatus] | None = None,
+def load_step(
+    *, session: Session, reference: str, step_ref: str, agency: str | None = None
 ) -> Step:
-    """The step `key` or `key#n` of a referral; for an agency, only its own steps count."""
-    key, _, number = step_ref.partition("#")
+    """The step `key` or `key#n` of a referral (the CLI's way in); an agency finds only its own.
+
+    Of several instances of a key, the one that still needs work comes first (open ones by due
+    time, then pending or awaiting a re-route), else the newest.
+    """
+    referral = find_referral(session, reference)
     assert referral.id is not None
-    steps = [s for s in steps_of(session, referral.id) if s.key == key]
-    if number:
-        steps = [s for s in steps if str(s.instance) == number]
-    if not steps:
-        pathway = stored_pathway(session, referral.pathway_id, referral.pathway_version)
-        known = ", ".join(s.key for s in pathway.steps)
-        raise NotFound(
-            f"referral {referral.reference} has no step {quoted(step_ref)} (steps: {known})"
-        )
+    steps = steps_of(session, referral.id)
     if agency is not None:
-        if not any(s.agency == agency for s in steps_of(session, referral.id)):
+        steps = [s for s in steps if s.agency == agency]
+        if not steps:  # the same answer as for a code that does not exist
             raise NotFound(f"no referral '{referral.reference}' for agency '{agency}'")
-        own = [s for s in steps if s.agency == agency]
-        if not own:
-            raise Forbidden(f"step '{step_ref}' of {referral.reference} belongs to another agency")
-        steps = own
-    if statuses is not None:
-        wanted = [s for s in steps if s.status in set(statuses)]
-        if wanted:
-            return min(
-                wanted, key=lambda s: (s.due_at or s.ready_at or referral.created_at, s.instance)
-            )
-    # the newest instance tells the truth about where the step stands
-    return max(steps, key=lambda s: s.instance)
+    key, _, number = step_ref.partition("#")
+    instances = [s for s in steps if s.key == key and (not number or str(s.instance) == number)]
+    if not instances:
+        # Only the caller's own steps are named: an agency learns nothing of the others.
+        known = ", ".join(dict.fromkeys(s.key for s in steps))
+        whose = f"agency '{agency}' has" if agency else "it has"
+        raise NotFound(
+            f"referral {referral.reference} has no step {quoted(step_ref)} for you "
+            f"({whose} steps: {known})"
+        )
+    return min(instances, key=_urgency)
+
+
+def _urgency(step: Step) -> tuple:
+    if step.is_open:
+        return (0, step.due_at or step.ready_at, step.instance)
+    if step.status == StepStatus.pending or step.awaits_reroute:
+        return (1, None, step.instance)
+    return (2, None, -step.instance)
 
 
 def record_refusal(
@@ -372,18 +373,21 @@ def record_refusal(
     *,
     actor: str,
     attempt: str,
-    error: Exception,
+    error: Exception | str,
     now: datetime,
     via: str,
     reference: str | None = None,
     step_id: int | None = None,
     step_ref: str | None = None,
+    count: int = 1,
 ) -> None:
     """Record a refused attempt in the audit trail, in the caller's (own) transaction.
 
     The entry names the attempt, the error's class and the referral and step if they exist:
-    never the typed values, which may be anything.
+    never the typed values, which may be anything. `count` > 1 stands for that many repeats
+    of one attempt from one source in one window (a flood leaves one entry, not thousands).
     """
+    error_name = error if isinstance(error, str) else type(error).__name__
     referral = None
     if reference:
         referral = session.exec(
@@ -393,7 +397,7 @@ def record_refusal(
         step_id = None
     if step_id is None and step_ref and referral is not None:
         try:
-            step_id = find_step(session, referral, step_ref).id
+            step_id = load_step(session=session, reference=referral.reference, step_ref=step_ref).id
         except NotFound:
             pass
     record(
@@ -403,21 +407,15 @@ def record_refusal(
         now=now,
         referral_id=referral.id if referral else None,
         step_id=step_id,
-        detail={"attempt": attempt, "error": type(error).__name__, "via": via},
+        detail={"attempt": attempt, "error": error_name, "via": via}
+        | ({"count": count} if count > 1 else {}),
     )
 
 
-def _load(
-    session: Session,
-    reference: str,
-    step_ref: str,
-    agency: str | None,
-    statuses: Iterable[StepStatus] | None,
-) -> tuple[Referral, Step, Pathway]:
-    referral = find_referral(session, reference)
-    step = find_step(session, referral, step_ref, agency, statuses)
-    pathway = stored_pathway(session, referral.pathway_id, referral.pathway_version)
-    return referral, step, pathway
+def _referral_of(session: Session, step: Step) -> Referral:
+    referral = session.get(Referral, step.referral_id)
+    assert referral is not None and referral.id is not None
+    return referral
 
 
 def _claim(session: Session, step: Step) -> None:
@@ -431,150 +429,128 @@ def _claim(session: Session, step: Step) -> None:
         ) from None
 
 
+def _close(step: Step, status: StepStatus, now: datetime) -> None:
+    """End a step's work: its new status, when it closed, and no more deadline checks."""
+    _move(step, status)
+    step.closed_at = now
+    step.next_check_at = None
+
+
+def _require_open(step: Step, what: str) -> None:
+    if not step.is_open:
+        raise IllegalTransition(f"a {step.status.value} step {what}: only a ready or accepted one")
+
+
 # --- agency actions -----------------------------------------------------------------------------
 
 
-def accept_step(
-    session: Session, *, reference: str, step: str, agency: str, actor: Actor, now: datetime
-) -> Step:
+def accept_step(*, session: Session, step: Step, actor: Actor, now: datetime) -> Step:
     """The agency takes the step on."""
-    referral, row, _ = _load(session, reference, step, agency, [StepStatus.ready])
-    _set_status(row, StepStatus.accepted, now)
-    row.accepted_at = now
-    _claim(session, row)
+    _move(step, StepStatus.accepted)
+    step.accepted_at = now
+    _claim(session, step)
     record(
         session,
         actor=str(actor),
         action="accepted",
         now=now,
-        referral_id=referral.id,
-        step_id=row.id,
-        detail={"step": row.key},
+        referral_id=step.referral_id,
+        step_id=step.id,
+        detail={"step": step.key},
     )
-    return row
+    return step
 
 
-def decline_step(
-    session: Session,
-    *,
-    reference: str,
-    step: str,
-    agency: str,
-    reason: str,
-    actor: Actor,
-    now: datetime,
-    catalog: Catalog,
-) -> Step:
+def decline_step(*, session: Session, step: Step, reason: str, actor: Actor, now: datetime) -> Step:
     """The agency declines with a reason code; the coordinator must re-route the step."""
     code = _code(DeclineCode, reason, "decline reason")
-    referral, row, _ = _load(session, reference, step, agency, OPEN)
-    _set_status(row, StepStatus.declined, now)
-    row.decline_reason = code
-    row.closed_at = now
-    row.next_check_at = None
-    _claim(session, row)
+    referral = _referral_of(session, step)
+    _close(step, StepStatus.declined, now)
+    step.decline_reason = code
+    _claim(session, step)
     record(
         session,
         actor=str(actor),
         action="declined",
         now=now,
         referral_id=referral.id,
-        step_id=row.id,
-        detail={"step": row.key, "reason": code},
+        step_id=step.id,
+        detail={"step": step.key, "reason": code},
     )
     enqueue(
         session,
         event=MessageEvent.declined,
         recipient=referral.coordinator_agency,
         referral_id=referral.id,
-        step_id=row.id,
-        due_at=row.due_at,
+        step_id=step.id,
+        due_at=step.due_at,
         now=now,
-        key=dedup_key(row.id, "declined", referral.coordinator_agency),
+        key=dedup_key(step.id, "declined", referral.coordinator_agency),
     )
-    return row
+    return step
 
 
 def complete_step(
-    session: Session,
-    *,
-    reference: str,
-    step: str,
-    agency: str,
-    outcome: str,
-    actor: Actor,
-    now: datetime,
-    catalog: Catalog,
+    *, session: Session, step: Step, outcome: str, actor: Actor, now: datetime, catalog: Catalog
 ) -> Step:
     """The agency records the outcome; the steps that waited for this one become ready."""
     code = _code(OutcomeCode, outcome, "outcome")
-    referral, row, _ = _load(session, reference, step, agency, [StepStatus.accepted])
-    _set_status(row, StepStatus.completed, now)
-    row.outcome = code
-    row.closed_at = now
-    row.next_check_at = None
-    _claim(session, row)
+    referral = _referral_of(session, step)
+    _close(step, StepStatus.completed, now)
+    step.outcome = code
+    _claim(session, step)
     record(
         session,
         actor=str(actor),
         action="completed",
         now=now,
         referral_id=referral.id,
-        step_id=row.id,
-        detail={"step": row.key, "outcome": code},
+        step_id=step.id,
+        detail={"step": step.key, "outcome": code},
     )
     advance(session, referral=referral, catalog=catalog, now=now, actor=actor)
-    return row
+    return step
 
 
 def request_extension(
-    session: Session,
-    *,
-    reference: str,
-    step: str,
-    agency: str,
-    until: datetime,
-    reason: str,
-    actor: Actor,
-    now: datetime,
+    *, session: Session, step: Step, until: datetime, reason: str, actor: Actor, now: datetime
 ) -> Step:
     """The agency asks for more time; the coordinator decides."""
     code = _code(ExtensionCode, reason, "extension reason")
-    _require_aware(until, "--until")
-    referral, row, _ = _load(session, reference, step, agency, OPEN)
-    if not row.is_open:
-        raise IllegalTransition(f"a {row.status.value} step cannot be extended")
-    _check_until(row, until, now)
-    if row.extension_until == until:
+    _require_aware(until, "the new deadline")
+    _require_open(step, "cannot be extended")
+    _check_until(step, until, now)
+    if step.extension_until == until:
         raise AlreadyDone("this extension was already requested; the coordinator will decide")
-    row.extension_until, row.extension_reason = until, code
-    _claim(session, row)
+    referral = _referral_of(session, step)
+    step.extension_until, step.extension_reason = until, code
+    _claim(session, step)
     record(
         session,
         actor=str(actor),
         action="extension-requested",
         now=now,
         referral_id=referral.id,
-        step_id=row.id,
-        detail={"step": row.key, "until": until.isoformat(), "reason": code},
+        step_id=step.id,
+        detail={"step": step.key, "until": until.isoformat(), "reason": code},
     )
     enqueue(
         session,
         event=MessageEvent.extension_requested,
         recipient=referral.coordinator_agency,
         referral_id=referral.id,
-        step_id=row.id,
+        step_id=step.id,
         due_at=until,
         now=now,
-        key=dedup_key(row.id, "extension-requested", row.deadline_version, until.isoformat()),
+        key=dedup_key(step.id, "extension-requested", step.deadline_version, until.isoformat()),
     )
-    return row
+    return step
 
 
-def _check_until(row: Step, until: datetime, now: datetime) -> None:
+def _check_until(step: Step, until: datetime, now: datetime) -> None:
     if until <= now:
         raise BadInput("the new deadline is in the past: give a later date")
-    if row.due_at and until <= row.due_at:
+    if step.due_at and until <= step.due_at:
         raise BadInput("the new deadline is not later than the current one")
     if until > now + MAX_EXTENSION:
         raise BadInput("the new deadline is more than a year away: give a nearer date")
@@ -584,33 +560,32 @@ def _check_until(row: Step, until: datetime, now: datetime) -> None:
 
 
 def decide_extension(
-    session: Session,
     *,
-    reference: str,
-    step: str,
+    session: Session,
+    step: Step,
     approve: bool,
     actor: Actor,
     now: datetime,
     until: datetime | None = None,
 ) -> Step:
     """Approve (optionally with another date) or refuse an extension; approving re-arms notices."""
-    referral, row, pathway = _load(session, reference, step, None, OPEN)
-    if not row.is_open:
-        raise IllegalTransition(f"a {row.status.value} step has no deadline to extend")
+    _require_open(step, "has no deadline to extend")
     if until is None:
-        until = row.extension_until
+        until = step.extension_until
     if until is None:
-        raise BadInput("no extension was requested: give the new deadline with --until")
-    _require_aware(until, "--until")
+        raise BadInput("no extension was requested: give the new deadline")
+    _require_aware(until, "the new deadline")
+    referral = _referral_of(session, step)
     if approve:
-        _check_until(row, until, now)
-        row.due_at = until
-        row.deadline_version += 1
-        row.reminded = row.overdue = row.escalated = False
-        row.next_check_at = next_check(row, pathway.step(row.key))
-    requested = row.extension_until
-    row.extension_until = row.extension_reason = None
-    _claim(session, row)
+        _check_until(step, until, now)
+        pathway = stored_pathway(session, referral.pathway_id, referral.pathway_version)
+        step.due_at = until
+        step.deadline_version += 1
+        step.reminded = step.overdue = step.escalated = False
+        step.next_check_at = next_check(step, pathway.step(step.key))
+    requested = step.extension_until
+    step.extension_until = step.extension_reason = None
+    _claim(session, step)
     action = "extension-approved" if approve else "extension-refused"
     record(
         session,
@@ -618,78 +593,67 @@ def decide_extension(
         action=action,
         now=now,
         referral_id=referral.id,
-        step_id=row.id,
-        detail={"step": row.key, "until": until.isoformat()},
+        step_id=step.id,
+        detail={"step": step.key, "until": until.isoformat()},
     )
     event = MessageEvent.extension_approved if approve else MessageEvent.extension_refused
     enqueue(
         session,
         event=event,
-        recipient=row.agency,
+        recipient=step.agency,
         referral_id=referral.id,
-        step_id=row.id,
-        due_at=row.due_at,
+        step_id=step.id,
+        due_at=step.due_at,
         now=now,
-        key=dedup_key(row.id, action, row.deadline_version, (requested or until).isoformat()),
+        key=dedup_key(step.id, action, step.deadline_version, (requested or until).isoformat()),
     )
-    return row
+    return step
 
 
 def reroute_step(
-    session: Session,
-    *,
-    reference: str,
-    step: str,
-    to_agency: str,
-    actor: Actor,
-    now: datetime,
-    catalog: Catalog,
+    *, session: Session, step: Step, to_agency: str, actor: Actor, now: datetime, catalog: Catalog
 ) -> Step:
     """Hand a declined (or still open) step to another agency, with a fresh deadline."""
     catalog.agency(to_agency)
-    referral, row, pathway = _load(
-        session, reference, step, None, [StepStatus.declined, StepStatus.ready, StepStatus.accepted]
-    )
-    if not (row.awaits_reroute or row.is_open):
+    if not (step.awaits_reroute or step.is_open):
         raise IllegalTransition(
-            f"a {row.status.value} step cannot be re-routed: only declined or open steps can"
+            f"a {step.status.value} step cannot be re-routed: only declined or open steps can"
         )
-    if row.agency == to_agency and row.is_open:
+    if step.agency == to_agency and step.is_open:
         raise AlreadyDone(f"the step is already with {to_agency}; nothing changed")
+    referral = _referral_of(session, step)
     _require_consent(session, referral, to_agency)
-    assert referral.id is not None
+    pathway = stored_pathway(session, referral.pathway_id, referral.pathway_version)
     number = session.exec(
-        select(func.max(Step.instance)).where(Step.referral_id == referral.id, Step.key == row.key)
+        select(func.max(Step.instance)).where(Step.referral_id == referral.id, Step.key == step.key)
     ).one()
     new = Step(
-        referral_id=referral.id,
-        key=row.key,
+        referral_id=step.referral_id,
+        key=step.key,
         instance=number + 1,
         agency=to_agency,
-        offset=row.offset,
+        offset=step.offset,
     )
     session.add(new)
     session.flush()
-    if row.is_open:
-        _set_status(row, StepStatus.cancelled, now)
-        row.closed_at = now
-        row.next_check_at = None
+    if step.is_open:
+        _close(step, StepStatus.cancelled, now)
     else:
-        row.replaced_by = new.id
-    _claim(session, row)
+        step.replaced_by = new.id
+    _claim(session, step)
     record(
         session,
         actor=str(actor),
         action="rerouted",
         now=now,
         referral_id=referral.id,
-        step_id=row.id,
-        detail={"step": row.key, "from": row.agency, "to": to_agency, "new_step_id": new.id},
+        step_id=step.id,
+        detail={"step": step.key, "from": step.agency, "to": to_agency, "new_step_id": new.id},
     )
     _make_ready(
         session,
         step=new,
-        spec=pathway.step(row.key),
+        spec=pathway.step(step.key),
         referral=referral,
         catalog=catalog,
         now=now,
@@ -708,17 +672,22 @@ def _require_consent(session: Session, referral: Referral, agency: str) -> None:
 
 
 def add_consent(
-    session: Session, *, reference: str, agency: str, actor: Actor, now: datetime, catalog: Catalog
+    *,
+    session: Session,
+    referral: Referral,
+    agency: str,
+    actor: Actor,
+    now: datetime,
+    catalog: Catalog,
 ) -> Consent:
     """Record the victim's consent to share with one more agency."""
     catalog.agency(agency)
-    referral = find_referral(session, reference)
+    assert referral.id is not None
     existing = session.exec(
         select(Consent).where(Consent.referral_id == referral.id, Consent.agency == agency)
     ).first()
     if existing:
         raise AlreadyDone(f"consent for '{agency}' is already recorded; nothing changed")
-    assert referral.id is not None
     consent = Consent(
         referral_id=referral.id, agency=agency, recorded_by=actor.name, recorded_at=now
     )
@@ -735,60 +704,43 @@ def add_consent(
 
 
 def cancel_step(
-    session: Session,
-    *,
-    reference: str,
-    step: str,
-    reason: str,
-    actor: Actor,
-    now: datetime,
-    catalog: Catalog,
+    *, session: Session, step: Step, reason: str, actor: Actor, now: datetime, catalog: Catalog
 ) -> Step:
     """The coordinator cancels a step that is no longer needed; steps after it may proceed."""
     code = _code(CancelCode, reason, "cancel reason")
-    referral, row, _ = _load(
-        session,
-        reference,
-        step,
-        None,
-        [StepStatus.pending, StepStatus.ready, StepStatus.accepted, StepStatus.declined],
-    )
-    _set_status(row, StepStatus.cancelled, now)
-    row.closed_at = now
-    row.next_check_at = None
-    _claim(session, row)
+    referral = _referral_of(session, step)
+    _close(step, StepStatus.cancelled, now)
+    _claim(session, step)
     record(
         session,
         actor=str(actor),
         action="step-cancelled",
         now=now,
         referral_id=referral.id,
-        step_id=row.id,
-        detail={"step": row.key, "reason": code},
+        step_id=step.id,
+        detail={"step": step.key, "reason": code},
     )
     advance(session, referral=referral, catalog=catalog, now=now, actor=actor)
-    return row
+    return step
 
 
 def cancel_referral(
-    session: Session, *, reference: str, reason: str, actor: Actor, now: datetime
+    *, session: Session, referral: Referral, reason: str, actor: Actor, now: datetime
 ) -> Referral:
     """The coordinator closes a referral: every step not yet finished is cancelled."""
     code = _code(CancelCode, reason, "cancel reason")
-    referral = find_referral(session, reference)
     if referral.status == ReferralStatus.cancelled:
         raise AlreadyDone("the referral is already cancelled; nothing changed")
     if referral.status != ReferralStatus.active:
         raise IllegalTransition(f"a {referral.status.value} referral cannot be cancelled")
     assert referral.id is not None
-    for row in steps_of(session, referral.id):
-        if (
-            row.status in (StepStatus.pending, StepStatus.ready, StepStatus.accepted)
-            or row.awaits_reroute
+    unfinished = sources(StepStatus.cancelled)
+    for step in steps_of(session, referral.id):
+        if step.status in unfinished and (
+            step.status != StepStatus.declined or step.awaits_reroute
         ):
-            _set_status(row, StepStatus.cancelled, now)
-            row.closed_at, row.next_check_at = now, None
-            _claim(session, row)
+            _close(step, StepStatus.cancelled, now)
+            _claim(session, step)
     referral.status, referral.closed_at = ReferralStatus.cancelled, now
     session.add(referral)
     record(

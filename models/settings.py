@@ -100,6 +100,21 @@ class Settings(BaseSettings):
     link_lifetime_days: int = Field(
         default=7, description="How long a signed step link stays valid."
     )
+    refusals_per_client: str = Field(
+        default="20/minute",
+        description="Refused credentials (bad token, link, CSRF) one client may cause before its "
+        "requests without valid credentials get 429 for the rest of the window (limits syntax).",
+    )
+    refusals_overall: str = Field(
+        default="300/minute",
+        description="Refused credentials from all clients together before every request without "
+        "credentials gets 429 for the rest of the window (limits syntax).",
+    )
+    rate_limit_storage: str = Field(
+        default="memory://",
+        description="Where the refusal counters live: memory:// for one process, "
+        "redis://HOST:6379 when several inbox processes share the load.",
+    )
 
     # --- crash-safety harness ---
     crash_at: str | None = Field(

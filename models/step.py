@@ -38,6 +38,11 @@ TRANSITIONS: dict[StepStatus, set[StepStatus]] = {
 }
 
 
+def sources(target: StepStatus) -> frozenset[StepStatus]:
+    """The statuses from which a step may become `target`."""
+    return frozenset(status for status, targets in TRANSITIONS.items() if target in targets)
+
+
 def check_transition(current: StepStatus, target: StepStatus) -> None:
     """Raise AlreadyDone if the step is already `target`, IllegalTransition if not allowed."""
     if current == target:

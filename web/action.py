@@ -1,113 +1,165 @@
-"""One action from the web: check access, run the engine function in one transaction, audit a
-refusal, then send the queued messages and wake Prefect (after the commit, as the CLI does)."""
+"""The one path of an action from the web, for the pages and the API alike.
+
+Check who acts, run the engine function in one transaction, audit a refusal, and after the
+commit send the queued messages and wake Prefect (flows.wake.after_commit, as the CLI does).
+"""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from fastapi import BackgroundTasks
+from pydantic import ValidationError
 from sqlmodel import Session
 
-from models.access import Principal, authorize_referral, authorize_step
+from flows.wake import after_commit
+from models.access import (
+    OFFICER_NEEDED,
+    Principal,
+    authorize_referral,
+    authorize_step,
+    check_holder,
+)
+from models.engine import launch
 from models.errors import AlreadyDone, BadInput, Forbidden
+from models.intake import Intake
+from models.note import add_note, clean_note
 from models.referral import Referral
-from models.settings import Settings
 from models.step import Step
+from web.context import Web
 from web.guard import refuse
 
-if TYPE_CHECKING:
-    from web.app import Web
-
-log = logging.getLogger("rujukan.web")
-
-Work = Callable[[Session, Referral, Step | None], object]
+# An engine action with its own arguments bound (functools.partial): the path below adds
+# `session`, the loaded `step` (or `referral`), `actor` and `now`.
+StepAct = Callable[..., Step]
+ReferralAct = Callable[..., object]
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What an action did: changed or not (already done), and a message for people."""
+class ActionResult:
+    """What an action did: changed or not (already done), a message, and the step it left."""
 
     changed: bool
     message: str
     reference: str
-    referral_id: int | None
-    result: object = None
+    step_id: int | None = None
 
 
-def after_commit(settings: Settings, referral_ids: list[int]) -> None:
-    """Send the messages the change queued and wake the referrals' Prefect runs.
-
-    The change is committed already: if this fails, the relay's timer and the deadline sweep
-    catch up, so the person who acted still gets their answer.
-    """
-    try:
-        from flows.wake import after_commit as wake
-
-        wake(settings, referral_ids)
-    except Exception as exc:  # noqa: BLE001  (a wake-up is a signal; the commit stands)
-        log.warning(
-            "after-commit delivery for referrals %s failed (%s); the relay timer and the "
-            "sweep will catch up",
-            referral_ids,
-            type(exc).__name__,
-        )
-
-
-def perform(
+def agency_action(
     web: Web,
     principal: Principal,
+    background: BackgroundTasks,
     *,
     attempt: str,
     reference: str,
-    step_id: int | None,
-    work: Work,
-    background: BackgroundTasks | None,
-    role: str | None = None,
+    step_id: int,
+    act: StepAct,
+    officer: str = "",
+    note: str | None = None,
     via: str = "web",
-) -> Outcome:
+) -> ActionResult:
+    """An agency acts on one of its steps (accept, decline, complete, ask for more time).
+
+    A link names no person, so its bearer gives the officer's name; a personal token names its
+    holder. An optional note is stored sealed with the action.
+    """
+    try:
+        if principal.is_coordinator:
+            raise Forbidden("only the step's agency may do this")
+        if principal.grant_id is None:
+            if not officer.strip():
+                raise BadInput(OFFICER_NEEDED)
+            principal = principal.named(check_holder(officer))
+        text = clean_note(note)
+    except BadInput as exc:
+        refuse(web, principal, attempt, exc, reference=reference, step_id=step_id, via=via)
+        raise
+    actor = principal.actor
+
+    def work(session: Session, referral: Referral, step: Step | None) -> Step:
+        now = web.now()
+        row = act(session=session, step=step, actor=actor, now=now)
+        if text:
+            add_note(
+                session,
+                referral_id=referral.id,
+                step_id=row.id,
+                author=str(actor),
+                action=attempt,
+                text=text,
+                sealer=web.sealer,
+                now=now,
+            )
+        return row
+
+    return _perform(web, principal, background, attempt, reference, step_id, work, via)
+
+
+def coordinator_action(
+    web: Web,
+    principal: Principal,
+    background: BackgroundTasks,
+    *,
+    attempt: str,
+    reference: str,
+    act: StepAct | ReferralAct,
+    step_id: int | None = None,
+    via: str = "web",
+) -> ActionResult:
+    """A coordinator acts on a step (re-route, decide an extension, cancel) or on the referral."""
+
+    def work(session: Session, referral: Referral, step: Step | None) -> object:
+        if not principal.is_coordinator:
+            raise Forbidden("only a coordinator may do this")
+        target = {"step": step} if step is not None else {"referral": referral}
+        return act(session=session, **target, actor=principal.actor, now=web.now())
+
+    return _perform(web, principal, background, attempt, reference, step_id, work, via)
+
+
+def _perform(
+    web: Web,
+    principal: Principal,
+    background: BackgroundTasks,
+    attempt: str,
+    reference: str,
+    step_id: int | None,
+    work: Callable[[Session, Referral, Step | None], object],
+    via: str,
+) -> ActionResult:
     """Run `work` on the authorised referral (and step) in one transaction; refusals are audited."""
     try:
         with web.transaction() as session:
-            if role == "coordinator" and not principal.is_coordinator:
-                raise Forbidden("only a coordinator may do this")
-            if role == "agency" and principal.is_coordinator:
-                raise Forbidden("only the step's agency may do this")
             if step_id is not None:
                 referral, step = authorize_step(session, principal, reference, step_id)
             else:
                 referral, step = authorize_referral(session, principal, reference), None
-            result = work(session, referral, step)
-            outcome = Outcome(True, "done", referral.reference, referral.id, result)
+            done = work(session, referral, step)
+            result = ActionResult(
+                changed=True,
+                message="done",
+                reference=referral.reference,
+                step_id=done.id if isinstance(done, Step) else step_id,
+            )
+            referral_id = referral.id
     except AlreadyDone as exc:
-        return Outcome(False, str(exc), reference.upper(), None)
+        return ActionResult(False, str(exc), reference.upper(), step_id)
     except BadInput as exc:
         refuse(web, principal, attempt, exc, reference=reference, step_id=step_id, via=via)
         raise
-    if outcome.referral_id is not None:
-        ids = [outcome.referral_id]
-        if background is not None:
-            background.add_task(after_commit, web.settings, ids)
-        else:
-            after_commit(web.settings, ids)
-    return outcome
+    background.add_task(after_commit, web.settings, [referral_id])
+    return result
 
 
 def launch_referral(
     web: Web,
     principal: Principal,
+    background: BackgroundTasks,
     intake_data: dict,
-    background: BackgroundTasks | None,
     via: str = "web",
-) -> Outcome:
+) -> ActionResult:
     """Validate an intake and launch it as the signed-in coordinator; refusals are audited."""
-    from pydantic import ValidationError
-
-    from models.engine import launch
-    from models.intake import Intake
-
     try:
         if not principal.is_coordinator:
             raise Forbidden("only a coordinator may launch a referral")
@@ -133,13 +185,10 @@ def launch_referral(
             referral = launch(
                 session, intake=intake, catalog=web.catalog, sealer=web.sealer, now=web.now()
             )
-            outcome = Outcome(True, "launched", referral.reference, referral.id)
+            result = ActionResult(True, "launched", referral.reference)
+            referral_id = referral.id
     except BadInput as exc:
         refuse(web, principal, "launch", exc, via=via)
         raise
-    assert outcome.referral_id is not None
-    if background is not None:
-        background.add_task(after_commit, web.settings, [outcome.referral_id])
-    else:
-        after_commit(web.settings, [outcome.referral_id])
-    return outcome
+    background.add_task(after_commit, web.settings, [referral_id])
+    return result

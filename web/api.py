@@ -6,19 +6,13 @@ No cookies are read here, so a browser cannot be tricked into calling it (no CSR
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Body, Depends, Request
+from fastapi import APIRouter, BackgroundTasks, Body
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.access import (
-    OFFICER_NEEDED,
-    Principal,
-    authorize_referral,
-    authorize_step,
-    check_holder,
-    step_ref,
-)
+from models.access import authorize_referral, authorize_step
 from models.catalog import stored_pathway
 from models.codes import all_codes
 from models.disclosure import disclose_all, disclose_for_step, read_notes
@@ -30,19 +24,20 @@ from models.engine import (
     complete_step,
     decide_extension,
     decline_step,
+    find_referral,
     request_extension,
     reroute_step,
 )
 from models.errors import BadInput, Forbidden, NotFound
-from models.note import add_note, clean_note, notes_of
+from models.note import notes_of
 from models.step import Step
-from web.action import Outcome, launch_referral, perform
-from web.guard import api_principal, locale_of, refuse, web_of
+from web.action import ActionResult, agency_action, coordinator_action, launch_referral
+from web.deps import Caller, Locale, WebDep
+from web.guard import refuse
 from web.language import CANCEL_REASONS
 from web.views import inbox, referral_list, step_view, timeline
 
 api = APIRouter(prefix="/api", tags=["api"])
-Caller = Annotated[Principal, Depends(api_principal)]
 
 _BODY = ConfigDict(extra="forbid", hide_input_in_errors=True)
 Officer = Field(
@@ -119,6 +114,20 @@ class CancelBody(BaseModel):
     reason: str | None = Field(default=None, description=f"One of: {', '.join(CANCEL_REASONS)}.")
 
 
+INTAKE_EXAMPLE = {
+    "pathway": "tppo-dewasa",
+    "urgency": "regular",
+    "person": {
+        "name": "Siti Contoh",
+        "sex": "F",
+        "birth_year": 2001,
+        "nationality": "ID",
+        "languages": ["id"],
+    },
+    "consent": {"agencies": ["polres-ppa", "dinkes", "dinsos"]},
+}
+
+
 class ConsentBody(BaseModel):
     """Record consent to share with one more agency."""
 
@@ -138,105 +147,20 @@ def _moment(text: str | None, what: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _answer(request: Request, outcome: Outcome, step_id: int | None = None) -> dict[str, Any]:
-    web = web_of(request)
+def _answer(web: WebDep, locale: str, result: ActionResult) -> dict[str, Any]:
+    """What an action answers: changed or not, and the step as it now stands."""
     data: dict[str, Any] = {
-        "changed": outcome.changed,
-        "reference": outcome.reference,
-        "message": "done" if outcome.changed else outcome.message,
+        "changed": result.changed,
+        "reference": result.reference,
+        "message": "done" if result.changed else result.message,
     }
-    if step_id is not None:
-        result = outcome.result if isinstance(outcome.result, Step) else None
+    if result.step_id is not None:
         with web.transaction() as db:
-            row = db.get(Step, result.id if result else step_id)
-            from models.referral import Referral
-
-            referral = db.get(Referral, row.referral_id) if row else None
-            if row and referral:
-                data["step"] = step_view(
-                    row, referral, db, web.catalog, web.now(), locale_of(request)
-                )
+            step = db.get(Step, result.step_id)
+            referral = find_referral(db, result.reference) if step else None
+            if step and referral:
+                data["step"] = step_view(step, referral, db, web.catalog, web.now(), locale)
     return data
-
-
-def _agency(
-    request: Request,
-    background: BackgroundTasks,
-    principal: Principal,
-    reference: str,
-    step_id: int,
-    attempt: str,
-    officer: str | None,
-    note: str | None,
-    call,
-) -> dict:
-    web = web_of(request)
-    try:
-        if principal.grant_id is None:  # a link names no person: the body must
-            if not officer:
-                raise BadInput(OFFICER_NEEDED)
-            principal = Principal(
-                kind=principal.kind,
-                agency=principal.agency,
-                holder=check_holder(officer),
-                step_ids=principal.step_ids,
-            )
-        text = clean_note(note)
-    except BadInput as exc:
-        refuse(web, principal, attempt, exc, reference=reference, step_id=step_id, via="api")
-        raise
-    actor = principal.actor
-
-    def work(db, referral, step):
-        row = call(db, referral, step, actor, web.now())
-        if text:
-            add_note(
-                db,
-                referral_id=referral.id,
-                step_id=row.id,
-                author=str(actor),
-                action=attempt,
-                text=text,
-                sealer=web.sealer,
-                now=web.now(),
-            )
-        return row
-
-    outcome = perform(
-        web,
-        principal,
-        attempt=attempt,
-        reference=reference,
-        step_id=step_id,
-        work=work,
-        background=background,
-        role="agency",
-        via="api",
-    )
-    return _answer(request, outcome, step_id)
-
-
-def _coordinator(
-    request: Request,
-    background: BackgroundTasks,
-    principal: Principal,
-    reference: str,
-    step_id: int | None,
-    attempt: str,
-    work,
-) -> dict:
-    outcome = perform(
-        web_of(request),
-        principal,
-        attempt=attempt,
-        reference=reference,
-        step_id=step_id,
-        work=work,
-        background=background,
-        role="coordinator",
-        via="api",
-    )
-    return _answer(request, outcome, step_id)
 
 
 # --- reading --------------------------------------------------------------------------------------
@@ -244,12 +168,13 @@ def _coordinator(
 
 @api.get("/me", summary="Who the token belongs to")
 def me(principal: Caller) -> dict:
-    """The principal of the bearer token: kind, agency, holder, and the steps a link is limited to."""
+    """The principal of the bearer token: kind, agency, holder, and the steps a link opens."""
+    steps = sorted(principal.step_ids) if principal.step_ids is not None else None
     return {
         "kind": principal.kind.value,
         "agency": principal.agency,
         "holder": principal.holder,
-        "steps": sorted(principal.step_ids) if principal.step_ids is not None else None,
+        "steps": steps,
     }
 
 
@@ -260,39 +185,36 @@ def codes() -> dict:
 
 
 @api.get("/inbox", summary="Open steps (overdue first)")
-def api_inbox(request: Request, principal: Caller) -> list[dict]:
+def api_inbox(web: WebDep, principal: Caller, locale: Locale) -> list[dict]:
     """The agency's open steps, overdue first; a coordinator gets every agency's."""
-    web = web_of(request)
     with web.transaction() as db:
-        return inbox(db, principal, web.catalog, web.now(), locale_of(request))
+        return inbox(db, principal, web.catalog, web.now(), locale)
 
 
 @api.get("/referrals/{reference}/steps/{step_id}", summary="One step with the facts it may see")
-def api_step(request: Request, reference: str, step_id: int, principal: Caller) -> dict:
-    """The step, the facts its pathway grants it (the view is audited) and its notes."""
-    web = web_of(request)
+def api_step(web: WebDep, principal: Caller, locale: Locale, reference: str, step_id: int) -> dict:
+    """The step, the facts its pathway grants it while it is open (audited) and its notes."""
     now = web.now()
     try:
         with web.transaction() as db:
             referral, step = authorize_step(db, principal, reference, step_id)
             spec = stored_pathway(db, referral.pathway_id, referral.pathway_version).step(step.key)
-            data = step_view(step, referral, db, web.catalog, now, locale_of(request))
+            data = step_view(step, referral, db, web.catalog, now, locale)
             actor = str(principal.actor)
             data["facts"] = disclose_for_step(
-                db, referral=referral, step=step, spec=spec, sealer=web.sealer, actor=actor, now=now
-            )
+                db, referral=referral, step=step, spec=spec, sealer=web.sealer, actor=actor,
+                now=now,
+            )  # fmt: skip
             assert referral.id is not None and step.id is not None
-            data["notes"] = [
-                {**n, "created_at": n["created_at"].isoformat()}
-                for n in read_notes(
-                    db,
-                    referral=referral,
-                    notes=notes_of(db, referral.id, {step.id}),
-                    sealer=web.sealer,
-                    actor=actor,
-                    now=now,
-                )
-            ]
+            notes = read_notes(
+                db,
+                referral=referral,
+                notes=notes_of(db, referral.id, {step.id}),
+                sealer=web.sealer,
+                actor=actor,
+                now=now,
+            )
+            data["notes"] = [{**n, "created_at": n["created_at"].isoformat()} for n in notes]
     except (Forbidden, NotFound) as exc:
         refuse(web, principal, "view-step", exc, reference=reference, step_id=step_id, via="api")
         raise
@@ -300,25 +222,25 @@ def api_step(request: Request, reference: str, step_id: int, principal: Caller) 
 
 
 @api.get("/referrals", summary="Referrals (coordinator)")
-def api_referrals(request: Request, principal: Caller, include_closed: bool = False) -> list[dict]:
+def api_referrals(
+    web: WebDep, principal: Caller, locale: Locale, include_closed: bool = False
+) -> list[dict]:
     """Active referrals (or all), those that need the coordinator first."""
-    web = web_of(request)
     if not principal.is_coordinator:
         exc = Forbidden("only a coordinator may list referrals")
         refuse(web, principal, "view-referrals", exc, via="api")
         raise exc
     with web.transaction() as db:
-        return referral_list(db, web.catalog, web.now(), locale_of(request), include_closed)
+        return referral_list(db, web.catalog, web.now(), locale, include_closed)
 
 
 @api.get("/referrals/{reference}", summary="A referral's timeline")
-def api_referral(request: Request, reference: str, principal: Caller) -> dict:
-    """A coordinator gets the timeline with the audit trail; an agency only its own steps."""
-    web = web_of(request)
+def api_referral(web: WebDep, principal: Caller, locale: Locale, reference: str) -> dict:
+    """A coordinator gets the timeline with the audit trail; an agency only the steps it holds."""
     try:
         with web.transaction() as db:
             referral = authorize_referral(db, principal, reference)
-            data = timeline(db, referral, web.catalog, web.now(), locale_of(request))
+            data = timeline(db, referral, web.catalog, web.now(), locale)
     except (Forbidden, NotFound) as exc:
         refuse(web, principal, "view-referral", exc, reference=reference, via="api")
         raise
@@ -328,23 +250,24 @@ def api_referral(request: Request, reference: str, principal: Caller) -> dict:
         s
         for s in data["steps"]
         if s["agency"] == principal.agency
+        and s["ready_at"] is not None
         and (principal.step_ids is None or s["id"] in principal.step_ids)
     ]
     return {"reference": data["reference"], "status": data["status"], "steps": own}
 
 
 @api.get("/referrals/{reference}/person", summary="The person's facts (coordinator; audited)")
-def api_person(request: Request, reference: str, principal: Caller) -> dict:
-    """Every fact of the person and the notes, for the coordinator; the view is audited."""
-    web = web_of(request)
+def api_person(web: WebDep, principal: Caller, reference: str) -> dict:
+    """Every fact of the person, for the coordinator; the view is audited."""
     try:
         if not principal.is_coordinator:
             raise Forbidden("only a coordinator may see the whole record")
         with web.transaction() as db:
             referral = authorize_referral(db, principal, reference)
             facts = disclose_all(
-                db, referral=referral, sealer=web.sealer, actor=str(principal.actor), now=web.now()
-            )
+                db, referral=referral, sealer=web.sealer, actor=str(principal.actor),
+                now=web.now(),
+            )  # fmt: skip
     except (Forbidden, NotFound) as exc:
         refuse(web, principal, "view-person", exc, reference=reference, via="api")
         raise
@@ -356,127 +279,86 @@ def api_person(request: Request, reference: str, principal: Caller) -> dict:
 
 @api.post("/referrals/{reference}/steps/{step_id}/accept", summary="Accept a ready step")
 def api_accept(
-    request: Request,
+    web: WebDep,
+    principal: Caller,
+    locale: Locale,
     background: BackgroundTasks,
     reference: str,
     step_id: int,
     body: Annotated[AcceptBody, Body(default_factory=AcceptBody)],
-    principal: Caller,
 ) -> dict:
     """Accept the step: the agency takes it on."""
-    return _agency(
-        request,
-        background,
-        principal,
-        reference,
-        step_id,
-        "accept",
-        body.officer,
-        None,
-        lambda db, r, s, actor, now: accept_step(
-            db, reference=r.reference, step=step_ref(s), agency=s.agency, actor=actor, now=now
-        ),
-    )
+    result = agency_action(
+        web, principal, background, attempt="accept", reference=reference, step_id=step_id,
+        act=accept_step, officer=body.officer or "", via="api",
+    )  # fmt: skip
+    return _answer(web, locale, result)
 
 
 @api.post("/referrals/{reference}/steps/{step_id}/decline", summary="Decline with a reason code")
 def api_decline(
-    request: Request,
+    web: WebDep,
+    principal: Caller,
+    locale: Locale,
     background: BackgroundTasks,
     reference: str,
     step_id: int,
     body: DeclineBody,
-    principal: Caller,
 ) -> dict:
     """Decline the step; the coordinator is told and re-routes it."""
-    web = web_of(request)
-    return _agency(
-        request,
-        background,
-        principal,
-        reference,
-        step_id,
-        "decline",
-        body.officer,
-        body.note,
-        lambda db, r, s, actor, now: decline_step(
-            db,
-            reference=r.reference,
-            step=step_ref(s),
-            agency=s.agency,
-            reason=body.reason or "",
-            actor=actor,
-            now=now,
-            catalog=web.catalog,
-        ),
-    )
+    result = agency_action(
+        web, principal, background, attempt="decline", reference=reference, step_id=step_id,
+        act=partial(decline_step, reason=body.reason or ""), officer=body.officer or "",
+        note=body.note, via="api",
+    )  # fmt: skip
+    return _answer(web, locale, result)
 
 
 @api.post(
     "/referrals/{reference}/steps/{step_id}/complete", summary="Complete with an outcome code"
 )
 def api_complete(
-    request: Request,
+    web: WebDep,
+    principal: Caller,
+    locale: Locale,
     background: BackgroundTasks,
     reference: str,
     step_id: int,
     body: CompleteBody,
-    principal: Caller,
 ) -> dict:
     """Complete an accepted step; the steps after it become ready and their agencies are told."""
-    web = web_of(request)
-    return _agency(
-        request,
-        background,
-        principal,
-        reference,
-        step_id,
-        "complete",
-        body.officer,
-        body.note,
-        lambda db, r, s, actor, now: complete_step(
-            db,
-            reference=r.reference,
-            step=step_ref(s),
-            agency=s.agency,
-            outcome=body.outcome or "",
-            actor=actor,
-            now=now,
-            catalog=web.catalog,
-        ),
-    )
+    act = partial(complete_step, outcome=body.outcome or "", catalog=web.catalog)
+    result = agency_action(
+        web, principal, background, attempt="complete", reference=reference, step_id=step_id,
+        act=act, officer=body.officer or "", note=body.note, via="api",
+    )  # fmt: skip
+    return _answer(web, locale, result)
 
 
-@api.post("/referrals/{reference}/steps/{step_id}/extension", summary="Ask for more time")
+@api.post("/referrals/{reference}/steps/{step_id}/request-extension", summary="Ask for more time")
 def api_extension(
-    request: Request,
+    web: WebDep,
+    principal: Caller,
+    locale: Locale,
     background: BackgroundTasks,
     reference: str,
     step_id: int,
     body: ExtensionBody,
-    principal: Caller,
 ) -> dict:
     """Request an extension with a reason code and a proposed deadline; the coordinator decides."""
-    return _agency(
-        request,
-        background,
-        principal,
-        reference,
-        step_id,
-        "request-extension",
-        body.officer,
-        body.note,
-        lambda db, r, s, actor, now: request_extension(
-            db,
-            reference=r.reference,
-            step=step_ref(s),
-            agency=s.agency,
-            until=_moment(body.until, "until"),
-            reason=body.reason or "",
-            actor=actor,
+
+    def act(*, session, step: Step, actor, now) -> Step:
+        until = _moment(body.until, "until")
+        return request_extension(
+            session=session, step=step, until=until, reason=body.reason or "", actor=actor,
             now=now,
-        ),
-    )
+        )  # fmt: skip
+
+    result = agency_action(
+        web, principal, background, attempt="request-extension", reference=reference,
+        step_id=step_id, act=act, officer=body.officer or "", note=body.note, via="api",
+    )  # fmt: skip
+    return _answer(web, locale, result)
 
 
 # --- coordinator actions --------------------------------------------------------------------------
@@ -484,39 +366,19 @@ def api_extension(
 
 @api.post("/referrals", summary="Launch a referral from an intake (coordinator)", status_code=201)
 def api_launch(
-    request: Request,
-    background: BackgroundTasks,
-    intake: Annotated[
-        dict,
-        Body(
-            examples=[
-                {
-                    "pathway": "tppo-dewasa",
-                    "urgency": "regular",
-                    "person": {
-                        "name": "Siti Contoh",
-                        "sex": "F",
-                        "birth_year": 2001,
-                        "nationality": "ID",
-                        "languages": ["id"],
-                    },
-                    "consent": {"agencies": ["polres-ppa", "dinkes", "dinsos"]},
-                }
-            ]
-        ),
-    ],
+    web: WebDep,
     principal: Caller,
+    locale: Locale,
+    background: BackgroundTasks,
+    intake: Annotated[dict, Body(examples=[INTAKE_EXAMPLE])],
 ) -> dict:
-    """Launch a referral; the consent is recorded as given to (or overridden by) the token's holder."""
-    outcome = launch_referral(web_of(request), principal, intake, background, via="api")
-    web = web_of(request)
+    """Launch a referral; the consent is recorded as given to (or overridden by) the caller."""
+    result = launch_referral(web, principal, background, intake, via="api")
     with web.transaction() as db:
-        from models.engine import find_referral
-
-        referral = find_referral(db, outcome.reference)
-        data = timeline(db, referral, web.catalog, web.now(), locale_of(request))
+        referral = find_referral(db, result.reference)
+        data = timeline(db, referral, web.catalog, web.now(), locale)
     return {
-        "reference": outcome.reference,
+        "reference": result.reference,
         "pathway": data["pathway"],
         "ready_steps": [s["step"] for s in data["steps"] if s["status"] == "ready"],
     }
@@ -524,153 +386,97 @@ def api_launch(
 
 @api.post("/referrals/{reference}/steps/{step_id}/reroute", summary="Re-route a step")
 def api_reroute(
-    request: Request,
+    web: WebDep,
+    principal: Caller,
+    locale: Locale,
     background: BackgroundTasks,
     reference: str,
     step_id: int,
     body: RerouteBody,
-    principal: Caller,
 ) -> dict:
     """Hand a declined (or open) step to another agency, with a fresh deadline."""
-    web = web_of(request)
-    return _coordinator(
-        request,
-        background,
-        principal,
-        reference,
-        step_id,
-        "reroute",
-        lambda db, r, s: reroute_step(
-            db,
-            reference=r.reference,
-            step=step_ref(s),
-            to_agency=body.to or "",
-            actor=principal.actor,
-            now=web.now(),
-            catalog=web.catalog,
-        ),
-    )
+    result = coordinator_action(
+        web, principal, background, attempt="reroute", reference=reference, step_id=step_id,
+        act=partial(reroute_step, to_agency=body.to or "", catalog=web.catalog), via="api",
+    )  # fmt: skip
+    return _answer(web, locale, result)
 
 
-@api.post(
-    "/referrals/{reference}/steps/{step_id}/extension-decision", summary="Decide an extension"
-)
+@api.post("/referrals/{reference}/steps/{step_id}/decide-extension", summary="Decide an extension")
 def api_decide(
-    request: Request,
+    web: WebDep,
+    principal: Caller,
+    locale: Locale,
     background: BackgroundTasks,
     reference: str,
     step_id: int,
     body: DecisionBody,
-    principal: Caller,
 ) -> dict:
     """Approve (optionally with another date) or refuse a requested extension."""
-    web = web_of(request)
 
-    def work(db, r, s):
+    def act(*, session, step: Step, actor, now) -> Step:
         if body.approve is None:
             raise BadInput("approve is required: true or false")
         until = _moment(body.until, "until") if body.until else None
         return decide_extension(
-            db,
-            reference=r.reference,
-            step=step_ref(s),
-            approve=body.approve,
-            actor=principal.actor,
-            now=web.now(),
-            until=until,
+            session=session, step=step, approve=body.approve, actor=actor, now=now, until=until
         )
 
-    return _coordinator(
-        request, background, principal, reference, step_id, "decide-extension", work
-    )
-
-
-def _cancel_code(reason: str | None) -> str:
-    if reason not in CANCEL_REASONS:
-        raise BadInput(f"a cancel reason is required (one of: {', '.join(CANCEL_REASONS)})")
-    return reason
+    result = coordinator_action(
+        web, principal, background, attempt="decide-extension", reference=reference,
+        step_id=step_id, act=act, via="api",
+    )  # fmt: skip
+    return _answer(web, locale, result)
 
 
 @api.post("/referrals/{reference}/steps/{step_id}/cancel", summary="Cancel a step")
 def api_cancel_step(
-    request: Request,
+    web: WebDep,
+    principal: Caller,
+    locale: Locale,
     background: BackgroundTasks,
     reference: str,
     step_id: int,
     body: CancelBody,
-    principal: Caller,
 ) -> dict:
     """Cancel a step that is no longer needed; the steps after it may go ahead."""
-    web = web_of(request)
-    return _coordinator(
-        request,
-        background,
-        principal,
-        reference,
-        step_id,
-        "cancel-step",
-        lambda db, r, s: cancel_step(
-            db,
-            reference=r.reference,
-            step=step_ref(s),
-            reason=_cancel_code(body.reason),
-            actor=principal.actor,
-            now=web.now(),
-            catalog=web.catalog,
-        ),
-    )
+    act = partial(cancel_step, reason=body.reason or "", catalog=web.catalog)
+    result = coordinator_action(
+        web, principal, background, attempt="cancel-step", reference=reference,
+        step_id=step_id, act=act, via="api",
+    )  # fmt: skip
+    return _answer(web, locale, result)
 
 
 @api.post("/referrals/{reference}/cancel", summary="Cancel a referral")
 def api_cancel_referral(
-    request: Request,
+    web: WebDep,
+    principal: Caller,
+    locale: Locale,
     background: BackgroundTasks,
     reference: str,
     body: CancelBody,
-    principal: Caller,
 ) -> dict:
     """Close a referral: every step not yet finished is cancelled."""
-    web = web_of(request)
-    return _coordinator(
-        request,
-        background,
-        principal,
-        reference,
-        None,
-        "cancel-referral",
-        lambda db, r, s: cancel_referral(
-            db,
-            reference=r.reference,
-            reason=_cancel_code(body.reason),
-            actor=principal.actor,
-            now=web.now(),
-        ),
-    )
+    result = coordinator_action(
+        web, principal, background, attempt="cancel-referral", reference=reference,
+        act=partial(cancel_referral, reason=body.reason or ""), via="api",
+    )  # fmt: skip
+    return _answer(web, locale, result)
 
 
 @api.post("/referrals/{reference}/consent", summary="Record consent for one more agency")
 def api_consent(
-    request: Request,
+    web: WebDep,
+    principal: Caller,
+    locale: Locale,
     background: BackgroundTasks,
     reference: str,
     body: ConsentBody,
-    principal: Caller,
 ) -> dict:
     """Record the victim's consent to share with one more agency (before a re-route to it)."""
-    web = web_of(request)
-    return _coordinator(
-        request,
-        background,
-        principal,
-        reference,
-        None,
-        "add-consent",
-        lambda db, r, s: add_consent(
-            db,
-            reference=r.reference,
-            agency=body.agency or "",
-            actor=principal.actor,
-            now=web.now(),
-            catalog=web.catalog,
-        ),
-    )
+    result = coordinator_action(
+        web, principal, background, attempt="add-consent", reference=reference,
+        act=partial(add_consent, agency=body.agency or "", catalog=web.catalog), via="api",
+    )  # fmt: skip
+    return _answer(web, locale, result)

@@ -1,40 +1,38 @@
-"""The web inbox for agencies and the coordinator pages: `create_app(settings)` builds the FastAPI app.
+"""The web app: `create_app(settings)` assembles the inbox, the coordinator pages and the JSON API.
 
 Server-rendered HTML (Jinja2, autoescaped), no scripts, Bahasa Indonesia by default; a JSON API
 for the same actions under /api (reference at /docs, schema at /openapi.json). All domain rules
-live in models/; this package checks who is asking, calls the engine and renders the answer.
+live in models/; web/ checks who is asking (deps.py), calls the engine on the one path of an
+action (action.py) and renders the answer (render.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from functools import partial
 from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from models.catalog import Catalog, load_catalog
-from models.database import engine_for, transaction
-from models.errors import Forbidden, IllegalTransition, NotFound, RujukanError
-from models.seal import Sealer
-from models.settings import PROJECT_ROOT, Settings
+from models.errors import RujukanError
+from models.settings import Settings
 from web.access_log import install_redaction
-from web.guard import CsrfRefused, SignInRequired, Unauthorized, cookie_session, locale_of
-from web.language import words
-from web.session import COOKIE, WebSession
+from web.api import api
+from web.context import build_web
+from web.deps import signed_credential
+from web.guard import CsrfRefused, SignInRequired, Unauthorized, record_repeats
+from web.limits import Door
+from web.pages import pages
+from web.render import error_answer, error_page, error_status, is_api, render
+from web.session import COOKIE
 
-TEMPLATES = PROJECT_ROOT / "templates" / "web"
 STATIC = Path(__file__).resolve().parent / "static"
 
 # No script, no external resource: the pages work offline on any phone browser.
@@ -42,107 +40,6 @@ CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
-
-
-def utcnow() -> datetime:
-    """Now, in UTC."""
-    return datetime.now(UTC)
-
-
-@dataclass
-class Web:
-    """What every request needs: settings, the case database, the catalog, the sealer, the clock."""
-
-    settings: Settings
-    engine: Engine
-    catalog: Catalog
-    sealer: Sealer
-    secret: str
-    templates: Jinja2Templates
-    clock: Callable[[], datetime] = utcnow
-
-    def now(self) -> datetime:
-        """The current moment (a test may give the app its own clock)."""
-        return self.clock()
-
-    @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """One transaction on the case database."""
-        with transaction(self.engine) as session:
-            yield session
-
-    @property
-    def secure_cookies(self) -> bool:
-        """Cookies only over HTTPS when the public address is HTTPS."""
-        return self.settings.base_url.startswith("https://")
-
-
-def _templates() -> Jinja2Templates:
-    env = Environment(
-        loader=FileSystemLoader(str(TEMPLATES)),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    return Jinja2Templates(env=env)
-
-
-def render(
-    request: Request,
-    name: str,
-    context: dict,
-    status_code: int = 200,
-    session: WebSession | None = None,
-) -> HTMLResponse:
-    """A page in the reader's language, with the session's CSRF token for its forms."""
-    locale = locale_of(request)
-    session = session or cookie_session(request)
-    me = session if session and session.signed_in else None
-    catalog = request.app.state.web.catalog
-    page = {
-        "request": request,
-        "me_agency": catalog.agency(me.agency).name
-        if me and me.agency in catalog.directory
-        else "",
-        "t": words(locale),
-        "locale": locale,
-        "csrf": session.csrf if session else "",
-        "me": session if session and session.signed_in else None,
-        "path": request.url.path,
-        **context,
-    }
-    return request.app.state.web.templates.TemplateResponse(
-        request, name, page, status_code=status_code
-    )
-
-
-def error_page(
-    request: Request, status: int, message: str = "", hint_key: str | None = None
-) -> HTMLResponse:
-    """An error page: a heading in the reader's language, the engine's message, a way back."""
-    heading = f"error_{status}" if status in (400, 401, 403, 404, 409) else "error"
-    return render(
-        request,
-        "error.html",
-        {"status": status, "heading": heading, "message": message, "hint_key": hint_key},
-        status,
-    )
-
-
-def _is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
-
-
-STATUS = {NotFound: 404, Forbidden: 403, IllegalTransition: 409}
-
-
-def error_status(exc: RujukanError) -> int:
-    """The HTTP status of an engine error."""
-    for kind, status in STATUS.items():
-        if isinstance(exc, kind):
-            return status
-    return 400
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> FastAPI:
@@ -154,6 +51,11 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         # log cannot record a link token, whatever configuration the server was started with.
         install_redaction()
         yield
+        # Refusals counted but not yet written (a flood's last window) reach the audit trail.
+        repeats = web.throttle.drain()
+        if repeats:
+            with web.transaction() as session:
+                record_repeats(session, repeats, web.now())
 
     app = FastAPI(
         title="Rujukan web inbox API",
@@ -165,15 +67,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.state.web = Web(
-        settings=settings,
-        engine=engine_for(settings.resolved_database_url),
-        catalog=load_catalog(settings),
-        sealer=Sealer(settings.resolved_secret_key()),
-        secret=settings.resolved_secret_key(),
-        templates=_templates(),
-        clock=clock or utcnow,
-    )
+    web = app.state.web = build_web(settings, clock)
     install_redaction()
 
     @app.middleware("http")
@@ -187,20 +81,17 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         if not request.url.path.startswith("/static/"):
             # Pages may hold the person's facts: never keep them in a shared phone's cache.
             response.headers["Cache-Control"] = "no-store"
-        if app.state.web.secure_cookies:
+        if web.secure_cookies:
             response.headers["Strict-Transport-Security"] = "max-age=31536000"
         return response
 
     @app.exception_handler(RujukanError)
     async def engine_error(request: Request, exc: RujukanError):
-        status = error_status(exc)
-        if _is_api(request):
-            return JSONResponse({"error": type(exc).__name__, "message": str(exc)}, status)
-        return error_page(request, status, str(exc))
+        return error_answer(request, error_status(exc), type(exc).__name__, str(exc))
 
     @app.exception_handler(Unauthorized)
     async def unauthorized(request: Request, exc: Unauthorized):
-        if _is_api(request):
+        if is_api(request):
             return JSONResponse(
                 {"error": "Unauthorized", "message": str(exc)},
                 401,
@@ -216,9 +107,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         # for a form's POST: going back to it would be a GET the address does not answer.
         if request.method != "GET":
             return RedirectResponse("/signin", status_code=303)
-        return RedirectResponse(
-            f"/signin?next={quote(request.url.path, safe='/')}", status_code=303
-        )
+        target = quote(request.url.path, safe="/")
+        return RedirectResponse(f"/signin?next={target}", status_code=303)
 
     @app.exception_handler(CsrfRefused)
     async def csrf_refused(request: Request, _exc: CsrfRefused):
@@ -231,19 +121,18 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
             f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}"
             for e in exc.errors()
         )
-        if _is_api(request):
-            return JSONResponse({"error": "BadInput", "message": problems}, 400)
-        return error_page(request, 400, problems)
+        return error_answer(request, 400, "BadInput", problems)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        if _is_api(request) or exc.status_code not in (404, 405):
+        if is_api(request) or exc.status_code not in (404, 405):
             return JSONResponse({"error": "HTTPError", "message": str(exc.detail)}, exc.status_code)
         return error_page(request, exc.status_code)
 
-    from web.api import api
-    from web.pages import pages
-
+    # Outermost: throttled clients and oversized bodies are answered before anything is read.
+    app.add_middleware(
+        Door, throttle=web.throttle, has_valid_credential=partial(signed_credential, web)
+    )
     app.include_router(api)
     app.include_router(pages)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -1,17 +1,18 @@
-"""The HTML pages: sign-in, the agency inbox and step page, the coordinator's intake and timeline."""
+"""The HTML pages: sign-in, the agency inbox and step page, the coordinator's intake, timeline."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
+from functools import partial
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import select
+from starlette.concurrency import run_in_threadpool
 
 from models.access import (
-    OFFICER_NEEDED,
     Principal,
     authorize_referral,
     authorize_step,
@@ -19,7 +20,6 @@ from models.access import (
     check_link_issued,
     principal_of_link,
     principal_of_token,
-    step_ref,
 )
 from models.audit import record
 from models.catalog import stored_pathway
@@ -38,25 +38,19 @@ from models.engine import (
 )
 from models.errors import BadInput, Forbidden, NotFound
 from models.links import microseconds, verify
-from models.note import add_note, clean_note, notes_of
+from models.note import notes_of
 from models.referral import Referral
 from models.step import Step
-from web.action import launch_referral, perform
-from web.app import error_page, render
-from web.guard import (
-    Unauthorized,
-    check_csrf,
-    check_link_session,
-    cookie_session,
-    page_principal,
-    refuse,
-    web_of,
-)
+from web.action import StepAct, agency_action, coordinator_action, launch_referral
+from web.deps import CookieSession, Coordinator, Page, PageDep, PagePrincipal, WebDep
+from web.guard import Unauthorized, check_csrf, check_link_session, refuse
 from web.language import CANCEL_REASONS, LOCALES, code_label
+from web.render import error_page, error_status, render
 from web.session import (
     COOKIE,
     LANG_COOKIE,
     SESSION_LIFETIME,
+    WebSession,
     anonymous,
     encode,
     signed_in,
@@ -68,8 +62,7 @@ pages = APIRouter(include_in_schema=False)
 Field = Annotated[str, Form()]  # a form field; always optional, so the engine names what is missing
 
 
-def _set_session(request: Request, response: Response, session) -> Response:
-    web = web_of(request)
+def _set_session(web: WebDep, response: Response, session: WebSession) -> Response:
     response.set_cookie(
         COOKIE,
         encode(web.secret, session),
@@ -103,28 +96,31 @@ def _step_url(reference: str, step_id: int, done: str | None = None) -> str:
     return f"/referrals/{reference}/steps/{step_id}" + (f"?done={done}" if done else "")
 
 
+def _word(text: str | None) -> str | None:
+    """A `done=` word from the address, if it is one (it only picks a sentence to show)."""
+    return text if text and text.isalpha() else None
+
+
 # --- entry: links, sign-in, language --------------------------------------------------------------
 
 
 @pages.get("/")
-def home(request: Request):
+def home(session: CookieSession):
     """Signed in: the inbox or the coordinator's list; otherwise the sign-in page."""
-    session = cookie_session(request)
     if session is None or not session.signed_in:
         return _redirect("/signin")
     return _redirect("/coordinator" if session.kind == "coordinator" else "/inbox")
 
 
 @pages.get("/s/{token}")
-def open_link(request: Request, token: str):
+def open_link(page: PageDep, token: str):
     """Exchange a signed link for a session cookie and go on to a token-free address."""
-    web = web_of(request)
+    web, previous = page.web, page.session
     now = web.now()
     try:
         claim = verify(web.secret, token, now)
         principal = principal_of_link(claim)
         target = "/inbox"
-        previous = cookie_session(request)
         with web.transaction() as db:
             check_link_issued(db, claim.agency, claim.issued)
             if previous is not None:
@@ -140,31 +136,32 @@ def open_link(request: Request, token: str):
                     raise NotFound("the step of this link no longer exists")
                 target = _step_url(referral.reference, step_id)
     except (Forbidden, NotFound) as exc:
-        refuse(web, None, "open-link", exc)
-        return error_page(request, 403, hint_key="link_refused")
+        refuse(web, None, "open-link", exc, source=page.source)
+        return error_page(page.request, 403, hint_key="link_refused")
     issued = microseconds(claim.issued) if claim.issued is not None else None
     session = signed_in(now, principal, until=claim.expires, previous=previous, link_issued=issued)
-    return _set_session(request, _redirect(target), session)
+    return _set_session(web, _redirect(target), session)
 
 
 @pages.get("/signin")
-def signin_page(request: Request, bye: int = 0, next: str = ""):
+def signin_page(
+    request: Request, web: WebDep, session: CookieSession, bye: int = 0, next: str = ""
+):
     """The sign-in form (a token is pasted, never put in the address)."""
     values = {"refused": None, "bye": bye, "next": _local_path(next) if next else ""}
-    session = cookie_session(request)
     if session is not None:
         return render(request, "signin.html", values)
     # The form needs a CSRF token before anyone is signed in (against login CSRF).
-    fresh = anonymous(web_of(request).now())
+    fresh = anonymous(web.now())
     page = render(request, "signin.html", values, session=fresh)
-    return _set_session(request, page, fresh)
+    return _set_session(web, page, fresh)
 
 
 @pages.post("/signin")
-def signin(request: Request, token: Field = "", csrf: Field = "", next: Field = ""):
+def signin(page: PageDep, token: Field = "", csrf: Field = "", next: Field = ""):
     """Exchange a personal access token for a session; go on to the page asked for, if any."""
-    web = web_of(request)
-    previous = check_csrf(request, csrf, "sign-in")
+    web = page.web
+    previous = check_csrf(web, page.session, csrf, "sign-in", source=page.source)
     now = web.now()
     try:
         with web.transaction() as db:
@@ -177,26 +174,25 @@ def signin(request: Request, token: Field = "", csrf: Field = "", next: Field = 
                 detail={"grant": principal.grant_id},
             )
     except Forbidden as exc:
-        refuse(web, None, "sign-in", exc)
+        refuse(web, None, "sign-in", exc, source=page.source)
         raise Unauthorized(str(exc)) from None
-    session = signed_in(now, principal, previous=previous)
     target = "/coordinator" if principal.is_coordinator else "/inbox"
     if next and _local_path(next) != "/":
         target = _local_path(next)
-    return _set_session(request, _redirect(target), session)
+    return _set_session(web, _redirect(target), signed_in(now, principal, previous=previous))
 
 
 @pages.post("/signout")
-def signout(request: Request, csrf: Field = ""):
+def signout(page: PageDep, csrf: Field = ""):
     """End the session."""
-    check_csrf(request, csrf, "sign-out")
+    check_csrf(page.web, page.session, csrf, "sign-out", source=page.source)
     response = _redirect("/signin?bye=1")
     response.delete_cookie(COOKIE, path="/")
     return response
 
 
 @pages.get("/lang/{locale}")
-def switch_language(request: Request, locale: str, next: str = "/"):
+def switch_language(web: WebDep, locale: str, next: str = "/"):
     """Switch between Bahasa Indonesia and English, and go back."""
     response = _redirect(_local_path(next))
     if locale in LOCALES:
@@ -206,7 +202,7 @@ def switch_language(request: Request, locale: str, next: str = "/"):
             max_age=365 * 24 * 3600,
             samesite="lax",
             httponly=True,
-            secure=web_of(request).secure_cookies,
+            secure=web.secure_cookies,
             path="/",
         )
     return response
@@ -216,39 +212,35 @@ def switch_language(request: Request, locale: str, next: str = "/"):
 
 
 @pages.get("/inbox")
-def inbox_page(request: Request):
+def inbox_page(page: PageDep, principal: PagePrincipal):
     """The agency's open steps, overdue first (a coordinator sees every agency's)."""
-    principal = page_principal(request)
-    web = web_of(request)
-    locale = _locale(request)
+    web = page.web
     with web.transaction() as db:
-        rows = inbox(db, principal, web.catalog, web.now(), locale)
-    agency = web.catalog.agency(principal.agency)
+        rows = inbox(db, principal, web.catalog, web.now(), page.locale)
     return render(
-        request,
+        page.request,
         "inbox.html",
-        {"rows": rows, "agency": agency, "one_step": principal.step_ids is not None},
+        {
+            "rows": rows,
+            "agency": web.catalog.agency(principal.agency),
+            "one_step": principal.step_ids is not None,
+        },
     )
 
 
-def _locale(request: Request) -> str:
-    from web.guard import locale_of
-
-    return locale_of(request)
-
-
 def _step_page(
-    request: Request,
+    page: Page,
     principal: Principal,
     reference: str,
     step_id: int,
+    *,
     error: str | None = None,
     status: int = 200,
     done: str | None = None,
 ) -> Response:
-    web = web_of(request)
+    """The step page: its facts (while it is open) and notes are read in one audited view."""
+    web, locale = page.web, page.locale
     now = web.now()
-    locale = _locale(request)
     with web.transaction() as db:
         referral, step = authorize_step(db, principal, reference, step_id)
         pathway = stored_pathway(db, referral.pathway_id, referral.pathway_version)
@@ -273,9 +265,8 @@ def _step_page(
     codes = {
         kind: [(c.value, code_label(c.value, locale)) for c in enum] for kind, enum in KINDS.items()
     }
-    session = cookie_session(request)
     return render(
-        request,
+        page.request,
         "step.html",
         {
             "step": view,
@@ -286,7 +277,7 @@ def _step_page(
             "done": done,
             "agency": web.catalog.agency(principal.agency),
             "ask_officer": principal.grant_id is None,
-            "officer": session.officer if session else "",
+            "officer": page.session.officer if page.session else "",
             "min_date": now.astimezone(tz).date().isoformat(),
         },
         status,
@@ -294,94 +285,70 @@ def _step_page(
 
 
 @pages.get("/referrals/{reference}/steps/{step_id}")
-def step_page(request: Request, reference: str, step_id: int, done: str | None = None):
-    """One step: reference, title, deadline, legal basis, only the granted facts, the actions."""
-    principal = page_principal(request)
+def step_page(
+    page: PageDep,
+    principal: PagePrincipal,
+    reference: str,
+    step_id: int,
+    done: str | None = None,
+):
+    """One step: reference, title, deadline, legal basis, the granted facts, the actions."""
     if principal.is_coordinator:
         return _redirect(f"/referrals/{reference}#step-{step_id}")
     try:
-        return _step_page(
-            request, principal, reference, step_id, done=done if done and done.isalpha() else None
-        )
+        return _step_page(page, principal, reference, step_id, done=_word(done))
     except (Forbidden, NotFound) as exc:
-        refuse(web_of(request), principal, "view-step", exc, reference=reference, step_id=step_id)
+        refuse(page.web, principal, "view-step", exc, reference=reference, step_id=step_id)
         raise
 
 
 def _agency_action(
-    request: Request,
+    page: Page,
+    principal: Principal,
     background: BackgroundTasks,
+    *,
     reference: str,
     step_id: int,
     attempt: str,
     done: str,
     csrf: str,
     officer: str,
-    note: str | None,
-    engine_call,
-):
-    """Shared path of the four agency actions: CSRF, officer name, engine call, note, redirect."""
-    principal = page_principal(request)
-    session = check_csrf(request, csrf, attempt, principal)
-    web = web_of(request)
-    name = session.officer
+    act: StepAct,
+    note: str | None = None,
+) -> Response:
+    """The page side of an agency action: CSRF, the officer's name (asked once), the redirect."""
+    web = page.web
+    session = check_csrf(web, page.session, csrf, attempt, principal, page.source)
+    name = officer.strip() or session.officer
     try:
-        if principal.grant_id is None and officer.strip():
-            name = check_holder(officer)
-        if principal.grant_id is None and not name:  # a link names no person: ask once
-            raise BadInput(OFFICER_NEEDED)
-        text = clean_note(note)
-    except BadInput as exc:
-        refuse(web, principal, attempt, exc, reference=reference, step_id=step_id)
-        return _step_page(request, principal, reference, step_id, error=str(exc), status=400)
-    if principal.grant_id is None:
-        principal = Principal(
-            kind=principal.kind, agency=principal.agency, holder=name, step_ids=principal.step_ids
-        )
-    actor = principal.actor
-
-    def work(db, referral, step):
-        row = engine_call(db, referral, step, actor, web.now())
-        if text:
-            add_note(
-                db,
-                referral_id=referral.id,
-                step_id=row.id,
-                author=str(actor),
-                action=attempt,
-                text=text,
-                sealer=web.sealer,
-                now=web.now(),
-            )
-        return row
-
-    try:
-        outcome = perform(
+        result = agency_action(
             web,
             principal,
+            background,
             attempt=attempt,
             reference=reference,
             step_id=step_id,
-            work=work,
-            background=background,
-            role="agency",
+            act=act,
+            officer=name,
+            note=note,
         )
     except (Forbidden, NotFound):
         raise
     except BadInput as exc:
-        status = 409 if type(exc).__name__ == "IllegalTransition" else 400
-        return _step_page(request, principal, reference, step_id, error=str(exc), status=status)
+        status = error_status(exc)
+        return _step_page(page, principal, reference, step_id, error=str(exc), status=status)
     response = _redirect(
-        _step_url(outcome.reference, step_id, done if outcome.changed else "already")
+        _step_url(result.reference, step_id, done if result.changed else "already")
     )
-    if name != session.officer:
-        _set_session(request, response, with_officer(session, name))
+    if principal.grant_id is None and name != session.officer:
+        _set_session(web, response, with_officer(session, check_holder(name)))
     return response
 
 
 @pages.post("/referrals/{reference}/steps/{step_id}/accept")
 def accept(
-    request: Request,
+    page: PageDep,
+    principal: PagePrincipal,
     background: BackgroundTasks,
     reference: str,
     step_id: int,
@@ -390,24 +357,16 @@ def accept(
 ):
     """Accept the step."""
     return _agency_action(
-        request,
-        background,
-        reference,
-        step_id,
-        "accept",
-        "accepted",
-        csrf,
-        officer,
-        None,
-        lambda db, r, s, actor, now: accept_step(
-            db, reference=r.reference, step=step_ref(s), agency=s.agency, actor=actor, now=now
-        ),
-    )
+        page, principal, background,
+        reference=reference, step_id=step_id, attempt="accept", done="accepted",
+        csrf=csrf, officer=officer, act=accept_step,
+    )  # fmt: skip
 
 
 @pages.post("/referrals/{reference}/steps/{step_id}/decline")
 def decline(
-    request: Request,
+    page: PageDep,
+    principal: PagePrincipal,
     background: BackgroundTasks,
     reference: str,
     step_id: int,
@@ -417,33 +376,17 @@ def decline(
     note: Field = "",
 ):
     """Decline the step with a reason code and an optional (sealed) note."""
-    web = web_of(request)
     return _agency_action(
-        request,
-        background,
-        reference,
-        step_id,
-        "decline",
-        "declined",
-        csrf,
-        officer,
-        note,
-        lambda db, r, s, actor, now: decline_step(
-            db,
-            reference=r.reference,
-            step=step_ref(s),
-            agency=s.agency,
-            reason=reason,
-            actor=actor,
-            now=now,
-            catalog=web.catalog,
-        ),
-    )
+        page, principal, background,
+        reference=reference, step_id=step_id, attempt="decline", done="declined",
+        csrf=csrf, officer=officer, note=note, act=partial(decline_step, reason=reason),
+    )  # fmt: skip
 
 
 @pages.post("/referrals/{reference}/steps/{step_id}/complete")
 def complete(
-    request: Request,
+    page: PageDep,
+    principal: PagePrincipal,
     background: BackgroundTasks,
     reference: str,
     step_id: int,
@@ -453,28 +396,12 @@ def complete(
     note: Field = "",
 ):
     """Complete the step with an outcome code and an optional (sealed) note."""
-    web = web_of(request)
+    act = partial(complete_step, outcome=outcome, catalog=page.web.catalog)
     return _agency_action(
-        request,
-        background,
-        reference,
-        step_id,
-        "complete",
-        "completed",
-        csrf,
-        officer,
-        note,
-        lambda db, r, s, actor, now: complete_step(
-            db,
-            reference=r.reference,
-            step=step_ref(s),
-            agency=s.agency,
-            outcome=outcome,
-            actor=actor,
-            now=now,
-            catalog=web.catalog,
-        ),
-    )
+        page, principal, background,
+        reference=reference, step_id=step_id, attempt="complete", done="completed",
+        csrf=csrf, officer=officer, note=note, act=act,
+    )  # fmt: skip
 
 
 def local_moment(day: str, at: str, tz: str) -> datetime:
@@ -488,9 +415,10 @@ def local_moment(day: str, at: str, tz: str) -> datetime:
     return moment.replace(tzinfo=ZoneInfo(tz)).astimezone(UTC)
 
 
-@pages.post("/referrals/{reference}/steps/{step_id}/extend")
-def extend(
-    request: Request,
+@pages.post("/referrals/{reference}/steps/{step_id}/request-extension")
+def request_more_time(
+    page: PageDep,
+    principal: PagePrincipal,
     background: BackgroundTasks,
     reference: str,
     step_id: int,
@@ -502,60 +430,35 @@ def extend(
     note: Field = "",
 ):
     """Ask the coordinator for more time: a reason code and a proposed date (local time)."""
-    web = web_of(request)
 
-    def call(db, r, s, actor, now):
-        until = local_moment(until_date, until_time, web.catalog.agency(s.agency).timezone)
+    def act(*, session, step: Step, actor, now) -> Step:
+        tz = page.web.catalog.agency(step.agency).timezone
+        until = local_moment(until_date, until_time, tz)
         return request_extension(
-            db,
-            reference=r.reference,
-            step=step_ref(s),
-            agency=s.agency,
-            until=until,
-            reason=reason,
-            actor=actor,
-            now=now,
+            session=session, step=step, until=until, reason=reason, actor=actor, now=now
         )
 
     return _agency_action(
-        request,
-        background,
-        reference,
-        step_id,
-        "request-extension",
-        "extension",
-        csrf,
-        officer,
-        note,
-        call,
-    )
+        page, principal, background,
+        reference=reference, step_id=step_id, attempt="request-extension", done="extension",
+        csrf=csrf, officer=officer, note=note, act=act,
+    )  # fmt: skip
 
 
 # --- coordinator pages ----------------------------------------------------------------------------
 
 
-def _coordinator(request: Request, attempt: str) -> Principal:
-    principal = page_principal(request)
-    if not principal.is_coordinator:
-        exc = Forbidden("only a coordinator may open this page")
-        refuse(web_of(request), principal, attempt, exc)
-        raise exc
-    return principal
-
-
 @pages.get("/coordinator")
-def coordinator_home(request: Request, all: int = 0):
+def coordinator_home(page: PageDep, _: Coordinator, all: int = 0):
     """Referrals: those that need the coordinator first."""
-    _coordinator(request, "view-referrals")
-    web = web_of(request)
+    web = page.web
     with web.transaction() as db:
-        rows = referral_list(db, web.catalog, web.now(), _locale(request), include_closed=bool(all))
-    return render(request, "referrals.html", {"rows": rows, "show_all": bool(all)})
+        rows = referral_list(db, web.catalog, web.now(), page.locale, include_closed=bool(all))
+    return render(page.request, "referrals.html", {"rows": rows, "show_all": bool(all)})
 
 
-def _intake_context(request: Request, values: dict, error: str | None) -> dict:
-    web = web_of(request)
-    locale = _locale(request)
+def _intake_context(page: Page, values: dict, error: str | None) -> dict:
+    web, locale = page.web, page.locale
     # Demonstration pathways (clocks in seconds) are never offered for a real case.
     pathways = sorted((p for p in web.catalog.pathways.values() if not p.demo), key=lambda p: p.id)
     used_by: dict[str, list[str]] = {}
@@ -571,33 +474,32 @@ def _intake_context(request: Request, values: dict, error: str | None) -> dict:
     }
 
 
+CASE_KEYS = ("wants_prosecution", "needs_shelter", "claims_restitution", "wants_return")
+
+
 @pages.get("/coordinator/intake")
-def intake_page(request: Request):
+def intake_page(page: PageDep, _: Coordinator):
     """The intake form."""
-    _coordinator(request, "view-intake")
     values = {
         "pathway": "",
         "urgency": "regular",
         "consent": [],
-        "case": {
-            "wants_prosecution": True,
-            "needs_shelter": True,
-            "claims_restitution": True,
-            "wants_return": True,
-        },
+        "case": dict.fromkeys(CASE_KEYS, True),
     }
-    return render(request, "intake.html", _intake_context(request, values, None))
+    return render(page.request, "intake.html", _intake_context(page, values, None))
 
 
 @pages.post("/coordinator/intake")
-async def intake_submit(request: Request, background: BackgroundTasks):
+async def intake_submit(page: PageDep, principal: Coordinator, background: BackgroundTasks):
     """Launch a referral from the intake form."""
-    principal = _coordinator(request, "launch")
-    form = await request.form()
-    check_csrf(request, str(form.get("csrf", "")), "launch", principal)
-    get = lambda key: str(form.get(key, "")).strip()  # noqa: E731
+    web = page.web
+    form = await page.request.form()
+    check_csrf(web, page.session, str(form.get("csrf", "")), "launch", principal, page.source)
+
+    def get(key: str) -> str:
+        return str(form.get(key, "")).strip()
+
     consent = [str(v) for v in form.getlist("consent")]
-    case_keys = ("wants_prosecution", "needs_shelter", "claims_restitution", "wants_return")
     values = {
         "pathway": get("pathway"),
         "urgency": get("urgency") or "regular",
@@ -612,18 +514,18 @@ async def intake_submit(request: Request, background: BackgroundTasks):
         "consent": consent,
         "override": bool(form.get("override")),
         "override_reason": get("override_reason"),
-        "case": {k: bool(form.get(k)) for k in case_keys},
+        "case": {k: bool(form.get(k)) for k in CASE_KEYS},
     }
+    languages = values["languages"].replace(";", ",").split(",")
     person: dict = {
         "name": values["name"],
         "sex": values["sex"],
         "nationality": values["nationality"],
-        "languages": [
-            x.strip().lower() for x in values["languages"].replace(";", ",").split(",") if x.strip()
-        ],
+        "languages": [x.strip().lower() for x in languages if x.strip()],
     }
     if values["birth_year"]:
-        person["birth_year"] = int(values["birth_year"]) if values["birth_year"].isdigit() else -1
+        year = values["birth_year"]
+        person["birth_year"] = int(year) if year.isdigit() else -1
     for key in ("phone", "home_district", "address"):
         if values[key]:
             person[key] = values[key]
@@ -638,7 +540,6 @@ async def intake_submit(request: Request, background: BackgroundTasks):
         ),
         "case": values["case"],
     }
-    web = web_of(request)
     try:
         chosen = web.catalog.pathways.get(values["pathway"])
         if chosen is not None and chosen.demo:
@@ -646,143 +547,118 @@ async def intake_submit(request: Request, background: BackgroundTasks):
                 f"'{chosen.id}' is a demonstration pathway with deadlines in seconds: "
                 "choose the pathway of the case"
             )
-        outcome = await _in_thread(launch_referral, web, principal, intake, background)
+        result = await run_in_threadpool(launch_referral, web, principal, background, intake)
     except BadInput as exc:
-        return render(request, "intake.html", _intake_context(request, values, str(exc)), 400)
-    return _redirect(f"/referrals/{outcome.reference}?done=launched")
-
-
-async def _in_thread(fn, *args):
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(fn, *args)
+        context = _intake_context(page, values, str(exc))
+        return render(page.request, "intake.html", context, 400)
+    return _redirect(f"/referrals/{result.reference}?done=launched")
 
 
 @pages.get("/referrals/{reference}")
-def referral_page(request: Request, reference: str, done: str | None = None):
+def referral_page(page: PageDep, principal: PagePrincipal, reference: str, done: str | None = None):
     """The coordinator's timeline; an agency with a step in it goes to its step (404 otherwise)."""
-    principal = page_principal(request)
-    web = web_of(request)
-    locale = _locale(request)
+    web = page.web
     try:
         with web.transaction() as db:
             referral = authorize_referral(db, principal, reference)
             if not principal.is_coordinator:
-                own = db.exec(
+                held = db.exec(
                     select(Step.id).where(
-                        Step.referral_id == referral.id, Step.agency == principal.agency
+                        Step.referral_id == referral.id,
+                        Step.agency == principal.agency,
+                        Step.ready_at.is_not(None),  # type: ignore[union-attr]
                     )
                 ).all()
                 ids = sorted(
-                    i for i in own if principal.step_ids is None or i in principal.step_ids
+                    i for i in held if principal.step_ids is None or i in principal.step_ids
                 )
+                if not ids:
+                    return _redirect("/inbox")
                 return _redirect(_step_url(referral.reference, ids[-1]))
-            data = timeline(db, referral, web.catalog, web.now(), locale)
+            data = timeline(db, referral, web.catalog, web.now(), page.locale)
     except (Forbidden, NotFound) as exc:
         refuse(web, principal, "view-referral", exc, reference=reference)
         raise
-    agencies = web.catalog.directory.agencies
+    return _timeline_page(page, data, done=_word(done))
+
+
+def _timeline_page(
+    page: Page,
+    data: dict,
+    *,
+    done: str | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
     return render(
-        request,
+        page.request,
         "timeline.html",
         {
             "r": data,
-            "agencies": agencies,
-            "cancel_reasons": [(c, code_label(c, locale)) for c in CANCEL_REASONS],
-            "done": done if done and done.isalpha() else None,
-            "error": None,
-        },
-    )
-
-
-@pages.get("/referrals/{reference}/person")
-def person_page(request: Request, reference: str):
-    """The person's facts for the coordinator; the view is audited."""
-    principal = _coordinator(request, "view-person")
-    web = web_of(request)
-    with web.transaction() as db:
-        referral = authorize_referral(db, principal, reference)
-        facts = disclose_all(
-            db, referral=referral, sealer=web.sealer, actor=str(principal.actor), now=web.now()
-        )
-        assert referral.id is not None
-        notes = read_notes(
-            db,
-            referral=referral,
-            notes=notes_of(db, referral.id),
-            sealer=web.sealer,
-            actor=str(principal.actor),
-            now=web.now(),
-        )
-    return render(
-        request, "person.html", {"reference": referral.reference, "facts": facts, "notes": notes}
-    )
-
-
-def _coordinator_action(
-    request: Request,
-    background: BackgroundTasks,
-    reference: str,
-    step_id: int | None,
-    attempt: str,
-    csrf: str,
-    work,
-):
-    principal = page_principal(request)
-    check_csrf(request, csrf, attempt, principal)
-    web = web_of(request)
-    try:
-        outcome = perform(
-            web,
-            principal,
-            attempt=attempt,
-            reference=reference,
-            step_id=step_id,
-            work=work,
-            background=background,
-            role="coordinator",
-        )
-    except (Forbidden, NotFound):
-        raise
-    except BadInput as exc:
-        return _timeline_error(
-            request, reference, str(exc), 409 if type(exc).__name__ == "IllegalTransition" else 400
-        )
-    return _redirect(
-        f"/referrals/{outcome.reference}?done={'changed' if outcome.changed else 'already'}"
-        + (f"#step-{step_id}" if step_id else "")
-    )
-
-
-def _timeline_error(request: Request, reference: str, error: str, status: int) -> Response:
-    web = web_of(request)
-    locale = _locale(request)
-    with web.transaction() as db:
-        referral = authorize_referral(db, page_principal(request), reference)
-        data = timeline(db, referral, web.catalog, web.now(), locale)
-    return render(
-        request,
-        "timeline.html",
-        {
-            "r": data,
-            "agencies": web.catalog.directory.agencies,
-            "cancel_reasons": [(c, code_label(c, locale)) for c in CANCEL_REASONS],
-            "done": None,
+            "agencies": page.web.catalog.directory.agencies,
+            "cancel_reasons": [(c, code_label(c, page.locale)) for c in CANCEL_REASONS],
+            "done": done,
             "error": error,
         },
         status,
     )
 
 
-def _cancel_code(reason: str) -> str:
-    if reason not in CANCEL_REASONS:
-        raise BadInput(f"a cancel reason is required (one of: {', '.join(CANCEL_REASONS)})")
-    return reason
+@pages.get("/referrals/{reference}/person")
+def person_page(page: PageDep, principal: Coordinator, reference: str):
+    """The person's facts for the coordinator; the view is audited."""
+    web, actor = page.web, str(principal.actor)
+    with web.transaction() as db:
+        referral = authorize_referral(db, principal, reference)
+        facts = disclose_all(db, referral=referral, sealer=web.sealer, actor=actor, now=web.now())
+        assert referral.id is not None
+        notes = read_notes(
+            db,
+            referral=referral,
+            notes=notes_of(db, referral.id),
+            sealer=web.sealer,
+            actor=actor,
+            now=web.now(),
+        )
+    context = {"reference": referral.reference, "facts": facts, "notes": notes}
+    return render(page.request, "person.html", context)
+
+
+def _coordinator_action(
+    page: Page,
+    principal: Principal,
+    background: BackgroundTasks,
+    *,
+    reference: str,
+    attempt: str,
+    csrf: str,
+    act,
+    step_id: int | None = None,
+) -> Response:
+    """The page side of a coordinator action: CSRF, then the timeline with what happened."""
+    web = page.web
+    check_csrf(web, page.session, csrf, attempt, principal, page.source)
+    try:
+        result = coordinator_action(
+            web, principal, background, attempt=attempt, reference=reference, act=act,
+            step_id=step_id,
+        )  # fmt: skip
+    except (Forbidden, NotFound):
+        raise
+    except BadInput as exc:
+        with web.transaction() as db:
+            referral = authorize_referral(db, principal, reference)
+            data = timeline(db, referral, web.catalog, web.now(), page.locale)
+        return _timeline_page(page, data, error=str(exc), status=error_status(exc))
+    done = "changed" if result.changed else "already"
+    anchor = f"#step-{result.step_id}" if result.step_id else ""
+    return _redirect(f"/referrals/{result.reference}?done={done}{anchor}")
 
 
 @pages.post("/referrals/{reference}/steps/{step_id}/reroute")
 def reroute(
-    request: Request,
+    page: PageDep,
+    principal: PagePrincipal,
     background: BackgroundTasks,
     reference: str,
     step_id: int,
@@ -790,30 +666,17 @@ def reroute(
     to: Field = "",
 ):
     """Hand a declined (or open) step to another agency."""
-    web = web_of(request)
-    principal = page_principal(request)
     return _coordinator_action(
-        request,
-        background,
-        reference,
-        step_id,
-        "reroute",
-        csrf,
-        lambda db, r, s: reroute_step(
-            db,
-            reference=r.reference,
-            step=step_ref(s),
-            to_agency=to,
-            actor=principal.actor,
-            now=web.now(),
-            catalog=web.catalog,
-        ),
-    )
+        page, principal, background,
+        reference=reference, step_id=step_id, attempt="reroute", csrf=csrf,
+        act=partial(reroute_step, to_agency=to, catalog=page.web.catalog),
+    )  # fmt: skip
 
 
 @pages.post("/referrals/{reference}/steps/{step_id}/decide-extension")
-def decide(
-    request: Request,
+def decide_more_time(
+    page: PageDep,
+    principal: PagePrincipal,
     background: BackgroundTasks,
     reference: str,
     step_id: int,
@@ -823,35 +686,29 @@ def decide(
     until_time: Field = "17:00",
 ):
     """Approve (optionally with another date) or refuse an agency's request for more time."""
-    web = web_of(request)
-    principal = page_principal(request)
 
-    def work(db, r, s):
+    def act(*, session, step: Step, actor, now) -> Step:
         if decision not in ("approve", "refuse"):
             raise BadInput("choose approve or refuse")
-        until = (
-            local_moment(until_date, until_time, web.catalog.agency(s.agency).timezone)
-            if until_date.strip()
-            else None
-        )
+        until = None
+        if until_date.strip():
+            tz = page.web.catalog.agency(step.agency).timezone
+            until = local_moment(until_date, until_time, tz)
         return decide_extension(
-            db,
-            reference=r.reference,
-            step=step_ref(s),
-            approve=decision == "approve",
-            actor=principal.actor,
-            now=web.now(),
+            session=session, step=step, approve=decision == "approve", actor=actor, now=now,
             until=until,
-        )
+        )  # fmt: skip
 
     return _coordinator_action(
-        request, background, reference, step_id, "decide-extension", csrf, work
-    )
+        page, principal, background,
+        reference=reference, step_id=step_id, attempt="decide-extension", csrf=csrf, act=act,
+    )  # fmt: skip
 
 
 @pages.post("/referrals/{reference}/steps/{step_id}/cancel")
 def cancel_one(
-    request: Request,
+    page: PageDep,
+    principal: PagePrincipal,
     background: BackgroundTasks,
     reference: str,
     step_id: int,
@@ -859,89 +716,49 @@ def cancel_one(
     reason: Field = "",
 ):
     """Cancel a step that is no longer needed."""
-    web = web_of(request)
-    principal = page_principal(request)
     return _coordinator_action(
-        request,
-        background,
-        reference,
-        step_id,
-        "cancel-step",
-        csrf,
-        lambda db, r, s: cancel_step(
-            db,
-            reference=r.reference,
-            step=step_ref(s),
-            reason=_cancel_code(reason),
-            actor=principal.actor,
-            now=web.now(),
-            catalog=web.catalog,
-        ),
-    )
+        page, principal, background,
+        reference=reference, step_id=step_id, attempt="cancel-step", csrf=csrf,
+        act=partial(cancel_step, reason=reason, catalog=page.web.catalog),
+    )  # fmt: skip
 
 
 @pages.post("/referrals/{reference}/cancel")
 def cancel_all(
-    request: Request,
+    page: PageDep,
+    principal: PagePrincipal,
     background: BackgroundTasks,
     reference: str,
     csrf: Field = "",
     reason: Field = "",
 ):
     """Close a referral: every step not yet finished is cancelled."""
-    web = web_of(request)
-    principal = page_principal(request)
     return _coordinator_action(
-        request,
-        background,
-        reference,
-        None,
-        "cancel-referral",
-        csrf,
-        lambda db, r, s: cancel_referral(
-            db,
-            reference=r.reference,
-            reason=_cancel_code(reason),
-            actor=principal.actor,
-            now=web.now(),
-        ),
-    )
+        page, principal, background,
+        reference=reference, attempt="cancel-referral", csrf=csrf,
+        act=partial(cancel_referral, reason=reason),
+    )  # fmt: skip
 
 
 @pages.post("/referrals/{reference}/consent")
 def consent(
-    request: Request,
+    page: PageDep,
+    principal: PagePrincipal,
     background: BackgroundTasks,
     reference: str,
     csrf: Field = "",
     agency: Field = "",
 ):
     """Record the victim's consent to share with one more agency (before a re-route)."""
-    web = web_of(request)
-    principal = page_principal(request)
     return _coordinator_action(
-        request,
-        background,
-        reference,
-        None,
-        "add-consent",
-        csrf,
-        lambda db, r, s: add_consent(
-            db,
-            reference=r.reference,
-            agency=agency,
-            actor=principal.actor,
-            now=web.now(),
-            catalog=web.catalog,
-        ),
-    )
+        page, principal, background,
+        reference=reference, attempt="add-consent", csrf=csrf,
+        act=partial(add_consent, agency=agency, catalog=page.web.catalog),
+    )  # fmt: skip
 
 
 @pages.get("/docs")
-def api_reference(request: Request):
-    """The API reference, rendered from the OpenAPI schema on the server (no script, works offline)."""
-    return render(
-        request,
-        "docs.html",
-        {"api": request.app.openapi(), "base_url": web_of(request).settings.base_url},
-    )
+def api_reference(request: Request, web: WebDep):
+    """The API reference, rendered from the OpenAPI schema on the server (works offline)."""
+    context = {"api": request.app.openapi(), "base_url": web.settings.base_url}
+    return render(request, "docs.html", context)

@@ -185,13 +185,13 @@ def test_bad_intakes_exit_2_write_nothing_and_never_echo_the_person(cli, tmp_pat
         ),
         (
             ["step", "accept", "{ref}", "identifikasi", "--agency", "dinsos"],
-            "belongs to another agency",
+            "has no step 'identifikasi' for you",
             "accept",
         ),
         (
             [
                 "step",
-                "extend",
+                "request-extension",
                 "{ref}",
                 "identifikasi",
                 "--agency",
@@ -207,7 +207,7 @@ def test_bad_intakes_exit_2_write_nothing_and_never_echo_the_person(cli, tmp_pat
         (
             [
                 "step",
-                "extend",
+                "request-extension",
                 "{ref}",
                 "identifikasi",
                 "--agency",

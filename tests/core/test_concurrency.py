@@ -11,7 +11,7 @@ from sqlmodel import func, select
 from models.audit import AuditEntry, verify_chain
 from models.catalog import load_catalog
 from models.database import make_engine, transaction
-from models.engine import Actor, accept_step, launch
+from models.engine import Actor, accept_step, launch, load_step
 from models.errors import AlreadyDone
 from models.intake import Intake
 from models.outbox import OutboxMessage
@@ -26,10 +26,13 @@ def _accept_worker(url: str, reference: str, barrier, results) -> None:
     try:
         with transaction(engine) as session:
             accept_step(
-                session,
-                reference=reference,
-                step="identifikasi",
-                agency="polres-ppa",
+                session=session,
+                step=load_step(
+                    session=session,
+                    reference=reference,
+                    step_ref="identifikasi",
+                    agency="polres-ppa",
+                ),
                 actor=Actor("agency", "p", "polres-ppa"),
                 now=NOW,
             )

@@ -23,6 +23,7 @@ from models.engine import (
     decide_extension,
     decline_step,
     launch,
+    load_step,
     request_extension,
     reroute_step,
 )
@@ -82,9 +83,7 @@ def test_any_deadline_text_parses_or_says_how_to_write_it(text):
 
 @given(
     st.datetimes(
-        timezones=st.sampled_from(
-            [UTC, timezone(timedelta(hours=7)), timezone(timedelta(hours=9))]
-        )
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=7)), timezone(timedelta(hours=9))])
     ),
     st.integers(min_value=1, max_value=30),
 )
@@ -126,10 +125,11 @@ class ReferralMachine(RuleBasedStateMachine):
         self.engine.dispose()
         self.tmp.cleanup()
 
-    def _try(self, fn, **kwargs) -> None:
+    def _try(self, fn, *, reference, step, agency=None, **kwargs) -> None:
         try:
             with transaction(self.engine) as session:
-                fn(session, now=self.clock, **kwargs)
+                row = load_step(session=session, reference=reference, step_ref=step, agency=agency)
+                fn(session=session, step=row, now=self.clock, **kwargs)
         except RujukanError:
             pass  # refused or already done: the invariants check that nothing half-happened
 
@@ -204,7 +204,6 @@ class ReferralMachine(RuleBasedStateMachine):
                 agency=step.agency,
                 reason="no-capacity",
                 actor=Actor("agency", "p", step.agency),
-                catalog=self.catalog,
             )
             if data.draw(st.booleans()):
                 self._try(

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from flows.referral import artifact_key, sync_referrals, wake_referrals
+from flows.referral import artifact_key, sync_referrals
 from flows.server import check_bind_address, reachable_api, server_environment
 from flows.wake import after_commit
 from models.catalog import load_catalog
 from models.database import engine_for, transaction
-from models.engine import Actor, accept_step, decide_extension, launch
+from models.engine import Actor, accept_step, decide_extension, launch, load_step
 from models.errors import BadInput
 from models.intake import Intake
 from models.outbox import OutboxMessage
@@ -147,7 +147,7 @@ def test_wake_without_prefect_is_a_quick_no_op(case_db: Settings, monkeypatch):
     referral = launch_one(case_db)
     started = time.perf_counter()
     after_commit(case_db, [referral.id])
-    wake_referrals(case_db, [referral.id])
+    after_commit(case_db, [referral.id])
     print(f"\nwake-up without Prefect: {(time.perf_counter() - started) * 1000:.0f} ms")
     assert reachable_api(case_db) is None
     with Session(engine_for(case_db.resolved_database_url)) as session:
@@ -158,7 +158,7 @@ def test_a_configured_but_dead_prefect_is_skipped(case_db: Settings, monkeypatch
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
     referral = launch_one(case_db)
     started = time.perf_counter()
-    wake_referrals(case_db, [referral.id])  # no error: the sweep's catch-up repairs it later
+    after_commit(case_db, [referral.id])  # no error: the sweep's catch-up repairs it later
     print(f"\nwake-up with a dead Prefect: {(time.perf_counter() - started) * 1000:.0f} ms")
     assert reachable_api(case_db) is None
     with Session(engine_for(case_db.resolved_database_url)) as session:
@@ -250,10 +250,13 @@ def test_a_referral_is_one_run_named_tagged_with_history_and_artifact(
     police = Actor("agency", "ani", "polres-ppa")
     with transaction(engine_for(case_db.resolved_database_url)) as session:
         accept_step(
-            session,
-            reference=referral.reference,
-            step="identifikasi",
-            agency="polres-ppa",
+            session=session,
+            step=load_step(
+                session=session,
+                reference=referral.reference,
+                step_ref="identifikasi",
+                agency="polres-ppa",
+            ),
             actor=police,
             now=datetime.now(UTC),
         )
@@ -265,7 +268,7 @@ def test_a_referral_is_one_run_named_tagged_with_history_and_artifact(
     # Repeating the wake changes nothing: no new task runs, no new artifact version.
     count = len(task_run_names(prefect_client, run.id))
     versions = len(artifact_versions(prefect_client, artifact_key(referral.reference)))
-    wake_referrals(case_db, [referral.id])
+    after_commit(case_db, [referral.id])
     assert len(task_run_names(prefect_client, run.id)) == count
     assert len(artifact_versions(prefect_client, artifact_key(referral.reference))) == versions
 
@@ -327,9 +330,8 @@ def test_deadline_sweep_sends_each_notice_once_and_shows_overdue(
     # An extension moves the deadline and re-arms the notices, each once again.
     with transaction(engine_for(fast_settings.resolved_database_url)) as session:
         decide_extension(
-            session,
-            reference=referral.reference,
-            step="identifikasi",
+            session=session,
+            step=load_step(session=session, reference=referral.reference, step_ref="identifikasi"),
             approve=True,
             until=t0 + timedelta(seconds=60),
             actor=Actor("coordinator", "c-1"),
@@ -390,7 +392,7 @@ def test_a_lost_prefect_database_is_rebuilt_from_the_case_database(
     after_commit(case_db, [referral.id])
     first = run_of(prefect_client, referral)
     prefect_client.delete_flow_run(first.id)  # as if Prefect's database had been replaced
-    wake_referrals(case_db, [referral.id])
+    after_commit(case_db, [referral.id])
     rebuilt = run_of(prefect_client, referral)
     assert rebuilt.id != first.id and rebuilt.name == referral.reference
     assert "launched" in task_run_names(prefect_client, rebuilt.id)
@@ -447,7 +449,8 @@ def test_sync_of_many_referrals_costs_no_process(case_db, with_prefect, prefect_
 def test_a_mass_launch_is_left_to_the_catch_up_in_bounded_passes(
     case_db, with_prefect, prefect_client
 ):
-    from flows.referral import WAKE_LIMIT, catch_up
+    from flows.referral import catch_up
+    from flows.wake import WAKE_LIMIT
 
     referrals = [launch_one(case_db) for _ in range(WAKE_LIMIT + 5)]
     after_commit(case_db, [r.id for r in referrals])  # the caller does not wait for Prefect:

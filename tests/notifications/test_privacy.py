@@ -15,6 +15,7 @@ from models.engine import (
     decide_extension,
     decline_step,
     launch,
+    load_step,
     request_extension,
 )
 from models.intake import Intake
@@ -58,13 +59,18 @@ def test_canary_personal_data_never_leaves_the_sealed_record(
         ).reference
     with transaction(engine) as session:
         accept_step(
-            session, reference=ref, step="identifikasi", agency="polres-ppa", actor=police, now=now
+            session=session,
+            step=load_step(
+                session=session, reference=ref, step_ref="identifikasi", agency="polres-ppa"
+            ),
+            actor=police,
+            now=now,
         )
         complete_step(
-            session,
-            reference=ref,
-            step="identifikasi",
-            agency="polres-ppa",
+            session=session,
+            step=load_step(
+                session=session, reference=ref, step_ref="identifikasi", agency="polres-ppa"
+            ),
             outcome="served",
             actor=police,
             now=now,
@@ -73,20 +79,15 @@ def test_canary_personal_data_never_leaves_the_sealed_record(
     later = now + timedelta(hours=1)
     with transaction(engine) as session:
         decline_step(
-            session,
-            reference=ref,
-            step="rumah-aman",
-            agency="dinsos",
+            session=session,
+            step=load_step(session=session, reference=ref, step_ref="rumah-aman", agency="dinsos"),
             reason="no-capacity",
             actor=Actor("agency", "budi", "dinsos"),
             now=later,
-            catalog=catalog,
         )
         request_extension(
-            session,
-            reference=ref,
-            step="kesehatan",
-            agency="dinkes",
+            session=session,
+            step=load_step(session=session, reference=ref, step_ref="kesehatan", agency="dinkes"),
             until=now + timedelta(days=3),
             reason="victim-unavailable",
             actor=Actor("agency", "citra", "dinkes"),
@@ -94,9 +95,8 @@ def test_canary_personal_data_never_leaves_the_sealed_record(
         )
     with transaction(engine) as session:
         decide_extension(
-            session,
-            reference=ref,
-            step="kesehatan",
+            session=session,
+            step=load_step(session=session, reference=ref, step_ref="kesehatan"),
             approve=True,
             actor=Actor("coordinator", "coordinator-1"),
             now=later,

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 
 from models.database import engine_for, migrate, transaction
-from models.engine import Actor, accept_step, complete_step, launch
+from models.engine import Actor, accept_step, complete_step, launch, load_step
 from models.errors import AlreadyDone
 from models.intake import Intake
 from models.referral import Referral
@@ -58,10 +58,11 @@ def _ready_steps(engine, reference: str) -> list[tuple[str, str]]:
         ]
 
 
-def _act(engine, fn, **kwargs) -> None:
+def _act(engine, fn, *, reference, step, agency, **kwargs) -> None:
     try:
         with transaction(engine) as session:
-            fn(session, now=datetime.now(UTC), **kwargs)
+            row = load_step(session=session, reference=reference, step_ref=step, agency=agency)
+            fn(session=session, step=row, now=datetime.now(UTC), **kwargs)
     except AlreadyDone:
         pass  # the commit landed before the connection died: nothing to redo
 

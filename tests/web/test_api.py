@@ -115,19 +115,19 @@ def test_extension_request_and_decision(client, world, referral, polres, coordin
     ident = world.steps(referral)["identifikasi"]
     until = (clock.now + timedelta(days=3)).isoformat()
     bad = client.post(
-        url(referral, ident, "extension"),
+        url(referral, ident, "request-extension"),
         headers=polres,
         json={"reason": "victim-unavailable", "until": "next tuesday"},
     )
     assert bad.status_code == 400 and "ISO 8601" in bad.json()["message"]
     naive = client.post(
-        url(referral, ident, "extension"),
+        url(referral, ident, "request-extension"),
         headers=polres,
         json={"reason": "victim-unavailable", "until": "2026-12-10T17:00"},
     )
     assert naive.status_code == 400 and "time zone" in naive.json()["message"]
     past = client.post(
-        url(referral, ident, "extension"),
+        url(referral, ident, "request-extension"),
         headers=polres,
         json={"reason": "victim-unavailable", "until": "2026-01-01T17:00+07:00"},
     )
@@ -136,19 +136,17 @@ def test_extension_request_and_decision(client, world, referral, polres, coordin
     assert len(refusals(world, "request-extension")) == 3
 
     asked = client.post(
-        url(referral, ident, "extension"),
+        url(referral, ident, "request-extension"),
         headers=polres,
         json={"reason": "victim-unavailable", "until": until},
     )
     assert asked.status_code == 200, asked.text
     assert world.step(ident.id).extension_until is not None
 
-    no_choice = client.post(
-        url(referral, ident, "extension-decision"), headers=coordinator, json={}
-    )
+    no_choice = client.post(url(referral, ident, "decide-extension"), headers=coordinator, json={})
     assert no_choice.status_code == 400
     approved = client.post(
-        url(referral, ident, "extension-decision"), headers=coordinator, json={"approve": True}
+        url(referral, ident, "decide-extension"), headers=coordinator, json={"approve": True}
     )
     assert approved.status_code == 200, approved.text
     step = world.step(ident.id)

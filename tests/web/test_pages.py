@@ -85,7 +85,8 @@ def test_missing_reason_and_bad_date_show_the_page_again_with_the_error(client, 
     assert declined.status_code == 400 and "reason is required" in declined.text
     client.post(f"{step_url}/accept", data={"csrf": csrf, "officer": "Ani"})
     bad_date = client.post(
-        f"{step_url}/extend", data={"csrf": csrf, "reason": "other", "until_date": "31/12/2026"}
+        f"{step_url}/request-extension",
+        data={"csrf": csrf, "reason": "other", "until_date": "31/12/2026"},
     )
     assert bad_date.status_code == 400 and "not a date" in bad_date.text  # the name is kept
     assert world.step(ident.id).extension_until is None
@@ -215,7 +216,7 @@ def test_pages_need_a_session(client):
 def test_a_declined_message_takes_the_coordinator_to_the_timeline_after_sign_in(
     client, world, referral
 ):
-    from models.engine import Actor, accept_step, complete_step, decline_step
+    from models.engine import Actor, accept_step, complete_step, decline_step, load_step
     from models.outbox import MessageEvent, OutboxMessage
     from notifications.render import render_outbox_message
 
@@ -223,27 +224,29 @@ def test_a_declined_message_takes_the_coordinator_to_the_timeline_after_sign_in(
     with transaction(world.engine) as session:
         polres = Actor("agency", "ani", "polres-ppa")
         accept_step(
-            session, reference=ref, step="identifikasi", agency="polres-ppa", actor=polres, now=now
+            session=session,
+            step=load_step(
+                session=session, reference=ref, step_ref="identifikasi", agency="polres-ppa"
+            ),
+            actor=polres,
+            now=now,
         )
         complete_step(
-            session,
-            reference=ref,
-            step="identifikasi",
-            agency="polres-ppa",
+            session=session,
+            step=load_step(
+                session=session, reference=ref, step_ref="identifikasi", agency="polres-ppa"
+            ),
             outcome="served",
             actor=polres,
             now=now,
             catalog=world.catalog,
         )
         decline_step(
-            session,
-            reference=ref,
-            step="rumah-aman",
-            agency="dinsos",
+            session=session,
+            step=load_step(session=session, reference=ref, step_ref="rumah-aman", agency="dinsos"),
             reason="no-capacity",
             actor=Actor("agency", "budi", "dinsos"),
             now=now,
-            catalog=world.catalog,
         )
     with transaction(world.engine) as session:
         rows = session.exec(

@@ -1,0 +1,76 @@
+"""What every request of the web app needs: settings, the case database, catalog, sealer, clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from models.catalog import Catalog, load_catalog
+from models.database import engine_for, transaction
+from models.seal import Sealer
+from models.settings import PROJECT_ROOT, Settings
+from web.limits import Throttle
+
+TEMPLATES = PROJECT_ROOT / "templates" / "web"
+
+
+def utcnow() -> datetime:
+    """Now, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class Web:
+    """The app's resources, built once: settings, the case database, catalog, sealer, clock."""
+
+    settings: Settings
+    database: Engine
+    catalog: Catalog
+    sealer: Sealer
+    secret: str
+    templates: Jinja2Templates
+    throttle: Throttle
+    clock: Callable[[], datetime] = utcnow
+
+    def now(self) -> datetime:
+        """The current moment (a test may give the app its own clock)."""
+        return self.clock()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One transaction on the case database."""
+        with transaction(self.database) as session:
+            yield session
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies only over HTTPS when the public address is HTTPS."""
+        return self.settings.base_url.startswith("https://")
+
+
+def build_web(settings: Settings, clock: Callable[[], datetime] | None = None) -> Web:
+    """The resources of a web app for `settings`."""
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return Web(
+        settings=settings,
+        database=engine_for(settings.resolved_database_url),
+        catalog=load_catalog(settings),
+        sealer=Sealer(settings.resolved_secret_key()),
+        secret=settings.resolved_secret_key(),
+        templates=Jinja2Templates(env=env),
+        throttle=Throttle(settings),
+        clock=clock or utcnow,
+    )
