@@ -1,16 +1,14 @@
-"""Signed, expiring links: one agency and one step, or one agency's inbox (HMAC-SHA256)."""
+"""Signed, expiring links: one agency and one step, or one agency's inbox (itsdangerous)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from itsdangerous import BadData
+
 from models.errors import Forbidden
-from models.seal import signing_key
+from models.keys import link_serializer
 
 DEFAULT_LIFETIME = timedelta(days=7)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -26,14 +24,6 @@ class LinkClaim:
     issued: datetime | None = None  # links signed before an agency's cutoff no longer work
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def microseconds(moment: datetime) -> int:
     """Microseconds since the epoch, exactly (no float rounding at an agency's cutoff)."""
     return (moment - EPOCH) // timedelta(microseconds=1)
@@ -45,35 +35,33 @@ def from_microseconds(value: int) -> datetime:
 
 
 def sign(secret: str, claim: LinkClaim) -> str:
-    """A token carrying the claim and its HMAC; it holds ids only, never personal data."""
-    fields = {"a": claim.agency, "s": claim.step_id, "e": int(claim.expires.timestamp())}
+    """A token carrying the claim; it holds ids only, never personal data.
+
+    The payload is a list, not an object, to keep links short enough for SMS:
+    [agency, step id or null, expiry (epoch seconds), issued (epoch µs, only when known)].
+    """
+    fields: list[str | int | None] = [claim.agency, claim.step_id, int(claim.expires.timestamp())]
     if claim.issued is not None:
-        fields["i"] = microseconds(claim.issued)
-    body = json.dumps(fields, separators=(",", ":")).encode()
-    mac = hmac.new(signing_key(secret), body, hashlib.sha256).digest()
-    return f"{_b64(body)}.{_b64(mac)}"
+        fields.append(microseconds(claim.issued))
+    return link_serializer(secret).dumps(fields)
 
 
 def verify(secret: str, token: str, now: datetime) -> LinkClaim:
-    """The claim of a valid, unexpired token; Forbidden otherwise (without saying which part failed)."""
+    """The claim of a valid, unexpired token; Forbidden otherwise (never saying what failed)."""
     try:
-        body_text, mac_text = token.split(".", 1)
-        body = _unb64(body_text)
-        good = hmac.compare_digest(
-            hmac.new(signing_key(secret), body, hashlib.sha256).digest(), _unb64(mac_text)
+        agency, step_id, expires, *rest = link_serializer(secret).loads(token)
+        issued = rest[0] if rest else None
+        if not isinstance(agency, str) or not isinstance(step_id, int | None):
+            raise TypeError  # only this module signs with this key: never widen a step link
+        claim = LinkClaim(
+            agency=agency,
+            step_id=step_id,
+            expires=datetime.fromtimestamp(expires, tz=UTC),
+            issued=from_microseconds(issued) if isinstance(issued, int) else None,
         )
-        data = json.loads(body) if good else None
-    except (ValueError, TypeError):
-        data = None
-    if not data:
-        raise Forbidden("this link is not valid: ask the coordinator for a new one")
-    issued = data.get("i")
-    claim = LinkClaim(
-        agency=data["a"],
-        step_id=data["s"],
-        expires=datetime.fromtimestamp(data["e"], tz=UTC),
-        issued=from_microseconds(issued) if isinstance(issued, int) else None,
-    )
+    except (BadData, ValueError, TypeError, OverflowError):
+        # A forged or altered token, another purpose's token (a session cookie), or no token.
+        raise Forbidden("this link is not valid: ask the coordinator for a new one") from None
     if claim.expires <= now:
         raise Forbidden("this link has expired: ask the coordinator for a new one")
     return claim

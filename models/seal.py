@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import secrets
@@ -13,15 +11,14 @@ from typing import TYPE_CHECKING
 from cryptography.fernet import Fernet, InvalidToken
 
 from models.errors import SealError
+from models.keys import channel_key, seal_key
+
+__all__ = ["Sealer", "channel_key", "ensure_secret_key"]  # channel_key now lives in models.keys
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from models.settings import Settings
-
-
-def _derive(secret: str, purpose: str) -> bytes:
-    return hashlib.sha256(f"rujukan|{purpose}|{secret}".encode()).digest()
 
 
 class Sealer:
@@ -32,7 +29,7 @@ class Sealer:
             raise SealError(
                 "RUJUKAN_SECRET_KEY is empty: set it, or unset it to use var/secret.key"
             )
-        self._fernet = Fernet(base64.urlsafe_b64encode(_derive(secret, "seal")))
+        self._fernet = Fernet(seal_key(secret))
 
     def seal(self, data: dict) -> str:
         """Encrypt a JSON-able dict."""
@@ -47,16 +44,6 @@ class Sealer:
                 "personal data cannot be opened: RUJUKAN_SECRET_KEY is not the key it was sealed "
                 "with (restore the original key; nothing was changed)"
             ) from None
-
-
-def signing_key(secret: str) -> bytes:
-    """The HMAC key for signed links, distinct from the sealing key."""
-    return _derive(secret, "links")
-
-
-def channel_key(secret: str) -> bytes:
-    """The HMAC key that names channels in the outbox without revealing their URLs."""
-    return _derive(secret, "channels")
 
 
 def ensure_secret_key(settings: Settings, engine: Engine) -> Path | None:

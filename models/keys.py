@@ -1,0 +1,59 @@
+"""Every key derived from RUJUKAN_SECRET_KEY, in one place: sealing, channel names, signing.
+
+Each key is SHA-256 over a purpose tag and the secret. The secret is 32 random bytes (or an
+operator's equally long choice), so no slow key-stretching is needed; the tag keeps one key from
+ever standing in for another. Links and session cookies are signed by itsdangerous, each with its
+own salt, so a token of one purpose never passes as the other.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from itsdangerous import URLSafeSerializer
+
+LINK_SALT = "link"
+SESSION_SALT = "session"
+
+
+def _derive(secret: str, purpose: str) -> bytes:
+    return hashlib.sha256(f"rujukan|{purpose}|{secret}".encode()).digest()
+
+
+def seal_key(secret: str) -> bytes:
+    """The Fernet key that seals personal data at rest (unchanged since the first release)."""
+    return base64.urlsafe_b64encode(_derive(secret, "seal"))
+
+
+def channel_key(secret: str) -> bytes:
+    """The HMAC key that names channels in the outbox without revealing their URLs."""
+    return _derive(secret, "channels")
+
+
+def signing_keys(secret: str) -> list[bytes]:
+    """The keys that sign links and sessions, newest last: itsdangerous signs with the last.
+
+    Every key in the list is accepted when a token is checked, so rotating the secret later is
+    one more entry here, the old secret's key before the new one, kept until its tokens expire.
+    """
+    return [_derive(secret, "signing")]
+
+
+def _serializer(secret: str, salt: str) -> URLSafeSerializer:
+    # HMAC-SHA256 both to derive the per-salt key and to sign (itsdangerous defaults to SHA-1).
+    return URLSafeSerializer(
+        signing_keys(secret),
+        salt=salt,
+        signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha256},
+    )
+
+
+def link_serializer(secret: str) -> URLSafeSerializer:
+    """Signs links in messages with the key HMAC-SHA256(signing key, "link")."""
+    return _serializer(secret, LINK_SALT)
+
+
+def session_serializer(secret: str) -> URLSafeSerializer:
+    """Signs the web session cookie with the key HMAC-SHA256(signing key, "session")."""
+    return _serializer(secret, SESSION_SALT)
