@@ -263,7 +263,7 @@ def resolve(host: str, port: int | None) -> list[IPAddress]:
     """
     try:
         answers = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
-    except (UnicodeError, ValueError) as exc:  # a name the IDNA codec refuses cannot be reached
+    except (UnicodeError, ValueError, TypeError) as exc:  # e.g. a name IDNA refuses: unreachable
         raise OSError(str(exc.__class__.__name__)) from exc
     found = [_as_address(str(info[4][0])) for info in answers]
     if not found or any(a is None for a in found):
@@ -474,7 +474,7 @@ def _checked(channel: Channel, policy: HostPolicy) -> Channel:
 
 
 def check_channels(settings: Settings, directory: Directory | None = None) -> list[Problem]:
-    """Every problem of the channel config: bad URLs, refused schemes or hosts, agencies without one."""
+    """Every channel config problem: bad URLs, refused schemes or hosts, agencies lacking one."""
     directory = directory or load_directory(settings.agencies_file)
     channels, file_problems = read_channels(settings)
     problems = [Problem("*", None, text) for text in file_problems]
