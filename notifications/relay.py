@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import logging
 import random
+import re
 import threading
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,14 @@ from models.faults import crash_point
 from models.outbox import OutboxMessage, OutboxStatus
 from models.seal import channel_key
 from models.settings import Settings
-from notifications.channels import quiet_apprise_logger, usable_apprise
+from notifications.channels import (
+    CheckedApprise,
+    HostPolicy,
+    check_destination,
+    guarded,
+    quiet_apprise_logger,
+    usable_apprise,
+)
 from notifications.render import Message, render_outbox_message
 
 log = logging.getLogger("rujukan.relay")
@@ -218,8 +226,11 @@ def deliver(
     """Send one message to every channel of one recipient tag, except those that already have it.
 
     Each channel is sent to on its own, so when one fails, a retry goes only to the failed ones.
-    Never raises, never reports a body or a URL.
+    Right before each send the channel's host is resolved and checked again, and the send may
+    connect only where that check allows. Never raises, never reports a body or a URL.
     """
+    # A notifier not built by usable_apprise gets the strictest policy: only global addresses.
+    policy = notifier.host_policy if isinstance(notifier, CheckedApprise) else HostPolicy()
     services = list(notifier.find(recipient, match_always=False))
     if not services:
         return Outcome(
@@ -233,24 +244,42 @@ def deliver(
             if name in already:
                 reached.add(name)
                 continue
+            # A name can change its answer since the config was checked: check it now.
+            refused, permit = check_destination(service, policy, sending=True)
+            if refused:
+                failures.append(f"refused via {_scheme(service)}: {refused}")
+                continue
             # Each channel gets the body written for its format: HTML mail, Markdown chat, text.
             body_format = str(service.resolve_format(None).value)
             one = apprise.Apprise(asset=notifier.asset)
             one.add(service)
-            result = one.notify(
-                body=message.body(body_format),
-                title=message.subject,
-                body_format=body_format,
-                log_level=logging.WARNING,
-            )
+            with guarded(permit):
+                result = one.notify(
+                    body=message.body(body_format),
+                    title=message.subject,
+                    body_format=body_format,
+                    log_level=logging.WARNING,
+                )
         except Exception as exc:  # a plugin bug must not stop the relay
             failures.append(f"{_scheme(service)}: {exc.__class__.__name__}")
             continue
         if result.status == apprise.AppriseResultStatus.SUCCESS:
             reached.add(name)
+        elif permit.refused:
+            failures.append(f"refused via {_scheme(service)}: connects to {permit.refused[0]}")
         else:
-            failures.append(f"{result.status.name} via {_scheme(service)}")
+            failures.append(f"{result.status.name} via {_scheme(service)}{_redirect(result)}")
     return Outcome(not failures, "; ".join(failures) or None, frozenset(reached))
+
+
+def _redirect(result: apprise.AppriseResult) -> str:
+    """A note when the channel answered with a redirect, which the relay never follows."""
+    for entry in result.logs():
+        # Apprise's HTTP plugins log the status as `error=307` (never the body).
+        found = re.search(r"error=(3\d\d)\b", str(getattr(entry, "message", "")))
+        if found:
+            return f" (answered HTTP {found.group(1)}, a redirect: redirects are never followed)"
+    return ""
 
 
 def _scheme(service) -> str:
@@ -354,7 +383,10 @@ def _catalog(settings: Settings) -> Catalog:
 
 
 def _notifier(settings: Settings) -> apprise.Apprise:
-    key = _stamp(settings.resolved_apprise_config) + (settings.allowed_webhook_hosts,)
+    key = _stamp(settings.resolved_apprise_config) + (
+        settings.allowed_webhook_hosts,
+        settings.mailbox_port,
+    )
     with _cache_lock:
         if key not in _notifiers:
             _notifiers.clear()

@@ -11,12 +11,19 @@ from models.database import transaction
 from models.engine import launch
 from models.intake import Intake
 from models.outbox import OutboxMessage, OutboxStatus
+from models.settings import get_settings
 from notifications.mailbox import read_mailbox
 from tests.notifications.conftest import catalog_for, mailto, write_channels
 
 
-def test_a_dead_message_is_listed_and_retried(engine, settings, sealer, intake_data, now, mailbox):
+def test_a_dead_message_is_listed_and_retried(
+    engine, settings, sealer, intake_data, now, mailbox, monkeypatch
+):
     from cli.main import app
+
+    # The test mailbox listens on 127.0.0.1, which channels may reach only when allowed.
+    monkeypatch.setenv("RUJUKAN_ALLOWED_WEBHOOK_HOSTS", "127.0.0.1")
+    get_settings.cache_clear()
 
     with transaction(engine) as session:
         launch(
