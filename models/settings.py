@@ -78,8 +78,8 @@ class Settings(BaseSettings):
     # --- notifications ---
     allowed_webhook_hosts: str = Field(
         default="",
-        description="Comma-separated hosts that webhook channels may reach even if private or "
-        "loopback (e.g. 127.0.0.1 for the demo and tests).",
+        description="Comma-separated hosts, addresses or networks (e.g. 127.0.0.1, 10.0.0.0/8) "
+        "that channels naming their own host may reach although they are not public.",
     )
     relay_interval_seconds: float = Field(default=5.0, description="Relay timer for retries.")
     relay_max_attempts: int = Field(default=8, description="Attempts before a message is dead.")
