@@ -230,11 +230,17 @@ def ensure_referral_deployment(client: SyncPrefectClient) -> uuid.UUID:
     try:
         return client.read_deployment_by_name(f"{REFERRAL_FLOW}/{REFERRAL_DEPLOYMENT}").id
     except ObjectNotFound:
+        from prefect.utilities.callables import parameter_schema
+
         flow_id = client.create_flow(referral_flow)
+        # The same parameter schema `rujukan serve` registers, enforced by the server from the
+        # start: a run from this deployment takes a reference code and nothing else.
         return client.create_deployment(
             flow_id=flow_id,
             name=REFERRAL_DEPLOYMENT,
             description="Created by Rujukan; `rujukan serve` serves it.",
+            parameter_openapi_schema=parameter_schema(referral_flow).model_dump(),
+            enforce_parameter_schema=True,
         )
 
 
@@ -253,6 +259,7 @@ def sync_view(
     view: ReferralView,
     deployment_id: uuid.UUID,
     running_run: str | None = None,
+    stuck_after: timedelta = STUCK_AFTER,
 ) -> str:
     """Bring one referral's flow run up to date with `view`; return the run's id."""
     from prefect.client.schemas.actions import ArtifactCreate
@@ -323,7 +330,7 @@ def sync_view(
         state is not None
         and state.type in (StateType.RUNNING, StateType.PENDING, StateType.SCHEDULED)
         and state.timestamp is not None
-        and datetime.now(UTC) - state.timestamp < STUCK_AFTER
+        and datetime.now(UTC) - state.timestamp < stuck_after
     )
     if (
         str(run_id) != running_run
@@ -342,6 +349,7 @@ def sync_referrals(
     client: SyncPrefectClient,
     running_run: str | None = None,
     catalog: Catalog | None = None,
+    stuck_after: timedelta = STUCK_AFTER,
 ) -> int:
     """Bring the runs of these referrals up to date; record new run ids. Returns how many."""
     if not referral_ids:
@@ -356,7 +364,7 @@ def sync_referrals(
     deployment_id = ensure_referral_deployment(client)
     new_ids: dict[int, str] = {}
     for view in views:
-        run_id = sync_view(client, view, deployment_id, running_run)
+        run_id = sync_view(client, view, deployment_id, running_run, stuck_after)
         if run_id != view.flow_run_id:
             new_ids[view.referral_id] = run_id
     if new_ids:
@@ -433,7 +441,6 @@ def repair_runs(
         FlowFilter,
         FlowFilterName,
         FlowRunFilter,
-        FlowRunFilterEndTime,
         FlowRunFilterId,
         FlowRunFilterState,
         FlowRunFilterStateName,
@@ -477,24 +484,16 @@ def repair_runs(
                 flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=chunk)), limit=REPAIR_CHUNK
             )
             wrong |= {str(i) for i in chunk} - {str(r.id) for r in present}
-    referral_runs = FlowFilter(name=FlowFilterName(any_=[REFERRAL_FLOW]))
-    not_active = FlowRunFilterId(not_any_=[uuid.UUID(i) for i in run_ids]) if run_ids else None
-    # Other runs of the referral flow that are not closed (a closed referral's run Suspended or
-    # forced back to Running), and those closed in the last day (Completed instead of Cancelled).
+    # Other runs of the referral flow that are not closed: a closed referral's run Suspended or
+    # forced back to Running. (One forced from Cancelled to Completed keeps showing it closed;
+    # finding those would read every closed run at every sweep.)
     candidates = client.read_flow_runs(
-        flow_filter=referral_runs,
+        flow_filter=FlowFilter(name=FlowFilterName(any_=[REFERRAL_FLOW])),
         flow_run_filter=FlowRunFilter(
-            id=not_active,
+            id=FlowRunFilterId(not_any_=[uuid.UUID(i) for i in run_ids]) if run_ids else None,
             state=FlowRunFilterState(
                 type=FlowRunFilterStateType(not_any_=[StateType.COMPLETED, StateType.CANCELLED])
             ),
-        ),
-        limit=1000,
-    ) + client.read_flow_runs(
-        flow_filter=referral_runs,
-        flow_run_filter=FlowRunFilter(
-            id=not_active,
-            end_time=FlowRunFilterEndTime(after_=datetime.now(UTC) - timedelta(days=1)),
         ),
         limit=1000,
     )
@@ -512,7 +511,7 @@ def repair_runs(
                     ids.append(referral.id)  # type: ignore[arg-type]
     # Runs that are no referral's own (started from the deployment by hand) are left as they
     # are: they end by themselves and never change a referral.
-    return sync_referrals(settings, sorted(ids), client) if ids else 0
+    return sync_referrals(settings, sorted(ids), client, stuck_after=stuck_after) if ids else 0
 
 
 def _stuck_or_off(run, stuck_after: timedelta) -> bool:
