@@ -495,7 +495,7 @@ def repair_runs(
                 type=FlowRunFilterStateType(not_any_=[StateType.COMPLETED, StateType.CANCELLED])
             ),
         ),
-        limit=1000,
+        limit=REPAIR_CHUNK,  # the API gives at most 200 a call
     )
     by_id = {str(r.id): r for r in candidates}
     with Session(engine) as session:
