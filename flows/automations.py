@@ -1,17 +1,28 @@
-"""The Prefect automation Rujukan ships: tell the task force when a step is escalated."""
+"""The Prefect automation Rujukan ships: a marker on every escalation, holding no secret.
+
+Prefect's open-source server has no roles: whoever reaches its API reads every block with its
+secrets (`include_secrets=true`) and can emit any event. So the shipped automation stores no URL
+or token in Prefect and acts on nothing outside it; the task force hears of an escalation from
+Rujukan itself, through the escalation message the sweep sends to the escalation target's
+channels (RUJUKAN_APPRISE_CONFIG, on the server's disk).
+"""
 
 from __future__ import annotations
 
+import logging
+
 from models.settings import Settings
 
-ESCALATION_AUTOMATION = "rujukan: step escalated to the task force"
-WEBHOOK_BLOCK = "rujukan-task-force"
+log = logging.getLogger(__name__)
 
-# Codes and the reference only: event resources carry nothing else.
-WEBHOOK_PAYLOAD = (
-    '{"event": "{{ event.event }}", "reference": "{{ event.resource.id }}", '
-    '"pathway": "{{ event.resource["pathway"] }}", "step": "{{ event.resource["step"] }}", '
-    '"agency": "{{ event.resource["agency"] }}", "occurred": "{{ event.occurred }}"}'
+ESCALATION_AUTOMATION = "rujukan: step escalated to the task force"
+# The Webhook block earlier versions saved with the task force's URL: removed where found.
+LEGACY_WEBHOOK_BLOCK = "rujukan-task-force"
+DESCRIPTION = (
+    "Fires on every rujukan.step.escalated event and records it (Automations > this automation "
+    "> history). The task force is told by Rujukan's own escalation message, not from here. "
+    "Anyone who reaches this Prefect API can emit such an event and read every block, secrets "
+    "included: add no action that trusts the event or holds a URL or token."
 )
 
 
@@ -28,32 +39,17 @@ def escalation_trigger():
     )
 
 
-def escalation_automation(settings: Settings, name: str = ESCALATION_AUTOMATION):
-    """The shipped automation: on every escalation, post its codes to the task force's webhook
-    (RUJUKAN_TASK_FORCE_WEBHOOK), or, without one, only record that it fired."""
+def escalation_automation(name: str = ESCALATION_AUTOMATION):
+    """The shipped automation: on every escalation, record that it fired; nothing else."""
     from prefect.automations import AutomationCore
-    from prefect.blocks.webhook import Webhook
-    from prefect.events.actions import CallWebhook, DoNothing
+    from prefect.events.actions import DoNothing
 
-    if settings.task_force_webhook is not None:
-        block_id = Webhook(url=settings.task_force_webhook.get_secret_value()).save(
-            WEBHOOK_BLOCK, overwrite=True
-        )
-        actions = [CallWebhook(block_document_id=block_id, payload=WEBHOOK_PAYLOAD)]
-        how = "posts the reference, pathway, step and agency to RUJUKAN_TASK_FORCE_WEBHOOK"
-    else:
-        actions = [DoNothing()]
-        how = (
-            "records that it fired; add a notification action in the UI "
-            "(Automations > this automation > Edit > Actions) "
-            "or set RUJUKAN_TASK_FORCE_WEBHOOK"
-        )
     return AutomationCore(
         name=name,
-        description=f"When the sweep escalates an overdue step, this automation {how}.",
+        description=DESCRIPTION,
         enabled=True,
         trigger=escalation_trigger(),
-        actions=actions,
+        actions=[DoNothing()],
     )
 
 
@@ -61,12 +57,54 @@ def ensure_automations(settings: Settings) -> list[str]:
     """Create the shipped automation if it does not exist yet; return the names created.
 
     Call it with Prefect's API configured (see flows.server.prefect_at). An automation a manager
-    edited in the UI is left as it is.
+    edited in the UI is left as it is, except that the webhook block earlier versions stored
+    (with the task force's URL in it) is deleted, and the shipped automation's call to it with it.
     """
     from prefect.client.orchestration import get_client
 
+    if settings.task_force_webhook is not None:
+        log.warning(
+            "RUJUKAN_TASK_FORCE_WEBHOOK is not handed to Prefect (its API shows secrets to "
+            "anyone who reaches it): give the escalation target's channel in the channels file"
+        )
     with get_client(sync_client=True) as client:
+        forget_legacy_webhook(client)
         if client.read_automations_by_name(ESCALATION_AUTOMATION):
             return []
-        client.create_automation(escalation_automation(settings))
+        client.create_automation(escalation_automation())
     return [ESCALATION_AUTOMATION]
+
+
+def forget_legacy_webhook(client) -> bool:
+    """Delete the task force's webhook block of earlier versions; true if there was one."""
+    from prefect.automations import AutomationCore
+    from prefect.events.actions import CallWebhook, DoNothing
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        block = client.read_block_document_by_name(
+            LEGACY_WEBHOOK_BLOCK, "webhook", include_secrets=False
+        )
+    except ObjectNotFound:
+        return False
+    for automation in client.read_automations_by_name(ESCALATION_AUTOMATION):
+        kept = [
+            a
+            for a in automation.actions
+            if not (isinstance(a, CallWebhook) and a.block_document_id == block.id)
+        ]
+        if len(kept) != len(automation.actions):
+            client.update_automation(
+                automation.id,
+                AutomationCore(
+                    name=automation.name,
+                    description=DESCRIPTION,
+                    enabled=automation.enabled,
+                    trigger=automation.trigger,
+                    actions=kept or [DoNothing()],
+                    actions_on_trigger=automation.actions_on_trigger,
+                    actions_on_resolve=automation.actions_on_resolve,
+                ),
+            )
+    client.delete_block_document(block.id)
+    return True

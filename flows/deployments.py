@@ -5,19 +5,43 @@ from __future__ import annotations
 from models.settings import Settings, get_settings
 
 SWEEP_DEPLOYMENT = "deadline-sweep/deadline-sweep"
-BATCH_DEPLOYMENT = "launch-batch/launch-batch"
-DEPLOYMENT_NAMES = ("referral", "deadline-sweep", "launch-batch")
+DEPLOYMENT_NAMES = ("referral", "deadline-sweep")
+
+# Every parameter a served deployment may take, with its JSON type. Anyone who reaches Prefect's
+# API can run a deployment with parameters of their choosing, and Prefect's open-source server
+# has no roles: a launch is authorised where the coordinator signs in (CLI, web, API), so no
+# parameter may carry a file path, intake data, a person, an actor's name or a moment to act as
+# of. A Prefect run only mirrors or reconciles what the case database holds.
+SERVED_PARAMETERS: dict[str, dict[str, str]] = {
+    "referral": {"reference": "string"},
+    "deadline-sweep": {},
+}
+
+
+def check_parameters(name: str, schema: dict) -> None:
+    """Refuse a served deployment whose parameters are not exactly the allowed ones."""
+    allowed = SERVED_PARAMETERS.get(name)
+    if allowed is None:
+        raise ValueError(
+            f"deployment {name!r} is not one Rujukan serves: {sorted(SERVED_PARAMETERS)}"
+        )
+    properties = schema.get("properties") or {}
+    found = {key: spec.get("type", "?") for key, spec in properties.items()}
+    if found != allowed:
+        raise ValueError(
+            f"deployment {name!r} takes parameters {found}, allowed are {allowed}: a served "
+            "flow may take ids and codes only (flows/deployments.py SERVED_PARAMETERS)"
+        )
 
 
 def build_deployments(settings: Settings) -> list:
-    """The referral, deadline-sweep (on its interval) and launch-batch deployments."""
+    """The referral and deadline-sweep (on its interval) deployments, parameters checked."""
     from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 
-    from flows.launch import launch_batch
     from flows.referral import REFERRAL_DEPLOYMENT, referral_flow
     from flows.sweep import deadline_sweep
 
-    return [
+    deployments = [
         referral_flow.to_deployment(
             name=REFERRAL_DEPLOYMENT,
             description="One run per referral, named by its reference code; Resume reconciles it.",
@@ -32,11 +56,12 @@ def build_deployments(settings: Settings) -> list:
                 limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
             ),
         ),
-        launch_batch.to_deployment(
-            name="launch-batch",
-            description="Launch a JSON Lines file of intakes in one transaction and one run.",
-        ),
     ]
+    from prefect.utilities.callables import parameter_schema
+
+    for deployment, served in zip(deployments, (referral_flow, deadline_sweep), strict=True):
+        check_parameters(deployment.name, parameter_schema(served).model_dump())
+    return deployments
 
 
 def wait_until_served(settings: Settings, runner, timeout: float = 120.0) -> None:

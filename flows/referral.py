@@ -13,20 +13,22 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
 from prefect import flow, task
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.flow_runs import suspend_flow_run
 from prefect.runtime import flow_run as runtime_flow_run
-from sqlmodel import Session, select
+from pydantic import Field
+from sqlmodel import Session, func, select
 
 from models.audit import AuditEntry
 from models.catalog import Catalog, load_catalog
 from models.database import engine_for, transaction
 from models.deadline import local_time_text
 from models.engine import advance, find_referral, steps_of
-from models.referral import Referral, ReferralStatus
+from models.referral import REFERENCE_ALPHABET, Referral, ReferralStatus
 from models.settings import Settings, get_settings
 from models.step import OPEN, Step
 
@@ -35,6 +37,20 @@ log = logging.getLogger(__name__)
 REFERRAL_FLOW = "referral"
 REFERRAL_DEPLOYMENT = "referral"
 WATERMARK_VARIABLE = "rujukan_audit_synced"
+# A run Scheduled, Pending or Running for longer than this is stuck (a Resume takes seconds once
+# the runner polls): the next catch-up puts it back, so a forced "Running" cannot freeze a view.
+STUCK_AFTER = timedelta(minutes=10)
+REPAIR_CHUNK = 200  # run ids per filter request
+REFERENCE_PATTERN = f"^RJK-[{REFERENCE_ALPHABET}]{{4}}-[{REFERENCE_ALPHABET}]{{2}}$"
+# The referral deployment's only parameter: a reference code, nothing else fits through it.
+Reference = Annotated[
+    str,
+    Field(
+        pattern=REFERENCE_PATTERN,
+        description="The referral's reference code, e.g. RJK-7QK2-M9. The run only mirrors the "
+        "case database; nothing typed here changes a referral.",
+    ),
+]
 
 # Audit actions that make a referral's history in Prefect; views of personal data, notes and
 # access grants stay out of it.
@@ -160,24 +176,46 @@ def history() -> None:
 
 
 @flow(name=REFERRAL_FLOW, flow_run_name="{reference}", persist_result=False)
-def referral_flow(reference: str) -> None:
-    """Reconcile one referral with the case database, bring its run up to date, suspend again."""
+def referral_flow(reference: Reference):
+    """Reconcile one referral with the case database, bring its run up to date, suspend again.
+
+    Only the referral's own run (a manager's Resume) reconciles and suspends. A run started from
+    the deployment by hand (the UI's Run, the API) brings the referral's own run up to date and
+    ends Cancelled: it never suspends, so no second run stands for the referral, and nothing
+    typed into it reaches the case database.
+    """
+    from prefect.states import Cancelled
+
     from notifications.relay import relay_now
 
     settings = get_settings()
-    catalog = load_catalog(settings)
     engine = engine_for(settings.resolved_database_url)
+    this_run = str(runtime_flow_run.get_id())
+    with Session(engine) as session:
+        referral = find_referral(session, reference)
+        referral_id, own = referral.id, referral.flow_run_id == this_run
+    assert referral_id is not None
+    if not own:
+        with get_client(sync_client=True) as client:
+            sync_referrals(settings, [referral_id], client)
+        return Cancelled(
+            message="not this referral's run: runs of the referral deployment are made by "
+            "Rujukan; use Resume on the referral's own run"
+        )
     with transaction(engine) as session:
         referral = find_referral(session, reference)
-        advance(session, referral=referral, catalog=catalog, now=datetime.now(UTC))
-        referral_id, active = referral.id, referral.status == ReferralStatus.active
-    assert referral_id is not None
+        # Idempotent and decided by the case database alone: what any engine call would do.
+        advance(session, referral=referral, catalog=load_catalog(settings), now=datetime.now(UTC))
+        status = referral.status
     relay_now(settings, referral_ids=[referral_id])
     with get_client(sync_client=True) as client:
-        sync_referrals(settings, [referral_id], client, running_run=str(runtime_flow_run.get_id()))
-    if active:
+        sync_referrals(settings, [referral_id], client, running_run=this_run)
+    if status == ReferralStatus.active:
         # A fresh key each time: a re-used key would return at once instead of suspending.
         suspend_flow_run(timeout=None, key=uuid.uuid4().hex)
+        return None
+    # A closed referral's run ends as the referral did (a Retry in the UI cannot reopen it).
+    return _desired_state(status)
 
 
 # --- keeping runs current -----------------------------------------------------------------------
@@ -190,11 +228,17 @@ def ensure_referral_deployment(client: SyncPrefectClient) -> uuid.UUID:
     try:
         return client.read_deployment_by_name(f"{REFERRAL_FLOW}/{REFERRAL_DEPLOYMENT}").id
     except ObjectNotFound:
+        from prefect.utilities.callables import parameter_schema
+
         flow_id = client.create_flow(referral_flow)
+        # The same parameter schema `rujukan serve` registers, enforced by the server from the
+        # start: a run from this deployment takes a reference code and nothing else.
         return client.create_deployment(
             flow_id=flow_id,
             name=REFERRAL_DEPLOYMENT,
             description="Created by Rujukan; `rujukan serve` serves it.",
+            parameter_openapi_schema=parameter_schema(referral_flow).model_dump(),
+            enforce_parameter_schema=True,
         )
 
 
@@ -213,6 +257,7 @@ def sync_view(
     view: ReferralView,
     deployment_id: uuid.UUID,
     running_run: str | None = None,
+    stuck_after: timedelta = STUCK_AFTER,
 ) -> str:
     """Bring one referral's flow run up to date with `view`; return the run's id."""
     from prefect.client.schemas.actions import ArtifactCreate
@@ -277,10 +322,13 @@ def sync_view(
         )
 
     state = run.state
-    busy = state is not None and state.type in (
-        StateType.RUNNING,
-        StateType.PENDING,
-        StateType.SCHEDULED,
+    # Scheduled, Pending or Running: a Resume on its way through the runner, left alone unless
+    # it has been stuck there far longer than a Resume takes.
+    busy = (
+        state is not None
+        and state.type in (StateType.RUNNING, StateType.PENDING, StateType.SCHEDULED)
+        and state.timestamp is not None
+        and datetime.now(UTC) - state.timestamp < stuck_after
     )
     if (
         str(run_id) != running_run
@@ -288,7 +336,7 @@ def sync_view(
         and (state is None or state.type != desired.type or state.name != desired.name)
     ):
         # The case database owns the state; the run only mirrors it (a manager's Cancel in the
-        # UI is undone at the next change, the referral itself is cancelled with the CLI).
+        # UI is undone at the next sync or sweep; a referral is cancelled only through Rujukan).
         client.set_flow_run_state(run_id, desired, force=True)
     return str(run_id)
 
@@ -299,6 +347,7 @@ def sync_referrals(
     client: SyncPrefectClient,
     running_run: str | None = None,
     catalog: Catalog | None = None,
+    stuck_after: timedelta = STUCK_AFTER,
 ) -> int:
     """Bring the runs of these referrals up to date; record new run ids. Returns how many."""
     if not referral_ids:
@@ -313,7 +362,7 @@ def sync_referrals(
     deployment_id = ensure_referral_deployment(client)
     new_ids: dict[int, str] = {}
     for view in views:
-        run_id = sync_view(client, view, deployment_id, running_run)
+        run_id = sync_view(client, view, deployment_id, running_run, stuck_after)
         if run_id != view.flow_run_id:
             new_ids[view.referral_id] = run_id
     if new_ids:
@@ -347,6 +396,11 @@ def catch_up(settings: Settings, client: SyncPrefectClient, limit: int = 200) ->
     value = variable.value if variable is not None else None
     synced = int(value["seq"]) if isinstance(value, dict) and value.get("chain") == chain else 0
     with Session(engine) as session:
+        last_seq = session.exec(select(func.max(AuditEntry.seq))).one() or 0
+        if not 0 <= synced <= last_seq:
+            # The watermark is a Prefect variable anyone with the UI can edit: one beyond the
+            # audit trail would hide every later change, so it starts again from the beginning.
+            synced = 0
         rows = session.exec(
             select(AuditEntry.seq, AuditEntry.referral_id)
             .where(AuditEntry.seq > synced)
@@ -354,7 +408,7 @@ def catch_up(settings: Settings, client: SyncPrefectClient, limit: int = 200) ->
             .limit(limit * 40)
         ).all()
     if not rows:
-        return 0
+        return repair_runs(settings, client)
     ids: list[int] = []
     last = synced
     for seq, referral_id in rows:
@@ -369,10 +423,106 @@ def catch_up(settings: Settings, client: SyncPrefectClient, limit: int = 200) ->
         client.create_variable(VariableCreate(name=WATERMARK_VARIABLE, value=mark))
     else:
         client.update_variable(VariableUpdate(name=WATERMARK_VARIABLE, value=mark))
-    return total
+    return total + repair_runs(settings, client)
 
 
-def referral_ids_of(session: Session, references: list[str]) -> list[int]:
-    """The ids of referrals by reference code."""
-    rows = session.exec(select(Referral.id).where(Referral.reference.in_(references))).all()  # type: ignore[attr-defined]
-    return [r for r in rows if r is not None]
+def repair_runs(
+    settings: Settings, client: SyncPrefectClient, stuck_after: timedelta = STUCK_AFTER
+) -> int:
+    """Put back the runs a Prefect user changed: return how many referrals were synced again.
+
+    Prefect's UI and API let anyone who reaches them cancel, fail, complete, delete or force the
+    state of a referral's run. The case database decides: an active referral's run is Suspended,
+    a closed one's is Completed or Cancelled. Reads scale with the open caseload, not history.
+    """
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterId,
+        FlowRunFilterState,
+        FlowRunFilterStateName,
+        FlowRunFilterStateType,
+        Operator,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    engine = engine_for(settings.resolved_database_url)
+    with Session(engine) as session:
+        active = dict(
+            session.exec(
+                select(Referral.flow_run_id, Referral.id).where(
+                    Referral.status == ReferralStatus.active,
+                    Referral.flow_run_id.is_not(None),  # type: ignore[union-attr]
+                )
+            ).all()
+        )
+    wrong: set[str] = set()
+    run_ids = sorted(active)
+    for start in range(0, len(run_ids), REPAIR_CHUNK):
+        chunk = [uuid.UUID(i) for i in run_ids[start : start + REPAIR_CHUNK]]
+        # Not Suspended: cancelled, failed, completed, crashed, stuck, or renamed by force.
+        off = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=chunk),
+                state=FlowRunFilterState(
+                    operator=Operator.or_,
+                    type=FlowRunFilterStateType(not_any_=[StateType.PAUSED]),
+                    name=FlowRunFilterStateName(not_any_=["Suspended"]),
+                ),
+            ),
+            limit=REPAIR_CHUNK,
+        )
+        wrong |= {str(r.id) for r in off if _stuck_or_off(r, stuck_after)}
+        # Deleted in the UI: sync_view makes the referral a new run.
+        if client.count_flow_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=chunk))
+        ) < len(chunk):
+            present = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=chunk)), limit=REPAIR_CHUNK
+            )
+            wrong |= {str(i) for i in chunk} - {str(r.id) for r in present}
+    # Other runs of the referral flow that are not closed: a closed referral's run Suspended or
+    # forced back to Running. (One forced from Cancelled to Completed keeps showing it closed;
+    # finding those would read every closed run at every sweep.)
+    candidates = client.read_flow_runs(
+        flow_filter=FlowFilter(name=FlowFilterName(any_=[REFERRAL_FLOW])),
+        flow_run_filter=FlowRunFilter(
+            id=FlowRunFilterId(not_any_=[uuid.UUID(i) for i in run_ids]) if run_ids else None,
+            state=FlowRunFilterState(
+                type=FlowRunFilterStateType(not_any_=[StateType.COMPLETED, StateType.CANCELLED])
+            ),
+        ),
+        limit=REPAIR_CHUNK,  # the API gives at most 200 a call
+    )
+    by_id = {str(r.id): r for r in candidates}
+    with Session(engine) as session:
+        closed = session.exec(
+            select(Referral).where(Referral.flow_run_id.in_(list(by_id)))  # type: ignore[union-attr]
+        ).all()
+        ids = [active[i] for i in wrong]
+        for referral in closed:
+            desired = _desired_state(referral.status)
+            state = by_id[referral.flow_run_id].state  # type: ignore[index]
+            if state is None or state.type != desired.type or state.name != desired.name:
+                if _stuck_or_off(by_id[referral.flow_run_id], stuck_after):  # type: ignore[index]
+                    ids.append(referral.id)  # type: ignore[arg-type]
+    # Runs that are no referral's own (started from the deployment by hand) are left as they
+    # are: they end by themselves and never change a referral.
+    return sync_referrals(settings, sorted(ids), client, stuck_after=stuck_after) if ids else 0
+
+
+def _stuck_or_off(run, stuck_after: timedelta) -> bool:
+    """False for a run on its way through the runner (a Resume), true for any other state."""
+    from prefect.client.schemas.objects import StateType
+
+    state = run.state
+    if state is None or state.type not in (
+        StateType.RUNNING,
+        StateType.PENDING,
+        StateType.SCHEDULED,
+    ):
+        return True
+    return state.timestamp is None or datetime.now(UTC) - state.timestamp >= stuck_after
+
+

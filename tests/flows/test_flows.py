@@ -24,7 +24,6 @@ from models.outbox import OutboxMessage
 from models.referral import Referral
 from models.seal import Sealer
 from models.settings import PROJECT_ROOT, Settings, get_settings
-from tests.notifications.conftest import receiver  # noqa: F401 - a fixture for the webhook
 
 pytestmark = pytest.mark.prefect
 
@@ -279,7 +278,7 @@ def test_deadline_sweep_sends_each_notice_once_and_shows_overdue(
     """A PT5S pathway through reminder, overdue and escalation, with explicit sweep times."""
     from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 
-    from flows.sweep import deadline_sweep
+    from flows.sweep import deadline_sweep_at
 
     t0 = datetime.now(UTC)
     referral = launch_one(fast_settings, "uji-detik", now=t0)
@@ -287,7 +286,7 @@ def test_deadline_sweep_sends_each_notice_once_and_shows_overdue(
     seconds = [1, 3, 3, 4, 5, 6, 9, 10, 10, 15, 30]
     totals: dict[str, int] = {}
     for s in seconds:
-        summary = deadline_sweep(at=t0 + timedelta(seconds=s))
+        summary = deadline_sweep_at(t0 + timedelta(seconds=s))
         for kind in ("reminder", "overdue", "escalated"):
             totals[kind] = totals.get(kind, 0) + summary.get(kind, 0)
     assert totals == {"reminder": 1, "overdue": 1, "escalated": 1}
@@ -341,7 +340,7 @@ def test_deadline_sweep_sends_each_notice_once_and_shows_overdue(
     assert "overdue" not in run_of(prefect_client, referral).tags
     again: dict[str, int] = {}
     for s in [40, 58, 58, 60, 61, 65, 70]:
-        summary = deadline_sweep(at=t0 + timedelta(seconds=s))
+        summary = deadline_sweep_at(t0 + timedelta(seconds=s))
         for kind in ("reminder", "overdue", "escalated"):
             again[kind] = again.get(kind, 0) + summary.get(kind, 0)
     assert again == {"reminder": 1, "overdue": 1, "escalated": 1}
@@ -398,31 +397,31 @@ def test_a_lost_prefect_database_is_rebuilt_from_the_case_database(
     assert "launched" in task_run_names(prefect_client, rebuilt.id)
 
 
-def test_a_batch_is_one_flow_run_and_never_one_process_per_referral(
+def test_a_batch_is_one_transaction_and_never_one_process_per_referral(
     case_db, with_prefect, prefect_client, tmp_path
 ):
+    """`rujukan launch --batch`: one transaction, then the runs through the API, no flow run."""
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from typer.testing import CliRunner
 
-    from flows.launch import launch_batch
+    from cli.main import app
 
     lines = [intake(name=f"Orang Palsu {n}").model_dump_json() for n in range(20)]
     batch_file = tmp_path / "rescue.jsonl"
     batch_file.write_text("\n".join(lines) + "\n")
     started = time.perf_counter()
-    references = launch_batch(str(batch_file), "batch-test-20")
+    result = CliRunner().invoke(app, ["launch", "--batch", str(batch_file), "--json"])
     elapsed = time.perf_counter() - started
-    print(
-        f"\nbatch of 20: {elapsed:.1f} s in one flow run, {elapsed / 20 * 1000:.0f} ms a referral"
-    )
+    assert result.exit_code == 0, result.output
+    references = [json.loads(line)["reference"] for line in result.output.splitlines()]
+    print(f"\nbatch of 20: {elapsed:.1f} s, {elapsed / 20 * 1000:.0f} ms a referral")
     assert len(set(references)) == 20
-    batches = prefect_client.read_flow_runs(
-        flow_filter=FlowFilter(name=FlowFilterName(any_=["launch-batch"]))
-    )
-    assert [r.name for r in batches if r.name == "batch-test-20"] == ["batch-test-20"]
     runs = prefect_client.read_flow_runs(
         flow_filter=FlowFilter(name=FlowFilterName(any_=["referral"])), limit=200
     )
     assert set(references) <= {r.name for r in runs}
+    ours = [r for r in runs if r.name in references]
+    assert all(r.state.name == "Suspended" and r.start_time is None for r in ours)  # no process
 
 
 def test_the_escalation_automation_is_created_once(case_db, with_prefect, prefect_client):
@@ -459,52 +458,3 @@ def test_a_mass_launch_is_left_to_the_catch_up_in_bounded_passes(
     passes = [catch_up(case_db, prefect_client, limit=12) for _ in range(4)]
     assert passes == [12, 12, WAKE_LIMIT + 5 - 24, 0]
     assert all(run_of(prefect_client, r).name == r.reference for r in referrals)
-
-
-def test_the_escalation_automation_posts_codes_to_the_task_force_webhook(
-    case_db, with_prefect, prefect_client, receiver
-):
-    """The shipped automation, end to end: an escalation event -> Prefect -> the webhook."""
-    import uuid
-
-    from prefect.events import emit_event
-    from pydantic import SecretStr
-
-    from flows.automations import escalation_automation
-
-    hook = f"http://127.0.0.1:{receiver.port}/task-force"
-    settings = case_db.model_copy(update={"task_force_webhook": SecretStr(hook)})
-    name = f"test escalation {uuid.uuid4().hex[:8]}"  # beside the shipped one, on this server
-    automation_id = prefect_client.create_automation(escalation_automation(settings, name))
-    try:
-        reference = "RJK-TEST-" + uuid.uuid4().hex[:2].upper()
-        # The triggers service picks a new automation up within seconds: the escalation is
-        # emitted again every 5 s until the first post arrives (each one is posted once).
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and not any(
-            p.get("reference") == reference for p in receiver.received
-        ):
-            emit_event(
-                "rujukan.step.escalated",
-                resource={
-                    "prefect.resource.id": reference,
-                    "agency": "polres-ppa",
-                    "pathway": "tppo-dewasa",
-                    "step": "identifikasi",
-                },
-                payload={"due": "2026-12-08T02:00:00+00:00", "recipient": "gugus-tugas"},
-            )
-            for _ in range(10):
-                if any(p.get("reference") == reference for p in receiver.received):
-                    break
-                time.sleep(0.5)
-        posted = next(p for p in receiver.received if p.get("reference") == reference)
-        assert posted["event"] == "rujukan.step.escalated"
-        assert (posted["pathway"], posted["step"], posted["agency"]) == (
-            "tppo-dewasa",
-            "identifikasi",
-            "polres-ppa",
-        )
-        assert set(posted) == {"event", "reference", "pathway", "step", "agency", "occurred"}
-    finally:
-        prefect_client.delete_automation(automation_id)
