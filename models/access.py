@@ -267,3 +267,54 @@ def authorize_step(
 def step_ref(step: Step) -> str:
     """The engine's name of one step instance: key#n."""
     return f"{step.key}#{step.instance}"
+
+
+# --- signed links given to a person (audited like a grant) -------------------------------------
+
+LINK_LIFETIME_MAX = timedelta(days=366)
+
+
+def issue_link(
+    session: Session,
+    *,
+    secret: str,
+    agency: str,
+    step_id: int | None,
+    lifetime: timedelta,
+    issued_by: str,
+    now: datetime,
+    catalog: Catalog,
+) -> str:
+    """Sign a link to one agency's inbox (or one of its steps), audit it, and return the token.
+
+    A link handed to a person opens cases like a grant does, so it leaves one `link-issued`
+    entry: who made it, for which agency and step, for how long; never the token. Links inside
+    notification messages are not issued here: their outbox rows record them.
+    """
+    from models.links import sign
+
+    catalog.agency(agency)
+    if lifetime <= timedelta(0) or lifetime > LINK_LIFETIME_MAX:
+        raise BadInput("a link lasts between 1 and 366 days")
+    referral_id = None
+    if step_id is not None:
+        step = session.get(Step, step_id)
+        if step is None or step.agency != agency:
+            raise NotFound(f"agency '{agency}' has no step #{step_id}")
+        referral_id = step.referral_id
+    expires = now + lifetime
+    record(
+        session,
+        actor=issued_by,
+        action="link-issued",
+        now=now,
+        referral_id=referral_id,
+        step_id=step_id,
+        detail={
+            "kind": "step-link" if step_id is not None else "inbox-link",
+            "agency": agency,
+            "lifetime_days": round(lifetime / timedelta(days=1), 3),
+            "expires_at": expires.isoformat(),
+        },
+    )
+    return sign(secret, LinkClaim(agency=agency, step_id=step_id, expires=expires, issued=now))
