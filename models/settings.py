@@ -209,8 +209,11 @@ def _shared_folder(path: Path) -> bool:
         mode = path.lstat().st_mode
     except OSError:
         return False
-    resolved = path.resolve()
-    return bool(mode & stat.S_ISVTX) or resolved in (Path("/").resolve(), Path.home().resolve())
+    try:
+        user_home = Path.home().resolve()
+    except RuntimeError:  # no HOME and no passwd entry (a bare container)
+        user_home = Path("/")
+    return bool(mode & stat.S_ISVTX) or path.resolve() in (Path("/"), user_home)
 
 
 def _owned(info: os.stat_result) -> bool:
