@@ -13,12 +13,12 @@ from models.access import (
     AccessGrant,
     GrantKind,
     issue_grant,
+    issue_link,
     list_grants,
     revoke_grant,
     withdraw_links,
 )
 from models.errors import BadInput
-from models.links import LinkClaim, sign
 
 access_app = typer.Typer(
     help="Sign-in tokens for the web inbox (agency focal points, coordinators) and inbox links.",
@@ -173,26 +173,32 @@ def access_link(
     days: Annotated[
         int | None, typer.Option("--days", help="Lifetime (default RUJUKAN_LINK_LIFETIME_DAYS).")
     ] = None,
+    by: ByOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Print a signed, expiring link to one agency's inbox (`access withdraw-links` stops it).
 
+    The audit trail records who made it, for which agency and how long it lasts.
+
     Example: rujukan access link --agency dinsos --days 7
     """
     ctx = context()
-    ctx.catalog.agency(agency)
     lifetime = days if days is not None else ctx.settings.link_lifetime_days
-    if not 1 <= lifetime <= 366:
-        raise BadInput("a link lasts between 1 and 366 days")
     now = utcnow()
-    expires = now + timedelta(days=lifetime)
-    token = sign(
-        ctx.settings.resolved_secret_key(),
-        LinkClaim(agency=agency, step_id=None, expires=expires, issued=now),
-    )
+    with ctx.transaction() as session:
+        token = issue_link(
+            session,
+            secret=ctx.settings.resolved_secret_key(),
+            agency=agency,
+            step_id=None,
+            lifetime=timedelta(days=lifetime),
+            issued_by=_operator(by),
+            now=now,
+            catalog=ctx.catalog,
+        )
     row = {
         "agency": agency,
-        "expires_at": expires.isoformat(),
+        "expires_at": (now + timedelta(days=lifetime)).isoformat(),
         "url": f"{ctx.settings.base_url.rstrip('/')}/s/{token}",
     }
     emit(

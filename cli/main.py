@@ -38,6 +38,7 @@ from models.intake import Intake
 from models.pathway import load_pathway_file
 from models.referral import Referral
 from models.seal import ensure_secret_key
+from models.settings import restrict_umask
 from models.step import CancelCode, DeclineCode, ExtensionCode, OutcomeCode, Step, StepStatus
 from models.sweep import open_steps_due_by
 from notifications.channels import ensure_demo_config
@@ -67,7 +68,7 @@ from cli.notify_commands import channels_app, outbox_app  # noqa: E402
 
 app.add_typer(channels_app, name="channels")
 app.add_typer(outbox_app, name="outbox")
-from cli.serve_commands import prepare_prefect, serve, sweep  # noqa: E402
+from cli.serve_commands import prepare_prefect, secure_home, serve, sweep  # noqa: E402
 
 app.command()(serve)
 app.command()(sweep)
@@ -82,6 +83,7 @@ def init(as_json: JsonFlag = False) -> None:
     Example: rujukan init
     """
     ctx = context()
+    secure_home(ctx.settings)
     migrate(ctx.settings.resolved_database_url)
     key_written = ensure_secret_key(ctx.settings, ctx.engine)
     with ctx.transaction() as session:
@@ -678,4 +680,5 @@ def audit_verify(
 
 def main() -> None:
     """Console entry point."""
+    restrict_umask()  # the case database, the key, logs and mail: owner-only, whatever the umask
     run(app)

@@ -29,7 +29,47 @@ from models.catalog import load_catalog, register_pathways
 from models.database import engine_for, migrate, transaction
 from models.errors import BadInput
 from models.seal import ensure_secret_key
-from models.settings import PROJECT_ROOT, Settings, get_settings
+from models.settings import (
+    PRIVATE_UMASK,
+    PROJECT_ROOT,
+    Settings,
+    get_settings,
+    make_private_dir,
+    open_private,
+    restrict_umask,
+    tighten_home,
+)
+
+
+def secure_home(settings: Settings) -> list[Path]:
+    """Make the home owner-only (a home of an older version was 0755 with 0644 files), and say
+    on stderr what was tightened."""
+    restrict_umask()  # before anything is written: serve's children inherit it
+    changed = tighten_home(settings)
+    if changed:
+        typer.echo(
+            f"warning: {len(changed)} paths in {settings.home} were readable by other users; "
+            f"now owner-only (folders 0700, files 0600): {_summary(changed, settings.home)}",
+            err=True,
+        )
+    return changed
+
+
+def _summary(paths: list[Path], home: Path) -> str:
+    """The tightened paths by top-level entry of the home: '., logs/ (3), secret.key'."""
+    counts: dict[str, int] = {}
+    for path in paths:
+        try:
+            parts = path.relative_to(home).parts
+        except ValueError:  # the case database, kept outside the home
+            parts = (str(path),)
+        folder = len(parts) > 1 or path.is_dir()
+        top = "." if not parts else parts[0] + ("/" if folder else "")
+        counts[top] = counts.get(top, 0) + 1
+    return ", ".join(
+        name if count == 1 or not name.endswith("/") else f"{name} ({count})"
+        for name, count in sorted(counts.items())
+    )
 
 
 def prepare_prefect(settings: Settings) -> dict[str, object]:
@@ -133,6 +173,7 @@ def serve(
     Example: rujukan serve --demo
     """
     settings = get_settings()
+    secure_home(settings)
     check_bind_address(settings)
     url = own_api_url(settings)
     if is_healthy(url, settings):
@@ -151,8 +192,7 @@ def serve(
 
     ensure_demo_config(settings)
 
-    logs = settings.home / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    logs = make_private_dir(settings.home / "logs")
     stop = threading.Event()
 
     def _on_signal(signum, _frame) -> None:
@@ -168,11 +208,12 @@ def serve(
         server = start_server(settings, logs / "prefect-server.log")
         children.append((server, "Prefect server"))
         wait_until_healthy(url, settings, server)
-        marker.write_text(json.dumps({"api_url": url, "pid": os.getpid()}))
+        with open_private(marker, "w") as handle:
+            handle.write(json.dumps({"api_url": url, "pid": os.getpid()}))
 
         env = server_environment(settings)
         env["PREFECT_RUNNER_POLL_FREQUENCY"] = "5"  # a Resume in the UI is picked up within 5 s
-        with (logs / "prefect-runner.log").open("ab") as runner_log:
+        with open_private(logs / "prefect-runner.log", "ab") as runner_log:
             runner = subprocess.Popen(
                 [sys.executable, "-m", "flows.deployments"],
                 env=env,
@@ -181,6 +222,7 @@ def serve(
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                umask=PRIVATE_UMASK,  # the runner and its flow runs write owner-only files
             )
         children.append((runner, "flow runner"))
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session, select
 
 from flows.wake import after_commit
+from models.access import GrantKind, issue_grant, issue_link
 from models.catalog import load_catalog
 from models.database import engine_for, transaction
 from models.engine import Actor, accept_step, complete_step, launch, load_step
@@ -149,13 +150,9 @@ def demo_access(settings: Settings, now: datetime | None = None) -> dict[str, st
     The coordinator token is issued anew at each start (valid one day) and printed on the
     operator's own console only; only its hash is stored.
     """
-    from datetime import timedelta
-
-    from models.access import GrantKind, issue_grant
-    from models.links import LinkClaim, sign
-
     now = now or datetime.now(UTC)
     base = settings.base_url.rstrip("/")
+    catalog = load_catalog(settings)
     with transaction(engine_for(settings.resolved_database_url)) as session:
         _, token = issue_grant(
             session,
@@ -164,11 +161,20 @@ def demo_access(settings: Settings, now: datetime | None = None) -> dict[str, st
             holder="demo-coordinator",
             issued_by="serve --demo",
             now=now,
-            catalog=load_catalog(settings),
+            catalog=catalog,
             lifetime=timedelta(days=1),
         )
-    links = {"coordinator token": token, "sign in": f"{base}/signin"}
-    for slug in ("polres-ppa", "dinsos"):
-        claim = LinkClaim(agency=slug, step_id=None, expires=now + timedelta(days=1), issued=now)
-        links[f"inbox {slug}"] = f"{base}/s/{sign(settings.resolved_secret_key(), claim)}"
+        links = {"coordinator token": token, "sign in": f"{base}/signin"}
+        for slug in ("polres-ppa", "dinsos"):
+            link = issue_link(
+                session,
+                secret=settings.resolved_secret_key(),
+                agency=slug,
+                step_id=None,
+                lifetime=timedelta(days=1),
+                issued_by="serve --demo",
+                now=now,
+                catalog=catalog,
+            )
+            links[f"inbox {slug}"] = f"{base}/s/{link}"
     return links

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 from models.errors import BadInput
-from models.settings import Settings
+from models.settings import PRIVATE_UMASK, Settings, make_private_dir, open_private
 
 
 def prefect_home(settings: Settings) -> Path:
@@ -143,9 +143,10 @@ def server_environment(settings: Settings) -> dict[str, str]:
 def start_server(settings: Settings, log_file: Path) -> subprocess.Popen:
     """Start `prefect server start` for this home in a child process, its output to `log_file`."""
     check_bind_address(settings)
-    home = prefect_home(settings)
-    home.mkdir(parents=True, exist_ok=True)
-    log = log_file.open("ab")
+    # Owner-only, whatever the umask: Prefect's database and the log describe every referral run.
+    make_private_dir(prefect_home(settings), tighten_existing=True)
+    make_private_dir(log_file.parent)
+    log = open_private(log_file, "ab")
     return subprocess.Popen(
         [
             sys.executable,
@@ -163,6 +164,7 @@ def start_server(settings: Settings, log_file: Path) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         start_new_session=True,  # Ctrl-C reaches serve, which stops the server in order
+        umask=PRIVATE_UMASK,  # prefect.db, its WAL and everything under PREFECT_HOME: owner-only
     )
 
 

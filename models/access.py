@@ -23,7 +23,7 @@ from models.catalog import Catalog
 from models.database import EnumText, UTCDateTime
 from models.engine import Actor, find_referral
 from models.errors import AlreadyDone, BadInput, Forbidden, NotFound
-from models.links import LinkClaim
+from models.links import LinkClaim, sign
 from models.referral import Referral
 from models.step import Step
 
@@ -274,3 +274,52 @@ def authorize_step(
     if principal.step_ids is not None and step.id not in principal.step_ids:
         raise Forbidden("this link opens one step only: use the link of the other step")
     return referral, step
+
+
+# --- signed links given to a person (audited like a grant) -------------------------------------
+
+LINK_LIFETIME_MAX = timedelta(days=366)
+
+
+def issue_link(
+    session: Session,
+    *,
+    secret: str,
+    agency: str,
+    step_id: int | None,
+    lifetime: timedelta,
+    issued_by: str,
+    now: datetime,
+    catalog: Catalog,
+) -> str:
+    """Sign a link to one agency's inbox (or one of its steps), audit it, and return the token.
+
+    A link handed to a person opens cases like a grant does, so it leaves one `link-issued`
+    entry: who made it, for which agency and step, for how long; never the token. Links inside
+    notification messages are not issued here: their outbox rows record them.
+    """
+    catalog.agency(agency)
+    if lifetime <= timedelta(0) or lifetime > LINK_LIFETIME_MAX:
+        raise BadInput("a link lasts between 1 and 366 days")
+    referral_id = None
+    if step_id is not None:
+        step = session.get(Step, step_id)
+        if step is None or step.agency != agency:
+            raise NotFound(f"agency '{agency}' has no step #{step_id}")
+        referral_id = step.referral_id
+    expires = now + lifetime
+    record(
+        session,
+        actor=issued_by,
+        action="link-issued",
+        now=now,
+        referral_id=referral_id,
+        step_id=step_id,
+        detail={
+            "kind": "step-link" if step_id is not None else "inbox-link",
+            "agency": agency,
+            "lifetime_days": round(lifetime / timedelta(days=1), 3),
+            "expires_at": expires.isoformat(),
+        },
+    )
+    return sign(secret, LinkClaim(agency=agency, step_id=step_id, expires=expires, issued=now))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
 from models.faults import crash_point
+from models.settings import PRIVATE_FILE_MODE, make_private_dir, sqlite_file
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -63,8 +65,15 @@ def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE transactions."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database:
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if (database := sqlite_file(url)) is not None:
+            make_private_dir(database.parent)
+            # SQLite gives its -wal, -shm and -journal files the database file's mode: a file
+            # made 0600 here keeps all of them from other users, whatever the umask.
+            flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC
+            try:
+                os.close(os.open(database, flags, PRIVATE_FILE_MODE))
+            except OSError:
+                pass  # SQLite reports an unusable path itself, at the first connection
         engine = create_engine(url, hide_parameters=True, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")

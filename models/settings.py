@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from functools import lru_cache
 from pathlib import Path
+from typing import IO
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -11,6 +14,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from models.errors import SealError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Owner-only: the home holds the case database, the key, live links in the demo mailbox, logs.
+PRIVATE_UMASK = 0o077
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+# Homes whose folder was made 0700 when settings resolved them, for `tighten_home` to report.
+_tightened_homes: set[Path] = set()
 
 
 class Settings(BaseSettings):
@@ -20,7 +30,9 @@ class Settings(BaseSettings):
 
     home: Path = Field(
         default=Path("var"),
-        description="Folder for the embedded databases, the demo mailbox and generated keys.",
+        description="Folder of its own for the embedded databases, the demo mailbox, logs and "
+        "generated keys; readable by its owner only (made 0700, its files 0600, whatever the "
+        "umask).",
     )
     database_url: str | None = Field(
         default=None,
@@ -71,8 +83,8 @@ class Settings(BaseSettings):
     )
     task_force_webhook: SecretStr | None = Field(
         default=None,
-        description="URL the Prefect automation on rujukan.step.escalated posts to (e.g. the task "
-        "force's chat webhook); without it the automation only records that it fired.",
+        description="No longer used (a warning if set): Prefect's API shows any block's secret to "
+        "whoever asks, so the task force's channel belongs in the channels file.",
     )
 
     # --- notifications ---
@@ -131,6 +143,19 @@ class Settings(BaseSettings):
         works elsewhere (the flow runner) must name the same files."""
         return None if path is None else path.expanduser().absolute()
 
+    @field_validator("home")
+    @classmethod
+    def _private(cls, path: Path) -> Path:
+        """Resolving the home claims it: every process that names it (the CLI, serve and its
+        children, the web app, the flow runner) creates its files there owner-only."""
+        restrict_umask()
+        try:
+            if tighten_dir(make_private_dir(path)):
+                _tightened_homes.add(path)
+        except OSError:
+            pass  # an unwritable home fails later, at the first write, with the path in the error
+        return path
+
     @field_validator("database_url")
     @classmethod
     def _absolute_sqlite(cls, url: str | None) -> str | None:
@@ -182,6 +207,132 @@ class Settings(BaseSettings):
                 f"create {self.key_file}"
             )
         return key
+
+
+def restrict_umask() -> None:
+    """Make every file this process creates from now on owner-only (0600, folders 0700).
+
+    Child processes inherit the umask; a stricter umask the operator set is kept.
+    """
+    previous = os.umask(PRIVATE_UMASK)
+    os.umask(previous | PRIVATE_UMASK)
+
+
+def _shared_folder(path: Path) -> bool:
+    """True for folders that are not Rujukan's to lock: /, the user's home, /tmp-like folders."""
+    try:
+        mode = path.lstat().st_mode
+    except OSError:
+        return False
+    try:
+        user_home = Path.home().resolve()
+    except RuntimeError:  # no HOME and no passwd entry (a bare container)
+        user_home = Path("/")
+    return bool(mode & stat.S_ISVTX) or path.resolve() in (Path("/"), user_home)
+
+
+def _owned(info: os.stat_result) -> bool:
+    return info.st_uid == os.geteuid()
+
+
+def make_private_dir(path: Path, *, tighten_existing: bool = False) -> Path:
+    """Create `path` and its missing parents as 0700 folders, whatever the umask; return `path`.
+
+    With `tighten_existing`, an existing folder that others can read becomes 0700 as well.
+    """
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=PRIVATE_DIR_MODE)
+        except FileExistsError:  # made meanwhile by another process: keep its mode
+            continue
+        os.chmod(folder, PRIVATE_DIR_MODE)  # mkdir's mode is masked; a strange umask could lose u+w
+    if tighten_existing and not missing:
+        tighten_dir(path)
+    return path
+
+
+def tighten_dir(path: Path) -> bool:
+    """Make a folder of this user that others can read 0700; True if it changed.
+
+    Never /, the user's own home folder or a sticky folder such as /tmp: those are not Rujukan's.
+    """
+    info = path.lstat()
+    if (
+        not stat.S_ISDIR(info.st_mode)
+        or not _owned(info)
+        or not info.st_mode & 0o077
+        or _shared_folder(path)
+    ):
+        return False
+    os.chmod(path, PRIVATE_DIR_MODE)
+    return True
+
+
+def open_private(path: Path, mode: str = "wb", encoding: str | None = None) -> IO:
+    """Open `path` for writing ('w', 'a' or 'x', with 'b' for bytes), created 0600 whatever the
+    umask; an existing file of this user that others can read is made 0600 first."""
+    flags = {"w": os.O_TRUNC, "a": os.O_APPEND, "x": os.O_EXCL}[mode[0]]
+    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | flags, PRIVATE_FILE_MODE)
+    try:
+        info = os.fstat(handle)
+        if _owned(info) and info.st_mode & 0o077:
+            os.fchmod(handle, stat.S_IMODE(info.st_mode) & 0o700)
+        return os.fdopen(handle, mode, encoding=None if "b" in mode else encoding or "utf-8")
+    except BaseException:
+        os.close(handle)
+        raise
+
+
+def tighten_home(settings: Settings) -> list[Path]:
+    """Take group and other access off everything in RUJUKAN_HOME and the SQLite case database.
+
+    A home made by an older version (or under a loose umask) had 0755 folders and 0644 files.
+    Symbolic links and other users' files are left alone. Returns the paths that changed.
+    """
+    changed: list[Path] = []
+
+    def tighten(path: Path) -> None:
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            return
+        if stat.S_ISLNK(info.st_mode) or not _owned(info) or not info.st_mode & 0o077:
+            return
+        wanted = PRIVATE_DIR_MODE if stat.S_ISDIR(info.st_mode) else info.st_mode & 0o700
+        os.chmod(path, stat.S_IMODE(wanted))
+        changed.append(path)
+
+    home = settings.home
+    if home in _tightened_homes:  # made 0700 when the settings were read, moments ago
+        _tightened_homes.discard(home)
+        changed.append(home)
+    if home.is_dir() and not home.is_symlink() and not _shared_folder(home):
+        tighten(home)
+        for root, folders, files in os.walk(home):  # does not follow links to folders
+            for name in (*folders, *files):
+                tighten(Path(root) / name)
+    database = sqlite_file(settings.resolved_database_url)
+    if database is not None:  # it may live outside the home (RUJUKAN_DATABASE_URL)
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            tighten(Path(f"{database}{suffix}"))
+    return changed
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL, or None (another database, in memory, or a file: URI)."""
+    if not url.startswith("sqlite"):
+        return None
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
 
 
 @lru_cache

@@ -554,8 +554,11 @@ def ensure_demo_config(settings: Settings) -> Path | None:
     """Write the demo channel config unless one exists; returns its path if it was written.
 
     A demo config that nobody edited follows RUJUKAN_MAILBOX_PORT when that changes; any
-    other config (an operator's real channels) is never touched.
+    other config (an operator's real channels) is never touched. What it writes is 0600 from
+    its first byte, whatever the umask: real configs hold tokens.
     """
+    from models.settings import make_private_dir, open_private
+
     path = settings.resolved_apprise_config
     wanted = demo_config_text(settings, settings.mailbox_port)
     if path.exists():
@@ -564,17 +567,14 @@ def ensure_demo_config(settings: Settings) -> Path | None:
         if port is None or port == settings.mailbox_port:
             return None
         moved = path.with_name(path.name + ".new")
-        moved.write_text(wanted, encoding="utf-8")
-        moved.chmod(0o600)
+        with open_private(moved, "w") as handle:
+            handle.write(wanted)
         moved.replace(path)  # atomic: a reader sees the old config or the new one
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     try:
-        with path.open(
-            "x", encoding="utf-8"
-        ) as handle:  # never overwrite a config written meanwhile
+        with open_private(path, "x") as handle:  # never overwrite a config written meanwhile
             handle.write(wanted)
     except FileExistsError:
         return None
-    path.chmod(0o600)  # real configs hold tokens
     return path

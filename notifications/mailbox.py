@@ -13,7 +13,7 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
-from models.settings import Settings
+from models.settings import Settings, make_private_dir, open_private
 
 # aiosmtpd logs each conversation (addresses, sizes) at INFO; the mailbox keeps the messages itself.
 logging.getLogger("mail.log").setLevel(logging.WARNING)
@@ -34,8 +34,10 @@ class _Keeper:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%f")
         final = self.folder / f"{stamp}-{secrets.token_hex(3)}.eml"
         partial = final.with_suffix(".part")
-        # Written then renamed, so a reader never sees half a message.
-        partial.write_bytes(envelope.original_content or envelope.content)
+        # Written then renamed, so a reader never sees half a message; owner-only from its first
+        # byte, as a message holds live links.
+        with open_private(partial, "xb") as out:
+            out.write(envelope.original_content or envelope.content)
         os.replace(partial, final)
         return "250 Message accepted for delivery"
 
@@ -58,8 +60,7 @@ def start_mailbox(
     settings: Settings, *, host: str = "127.0.0.1", port: int | None = None
 ) -> Mailbox:
     """Start the SMTP catcher on host:port (default settings.mailbox_port) in a background thread."""
-    folder = mailbox_folder(settings)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_private_dir(mailbox_folder(settings), tighten_existing=True)
     chosen = settings.mailbox_port if port is None else port
     controller = Controller(_Keeper(folder), hostname=host, port=chosen)
     controller.start()
