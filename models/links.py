@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from models.errors import Forbidden
 from models.seal import signing_key
 
-DEFAULT_LIFETIME = timedelta(days=7)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
