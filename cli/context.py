@@ -116,7 +116,7 @@ def run(app: typer.Typer, args: list[str] | None = None) -> None:
     """Run the app on `args` (default: the command line) and exit; domain errors print one clear
     line and exit 2 (bad input) or 1 (other), usage errors exit 2 without repeating the input."""
     try:
-        code = app(args=args, standalone_mode=False)
+        code = app(args=args, prog_name="rujukan", standalone_mode=False)
     except RujukanError as exc:
         typer.echo(f"{'note' if exc.exit_code == 0 else 'error'}: {exc}", err=True)
         sys.exit(exc.exit_code)
