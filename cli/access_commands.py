@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cli.context import context, emit, utcnow
+from cli.context import JsonFlag, context, emit
 from models.access import (
     AccessGrant,
     GrantKind,
@@ -18,6 +18,7 @@ from models.access import (
     revoke_grant,
     withdraw_links,
 )
+from models.clock import utcnow
 from models.errors import BadInput
 
 access_app = typer.Typer(
@@ -25,7 +26,6 @@ access_app = typer.Typer(
     no_args_is_help=True,
 )
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 ByOpt = Annotated[str | None, typer.Option("--by", help="The operator (default: your login name).")]
 
 
@@ -95,7 +95,8 @@ def access_issue(
         row,
         as_json,
         lambda r: (
-            f"access grant #{r['id']} ({r['kind']}, {r['agency']}, {r['holder']}) until {r['expires_at']}\n"
+            f"access grant #{r['id']} ({r['kind']}, {r['agency']}, {r['holder']}) "
+            f"until {r['expires_at']}\n"
             f"token (shown once; give it to {r['holder']} privately): {r['token']}\n"
             f"sign in at {r['sign_in_url']} and paste the token"
         ),
@@ -158,7 +159,8 @@ def access_list(as_json: JsonFlag = False) -> None:
         as_json,
         lambda rs: (
             "\n".join(
-                f"#{r['id']:<4} {r['kind']:<12} {r['agency']:<11} {r['status']:<8} until {r['expires_at'][:16]}"
+                f"#{r['id']:<4} {r['kind']:<12} {r['agency']:<11} {r['status']:<8} "
+                f"until {r['expires_at'][:16]}"
                 f"  {r['holder']}"
                 for r in rs
             )

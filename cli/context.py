@@ -7,9 +7,9 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from enum import Enum
 from functools import cached_property
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy.engine import Engine
@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from models.access import HOLDER
 from models.catalog import Catalog, load_catalog
+from models.clock import utcnow
 from models.database import engine_for, transaction
 from models.engine import Actor, record_refusal
 from models.errors import BadInput, RujukanError
@@ -100,22 +101,7 @@ def context() -> Context:
     return Context(get_settings())
 
 
-def utcnow() -> datetime:
-    """Now, in UTC."""
-    return datetime.now(UTC)
-
-
-def parse_moment(text: str, what: str) -> datetime:
-    """An ISO 8601 time with an offset, or BadInput saying how to write it."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise BadInput(
-            f"{what}: '{text[:40]}' is not an ISO 8601 time like 2026-12-01T09:00+07:00"
-        ) from None
-    if moment.tzinfo is None:
-        raise BadInput(f"{what} has no time zone: write it like 2026-12-01T09:00+07:00")
-    return moment.astimezone(UTC)
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
@@ -126,10 +112,74 @@ def emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
         typer.echo(text(data))
 
 
-def run(app: typer.Typer) -> None:
-    """Run the app; domain errors print one clear line and exit 2 (bad input) or 1 (other)."""
+def run(app: typer.Typer, args: list[str] | None = None) -> None:
+    """Run the app on `args` (default: the command line) and exit; domain errors print one clear
+    line and exit 2 (bad input) or 1 (other), usage errors exit 2 without repeating the input."""
     try:
-        app()
+        code = app(args=args, prog_name="rujukan", standalone_mode=False)
     except RujukanError as exc:
         typer.echo(f"{'note' if exc.exit_code == 0 else 'error'}: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(1)
+    except Exception as exc:
+        if _is_a(exc, "NoArgsIsHelpError"):
+            exc.show()  # the help text: nothing typed in it
+            sys.exit(exc.exit_code)
+        if not _is_a(exc, "ClickException"):
+            raise
+        context = getattr(exc, "ctx", None)
+        if context is not None:
+            typer.echo(context.get_usage(), err=True)
+        typer.echo(f"error: {usage_problem(exc)}", err=True)
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def usage_problem(exc: Exception) -> str:
+    """A usage error, told without what was typed.
+
+    Click's own texts repeat a bad value, an unknown option or command, extra arguments or a
+    file name, any of which may be a person's name. Typer vendors its own copy of click in
+    newer releases, so the error classes are recognised by name.
+    """
+    context = getattr(exc, "ctx", None)
+    command = context.command_path if context is not None else "rujukan"
+    see = f"see `{command} --help`"
+    if _is_a(exc, "MissingParameter") or _is_a(exc, "BadOptionUsage"):
+        return exc.format_message()  # names only the command's own parameter
+    if _is_a(exc, "BadParameter"):
+        param = getattr(exc, "param", None)
+        names = (getattr(param, "opts", None) or [getattr(param, "name", None)]) if param else []
+        hint = " / ".join(f"'{n}'" for n in names if n) or "an argument"
+        choices = _choices(param)
+        return f"invalid value for {hint}" + (
+            f": one of {', '.join(choices)}" if choices else f"; {see}"
+        )
+    if _is_a(exc, "NoSuchOption"):
+        possible = sorted(getattr(exc, "possibilities", None) or [])
+        return (
+            "no such option"
+            + (f" (did you mean {', '.join(possible)}?)" if possible else "")
+            + (f"; {see}")
+        )
+    if _is_a(exc, "UsageError"):
+        return f"not a command, option or argument of {command}; {see}"
+    return f"the command cannot run as given; {see}"
+
+
+def _is_a(exc: Exception, name: str) -> bool:
+    return any(kind.__name__ == name for kind in type(exc).__mro__)
+
+
+def _choices(param: Any) -> list[str]:
+    """The values a parameter takes, from click's Choice or typer's Enum annotation."""
+    listed = getattr(getattr(param, "type", None), "choices", None)
+    if listed:
+        return [str(c.value if isinstance(c, Enum) else c) for c in listed]
+    runtime = getattr(param, "get_runtime_param", None)
+    annotation = getattr(runtime(), "annotation", None) if callable(runtime) else None
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return [str(e.value) for e in annotation]
+    return []

@@ -7,15 +7,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 from sqlmodel import select
 
 from cli.access_commands import access_app
-from cli.context import context, emit, parse_moment, run, utcnow
+from cli.context import JsonFlag, context, emit, run
 from cli.views import referral_timeline, step_row, timeline_text
 from flows.wake import after_commit
-from models.audit import AuditEntry, AuditHead, ChainBreak, verify_chain
+from models.audit import chain_head, verify_chain
 from models.catalog import register_pathways, template_names
+from models.clock import parse_moment, utcnow
 from models.database import migrate
 from models.directory import load_directory
 from models.engine import (
@@ -34,7 +34,7 @@ from models.engine import (
     reroute_step,
 )
 from models.errors import BadInput
-from models.intake import Intake
+from models.intake import Intake, read_intake_file, read_intakes
 from models.pathway import load_pathway_file
 from models.referral import Referral
 from models.seal import ensure_secret_key
@@ -72,8 +72,6 @@ from cli.serve_commands import prepare_prefect, secure_home, serve, sweep  # noq
 
 app.command()(serve)
 app.command()(sweep)
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 @app.command()
@@ -249,21 +247,6 @@ def codes(as_json: JsonFlag = False) -> None:
 # --- launching ----------------------------------------------------------------------------------
 
 
-def _read_intake(raw: str, where: str) -> Intake:
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise BadInput(f"{where}: not valid JSON (line {exc.lineno}, column {exc.colno})") from None
-    try:
-        return Intake.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'intake'}: {e['msg'].removeprefix('Value error, ')}"
-            for e in exc.errors()
-        )
-        raise BadInput(f"{where}: {problems}") from None
-
-
 @app.command(name="launch")
 def launch_cmd(
     intake: Annotated[Path | None, typer.Option(help="Intake JSON file ('-' for stdin).")] = None,
@@ -327,23 +310,12 @@ def launch_cmd(
 
 def _intakes_from(intake: Path | None, batch: Path | None) -> list[Intake]:
     """The intakes of --intake (a file or '-' for stdin) or of --batch (JSON Lines)."""
-    if intake is not None:
-        raw = typer.get_text_stream("stdin").read() if str(intake) == "-" else _read(intake)
-        return [_read_intake(raw, str(intake))]
-    assert batch is not None
-    lines = [(n, line) for n, line in enumerate(_read(batch).splitlines(), 1) if line.strip()]
-    if not lines:
-        raise BadInput(f"{batch}: no intakes in the file")
-    return [_read_intake(line, f"{batch} line {n}") for n, line in lines]
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BadInput(f"{path}: file not found") from None
-    except UnicodeDecodeError:
-        raise BadInput(f"{path}: not UTF-8 text") from None
+    if batch is not None:
+        return read_intake_file(batch, "--batch", lines=True)
+    assert intake is not None
+    if str(intake) == "-":
+        return read_intakes(typer.get_text_stream("stdin").read(), "--intake (stdin)")
+    return read_intake_file(intake, "--intake")
 
 
 # --- inspecting ---------------------------------------------------------------------------------
@@ -448,9 +420,7 @@ def _agency_actor(agency: str, by: str | None) -> Actor:
 
 def _step_done(ctx, step: Step, verb: str) -> None:
     after_commit(ctx.settings, [step.referral_id])
-    typer.echo(
-        f"{verb}: step {step.key}#{step.instance} ({step.agency}) is now {step.status.value}"
-    )
+    typer.echo(f"{verb}: step {step.ref} ({step.agency}) is now {step.status.value}")
 
 
 @step_app.command("accept")
@@ -630,8 +600,8 @@ def audit_verify(
     anchor: Annotated[
         str | None,
         typer.Option(
-            help="SEQ:HASH of an entry saved earlier from this command's output, kept apart from the "
-            "database: the chain must still hold it (catches a rewritten chain)."
+            help="SEQ:HASH of an entry saved earlier from this command's output, kept apart from "
+            "the database: the chain must still hold it (catches a rewritten chain)."
         ),
     ] = None,
     as_json: JsonFlag = False,
@@ -644,26 +614,12 @@ def audit_verify(
     Example: rujukan audit verify --anchor 120:3f9a...e1
     """
     with context().transaction() as session:
-        breaks = verify_chain(session)
-        if anchor is not None:
-            seq_text, _, hash_text = anchor.partition(":")
-            if not seq_text.isdigit() or len(hash_text) != 64:
-                raise BadInput(
-                    "--anchor: write it as SEQ:HASH, as `rujukan audit verify` prints it"
-                )
-            held = session.get(AuditEntry, int(seq_text))
-            if held is None or held.hash != hash_text.lower():
-                breaks.append(
-                    ChainBreak(
-                        int(seq_text),
-                        "is not the entry saved as the anchor (the chain was rewritten)",
-                    )
-                )
-        head = session.get(AuditHead, 1)
+        breaks = verify_chain(session, anchor=anchor)
+        head = chain_head(session)
     data = {
         "ok": not breaks,
         "breaks": [{"seq": b.seq, "problem": b.problem} for b in breaks],
-        "head": f"{head.seq}:{head.hash}" if head is not None else None,
+        "head": head,
     }
     emit(
         data,

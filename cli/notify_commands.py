@@ -1,16 +1,16 @@
-"""`rujukan channels` and `rujukan outbox`: check agency channels, see and retry undelivered messages."""
+"""`rujukan channels` and `rujukan outbox`: check channels, see and retry undelivered messages."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 import typer
-from sqlalchemy import update
 from sqlmodel import col, select
 
-from cli.context import context, emit, utcnow
-from models.errors import BadInput, NotFound
-from models.outbox import OutboxMessage, OutboxStatus
+from cli.context import JsonFlag, context, emit
+from models.clock import utcnow
+from models.errors import BadInput
+from models.outbox import OutboxMessage, OutboxStatus, retry_messages
 from models.referral import Referral
 from notifications.channels import channel_summary, check_channels
 from notifications.relay import relay_now
@@ -20,8 +20,6 @@ outbox_app = typer.Typer(
     help="The notification outbox: failing and dead messages (`rujukan outbox` lists them).",
     invoke_without_command=True,
 )
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 @channels_app.command("check")
@@ -99,8 +97,7 @@ def outbox_list(status: StatusOpt = None, limit: LimitOpt = 100, as_json: JsonFl
             wanted = [OutboxStatus(status)]
         except ValueError:
             raise BadInput(
-                f"unknown status '{status[:20]}' (one of: "
-                f"{', '.join(s.value for s in OutboxStatus)})"
+                f"unknown status (one of: {', '.join(s.value for s in OutboxStatus)})"
             ) from None
     else:
         wanted = [s for s in OutboxStatus if s != OutboxStatus.sent]
@@ -119,7 +116,8 @@ def outbox_list(status: StatusOpt = None, limit: LimitOpt = 100, as_json: JsonFl
         as_json,
         lambda rs: (
             "\n".join(
-                f"{r['id']:>6}  {r['status']:<7} {r['reference']}  {r['event']:<19} -> {r['recipient']:<12}"
+                f"{r['id']:>6}  {r['status']:<7} {r['reference']}  {r['event']:<19} "
+                f"-> {r['recipient']:<12}"
                 f" attempts {r['attempts']}" + (f"  {r['last_error']}" if r["last_error"] else "")
                 for r in rs
             )
@@ -143,26 +141,8 @@ def outbox_retry(
         raise BadInput("give one message id, or --all-dead")
     ctx = context()
     now = utcnow()
-    requeue = update(OutboxMessage).values(
-        status=OutboxStatus.pending, attempts=0, next_attempt_at=now, lease_until=None
-    )
     with ctx.transaction() as session:
-        if all_dead:
-            statement = requeue.where(OutboxMessage.status == OutboxStatus.dead)
-        else:
-            message = session.get(OutboxMessage, message_id)
-            if message is None:
-                raise NotFound(f"no outbox message {message_id}: see `rujukan outbox list`")
-            if message.status not in (OutboxStatus.failed, OutboxStatus.dead):
-                raise BadInput(
-                    f"message {message_id} is {message.status.value}: only failed or dead "
-                    "messages can be retried"
-                )
-            statement = requeue.where(
-                OutboxMessage.id == message_id,
-                col(OutboxMessage.status).in_([OutboxStatus.failed, OutboxStatus.dead]),
-            )
-        queued = session.exec(statement).rowcount  # type: ignore[call-overload]
+        queued = retry_messages(session, now=now, message_id=message_id)
     report = relay_now(ctx.settings, now=now)
     result = {"queued": queued, **report.as_dict()}
     emit(

@@ -8,12 +8,12 @@ import signal
 import subprocess
 import sys
 import threading
-from datetime import UTC
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from cli.context import JsonFlag
 from flows.server import (
     check_bind_address,
     is_healthy,
@@ -26,6 +26,7 @@ from flows.server import (
     wait_until_healthy,
 )
 from models.catalog import load_catalog, register_pathways
+from models.clock import utcnow
 from models.database import engine_for, migrate, transaction
 from models.errors import BadInput
 from models.seal import ensure_secret_key
@@ -89,9 +90,7 @@ def prepare_prefect(settings: Settings) -> dict[str, object]:
     return {"prefect": url, "automations_created": created, "referrals_synced": synced}
 
 
-def sweep(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
-) -> None:
+def sweep(as_json: JsonFlag = False) -> None:
     """Run one deadline sweep now: reminders, overdue notices, escalations, and their messages.
 
     With Prefect reachable it runs as a `deadline-sweep` flow run (tags, events, tables);
@@ -185,9 +184,7 @@ def serve(
     ensure_secret_key(settings, engine_for(settings.resolved_database_url))
     catalog = load_catalog(settings)
     with transaction(engine_for(settings.resolved_database_url)) as session:
-        from datetime import datetime
-
-        register_pathways(session, catalog, datetime.now(UTC))
+        register_pathways(session, catalog, utcnow())
     from notifications.channels import ensure_demo_config
 
     ensure_demo_config(settings)
@@ -195,7 +192,7 @@ def serve(
     logs = make_private_dir(settings.home / "logs")
     stop = threading.Event()
 
-    def _on_signal(signum, _frame) -> None:
+    def _on_signal(_signum, _frame) -> None:
         stop.set()
 
     previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}

@@ -8,6 +8,7 @@ from sqlmodel import Session, select
 
 from models.audit import AuditEntry
 from models.catalog import Catalog, stored_pathway
+from models.clock import utcnow
 from models.deadline import local_time_text
 from models.engine import steps_of
 from models.referral import Referral
@@ -44,8 +45,6 @@ def referral_timeline(
     session: Session, referral: Referral, catalog: Catalog, now: datetime | None = None
 ) -> dict:
     """A referral with its steps and audit trail; no personal data."""
-    from cli.context import utcnow
-
     now = now or utcnow()
     pathway = stored_pathway(session, referral.pathway_id, referral.pathway_version)
     assert referral.id is not None

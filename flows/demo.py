@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
 from flows.wake import after_commit
 from models.access import GrantKind, issue_grant, issue_link
 from models.catalog import load_catalog
+from models.clock import utcnow
 from models.database import engine_for, transaction
 from models.engine import Actor, accept_step, complete_step, launch, load_step
 from models.errors import RujukanError
@@ -86,7 +87,7 @@ def run_demo(settings: Settings) -> list[str]:
         return existing
     catalog = load_catalog(settings)
     engine = engine_for(settings.resolved_database_url)
-    now = datetime.now(UTC)
+    now = utcnow()
     # One transaction for the batch, through the engine call `rujukan launch --batch` makes:
     # no intake file, no Prefect parameter; the runs follow from the committed referrals.
     sealer = Sealer(settings.resolved_secret_key())
@@ -150,7 +151,7 @@ def demo_access(settings: Settings, now: datetime | None = None) -> dict[str, st
     The coordinator token is issued anew at each start (valid one day) and printed on the
     operator's own console only; only its hash is stored.
     """
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     base = settings.base_url.rstrip("/")
     catalog = load_catalog(settings)
     with transaction(engine_for(settings.resolved_database_url)) as session:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from prefect import flow, task
@@ -25,6 +25,7 @@ from sqlmodel import Session, func, select
 
 from models.audit import AuditEntry
 from models.catalog import Catalog, load_catalog
+from models.clock import utcnow
 from models.database import engine_for, transaction
 from models.deadline import local_time_text
 from models.engine import advance, find_referral, steps_of
@@ -205,7 +206,7 @@ def referral_flow(reference: Reference):
     with transaction(engine) as session:
         referral = find_referral(session, reference)
         # Idempotent and decided by the case database alone: what any engine call would do.
-        advance(session, referral=referral, catalog=load_catalog(settings), now=datetime.now(UTC))
+        advance(session, referral=referral, catalog=load_catalog(settings), now=utcnow())
         status = referral.status
     relay_now(settings, referral_ids=[referral_id])
     with get_client(sync_client=True) as client:
@@ -328,7 +329,7 @@ def sync_view(
         state is not None
         and state.type in (StateType.RUNNING, StateType.PENDING, StateType.SCHEDULED)
         and state.timestamp is not None
-        and datetime.now(UTC) - state.timestamp < stuck_after
+        and utcnow() - state.timestamp < stuck_after
     )
     if (
         str(run_id) != running_run
@@ -353,7 +354,7 @@ def sync_referrals(
     if not referral_ids:
         return 0
     engine = engine_for(settings.resolved_database_url)
-    now = datetime.now(UTC)
+    now = utcnow()
     with Session(engine, expire_on_commit=False) as session:
         referrals = session.exec(
             select(Referral).where(Referral.id.in_(sorted(set(referral_ids))))  # type: ignore[union-attr]
@@ -523,6 +524,4 @@ def _stuck_or_off(run, stuck_after: timedelta) -> bool:
         StateType.SCHEDULED,
     ):
         return True
-    return state.timestamp is None or datetime.now(UTC) - state.timestamp >= stuck_after
-
-
+    return state.timestamp is None or utcnow() - state.timestamp >= stuck_after

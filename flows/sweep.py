@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from prefect import flow, get_run_logger, task
 from prefect.client.orchestration import get_client
@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from flows.referral import catch_up, sync_referrals
 from models.catalog import load_catalog
+from models.clock import utcnow
 from models.database import engine_for, transaction
 from models.deadline import local_time_text, zone_abbreviation
 from models.outbox import OutboxMessage, OutboxStatus
@@ -46,7 +47,7 @@ class SweepResult:
 
 def sweep_and_relay(settings: Settings, now: datetime | None = None) -> SweepResult:
     """Queue the due notices in one transaction, then send them: the sweep without Prefect."""
-    moment = now or datetime.now(UTC)
+    moment = now or utcnow()
     engine = engine_for(settings.resolved_database_url)
     catalog = load_catalog(settings)
     with transaction(engine) as session:
@@ -246,7 +247,7 @@ def publish_task(at: datetime) -> list[str]:
 
 def sweep_run_name() -> str:
     """Runs named by their start time, e.g. sweep-2026-12-07T02:00Z."""
-    return f"sweep-{datetime.now(UTC):%Y-%m-%dT%H:%MZ}"
+    return f"sweep-{utcnow():%Y-%m-%dT%H:%MZ}"
 
 
 def sweep_pass(moment: datetime) -> dict[str, int]:
@@ -277,7 +278,7 @@ def deadline_sweep() -> dict[str, int]:
     The served flow takes no parameters: a sweep "as of" another moment, run from the Prefect
     UI or API, would record overdue notices and escalations early (or late).
     """
-    return sweep_pass(datetime.now(UTC))
+    return sweep_pass(utcnow())
 
 
 @flow(name="deadline-sweep", flow_run_name=sweep_run_name, persist_result=False)

@@ -11,6 +11,7 @@ from sqlalchemy import JSON, Column
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.database import UTCDateTime
+from models.errors import BadInput
 
 GENESIS = "0" * 64
 
@@ -97,8 +98,40 @@ class ChainBreak:
     problem: str
 
 
-def verify_chain(session: Session) -> list[ChainBreak]:
-    """Walk the whole chain; return every changed, missing or inserted entry."""
+def verify_chain(session: Session, *, anchor: str | None = None) -> list[ChainBreak]:
+    """Walk the whole chain; return every changed, missing or inserted entry.
+
+    `anchor` is an entry's SEQ:HASH saved earlier apart from the database (see `chain_head`):
+    the chain must still hold it, which catches a chain rewritten from that entry on.
+    """
+    breaks = _walk_chain(session)
+    if anchor is not None:
+        breaks.extend(check_anchor(session, anchor))
+    return breaks
+
+
+def chain_head(session: Session) -> str | None:
+    """The newest entry as SEQ:HASH, the anchor to keep apart; None for an empty trail."""
+    head = session.get(AuditHead, 1)
+    return f"{head.seq}:{head.hash}" if head is not None else None
+
+
+def check_anchor(session: Session, anchor: str) -> list[ChainBreak]:
+    """The break if the chain no longer holds the entry saved as SEQ:HASH; BadInput if malformed."""
+    seq_text, _, hash_text = anchor.partition(":")
+    if not seq_text.isdigit() or len(hash_text) != 64:
+        raise BadInput("the anchor: write it as SEQ:HASH, as `rujukan audit verify` prints it")
+    held = session.get(AuditEntry, int(seq_text))
+    if held is None or held.hash != hash_text.lower():
+        return [
+            ChainBreak(
+                int(seq_text), "is not the entry saved as the anchor (the chain was rewritten)"
+            )
+        ]
+    return []
+
+
+def _walk_chain(session: Session) -> list[ChainBreak]:
     breaks: list[ChainBreak] = []
     prev_hash, expected_seq = GENESIS, 1
     for entry in session.exec(select(AuditEntry).order_by(AuditEntry.seq)):

@@ -1,4 +1,4 @@
-"""The catalog: the agency directory and pathways from their files, and the stored pathway versions."""
+"""The catalog: the agency directory and pathways from their files; stored pathway versions."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Column, Text
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel
 
 from models.database import UTCDateTime
 from models.directory import Agency, Directory, load_directory
 from models.errors import BadInput, quoted
-from models.pathway import Pathway, load_pathways
+from models.pathway import Pathway, StepSpec, load_pathways
 from models.settings import PROJECT_ROOT, Settings
 
 MESSAGE_TEMPLATES = PROJECT_ROOT / "templates" / "messages"
@@ -58,13 +58,14 @@ class Catalog:
             return self.pathways[pathway_id]
         except KeyError:
             raise BadInput(
-                f"unknown pathway {quoted(pathway_id)} (known: {', '.join(sorted(self.pathways))})"
+                f"unknown pathway {quoted(pathway_id, self.pathways)} "
+                f"(known: {', '.join(sorted(self.pathways))})"
             ) from None
 
-    def escalation_target(self, pathway: Pathway, step_key: str) -> str:
-        """Who hears when this step stays late: the step's own target, else its agency's."""
-        spec = pathway.step(step_key)
-        return spec.escalate_to or self.agency(spec.agency).escalation_target or spec.agency
+    def escalation_target(self, spec: StepSpec, agency: str) -> str:
+        """Who hears when a step stays late: the step's own target, else that of the agency that
+        holds it now (a re-routed step escalates along its new agency), else that agency."""
+        return spec.escalate_to or self.agency(agency).escalation_target or agency
 
 
 def load_catalog(settings: Settings) -> Catalog:
@@ -77,7 +78,7 @@ def load_catalog(settings: Settings) -> Catalog:
 
 
 def register_pathways(session: Session, catalog: Catalog, now: datetime) -> list[str]:
-    """Store every pathway version not stored yet; refuse a changed file with an unchanged version."""
+    """Store every pathway version not stored yet; refuse a changed file with an unchanged one."""
     added = []
     for pathway in catalog.pathways.values():
         stored = session.get(PathwayRecord, (pathway.id, pathway.version))
@@ -94,8 +95,8 @@ def register_pathways(session: Session, catalog: Catalog, now: datetime) -> list
             added.append(f"{pathway.id} v{pathway.version}")
         elif stored.digest != pathway.digest():
             raise BadInput(
-                f"pathway '{pathway.id}' version {pathway.version} changed since it was first used: "
-                "raise its `version` so running referrals keep the one they started on"
+                f"pathway '{pathway.id}' version {pathway.version} changed since it was first "
+                "used: raise its `version` so running referrals keep the one they started on"
             )
     session.flush()
     return added
@@ -115,12 +116,3 @@ def stored_pathway(session: Session, pathway_id: str, version: int) -> Pathway:
             )
         _cache[key] = Pathway.model_validate(json.loads(record.definition))
     return _cache[key]
-
-
-def latest_versions(session: Session) -> dict[str, int]:
-    """The newest stored version of each pathway."""
-    rows = session.exec(select(PathwayRecord.id, PathwayRecord.version)).all()
-    latest: dict[str, int] = {}
-    for pid, version in rows:
-        latest[pid] = max(version, latest.get(pid, 0))
-    return latest

@@ -346,16 +346,16 @@ def load_step(
     if agency is not None:
         steps = [s for s in steps if s.agency == agency]
         if not steps:  # the same answer as for a code that does not exist
-            raise NotFound(f"no referral '{referral.reference}' for agency '{agency}'")
+            raise NotFound(f"no referral '{referral.reference}' for this agency")
     key, _, number = step_ref.partition("#")
     instances = [s for s in steps if s.key == key and (not number or str(s.instance) == number)]
     if not instances:
         # Only the caller's own steps are named: an agency learns nothing of the others.
-        known = ", ".join(dict.fromkeys(s.key for s in steps))
-        whose = f"agency '{agency}' has" if agency else "it has"
+        keys = list(dict.fromkeys(s.key for s in steps))
+        whose = "this agency has" if agency else "it has"
         raise NotFound(
-            f"referral {referral.reference} has no step {quoted(step_ref)} for you "
-            f"({whose} steps: {known})"
+            f"referral {referral.reference} has no step {quoted(step_ref, keys)} for you "
+            f"({whose} steps: {', '.join(keys)})"
         )
     return min(instances, key=_urgency)
 
@@ -761,5 +761,6 @@ def _code(enum: type, value: str | None, what: str) -> str:
         return enum(value).value
     except ValueError:
         raise BadInput(
-            f"unknown {what} {quoted(value)} (one of: {', '.join(e.value for e in enum)})"
+            f"unknown {what} {quoted(value, {e.value for e in enum})} "
+            f"(one of: {', '.join(e.value for e in enum)})"
         ) from None

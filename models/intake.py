@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from datetime import date
+from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from models.directory import SLUG
+from models.errors import BadInput, describe
 from models.referral import Urgency
 
 _STRICT = ConfigDict(extra="forbid", hide_input_in_errors=True, str_strip_whitespace=True)
@@ -137,3 +140,49 @@ def age_group(birth_year: int, today: date) -> str:
     if age < 18:
         return "anak (<18)" if age >= 0 else "?"
     return f"dewasa ({age // 10 * 10}-{age // 10 * 10 + 9})"
+
+
+def read_intakes(text: str, where: str, *, lines: bool = False) -> list[Intake]:
+    """The intakes in `text`: one JSON document, or with `lines` one per line (JSON Lines).
+
+    Errors start with `where` (a label such as "--intake", never the file's name, which may be
+    the person's) and the line, and name fields and problems only, never what was typed.
+    """
+    if not lines:
+        return [_read_intake(text, where)]
+    numbered = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    if not numbered:
+        raise BadInput(f"{where}: no intakes in the file")
+    return [_read_intake(line, f"{where} line {n}") for n, line in numbered]
+
+
+def read_intake_file(path: Path, where: str, *, lines: bool = False) -> list[Intake]:
+    """The intakes of a file (JSON, or JSON Lines with `lines`); see `read_intakes`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInput(f"{where}: file not found") from None
+    except IsADirectoryError:
+        raise BadInput(f"{where}: is a folder, not a file") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"{where}: not UTF-8 text") from None
+    return read_intakes(text, where, lines=lines)
+
+
+def _read_intake(text: str, where: str) -> Intake:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"{where}: not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+    except (ValueError, RecursionError):  # a number too long to read, nesting too deep
+        raise BadInput(f"{where}: not an intake (a number or nesting beyond limits)") from None
+    return validate_intake(data, where)
+
+
+def validate_intake(data: object, where: str | None = None) -> Intake:
+    """An intake from parsed JSON (a form, an API body), or BadInput naming fields only."""
+    try:
+        return Intake.model_validate(data)
+    except ValidationError as exc:
+        problems = describe(exc, Intake, subject="intake")
+        raise BadInput(f"{where}: {problems}" if where else problems) from None

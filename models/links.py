@@ -10,7 +10,6 @@ from itsdangerous import BadData
 from models.errors import Forbidden
 from models.keys import link_serializer
 
-DEFAULT_LIFETIME = timedelta(days=7)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

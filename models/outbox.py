@@ -6,11 +6,12 @@ import hashlib
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, Index
+from sqlalchemy import JSON, Column, Index, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col
 
 from models.database import EnumText, UTCDateTime
+from models.errors import BadInput, NotFound
 
 
 class MessageEvent(StrEnum):
@@ -35,6 +36,11 @@ class OutboxStatus(StrEnum):
     sent = "sent"
     failed = "failed"  # will be retried at next_attempt_at
     dead = "dead"  # gave up; a manager must look
+
+
+# Only a message that failed or gave up may be queued again by hand: a pending or sending one is
+# still in the relay's hands, and a sent one must not go out twice.
+RETRYABLE = (OutboxStatus.failed, OutboxStatus.dead)
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -102,3 +108,30 @@ def enqueue(
         insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["dedup_key"])
     )
     return session.exec(statement).rowcount == 1  # type: ignore[call-overload]
+
+
+def retry_messages(session: Session, *, now: datetime, message_id: int | None = None) -> int:
+    """Queue one failed or dead message (by id), or every dead one, again with fresh attempts.
+
+    Returns how many were queued. The update re-checks the status, so a message the relay
+    picked up meanwhile is left alone. NotFound for an unknown id, BadInput for a message
+    that is not failed or dead.
+    """
+    requeue = update(OutboxMessage).values(
+        status=OutboxStatus.pending, attempts=0, next_attempt_at=now, lease_until=None
+    )
+    if message_id is None:
+        statement = requeue.where(OutboxMessage.status == OutboxStatus.dead)
+    else:
+        message = session.get(OutboxMessage, message_id)
+        if message is None:
+            raise NotFound(f"no outbox message {message_id}: see `rujukan outbox list`")
+        if message.status not in RETRYABLE:
+            raise BadInput(
+                f"message {message_id} is {message.status.value}: only failed or dead "
+                "messages can be retried"
+            )
+        statement = requeue.where(
+            OutboxMessage.id == message_id, col(OutboxMessage.status).in_(RETRYABLE)
+        )
+    return session.exec(statement).rowcount  # type: ignore[call-overload]

@@ -148,3 +148,8 @@ class Step(SQLModel, table=True):
     def awaits_reroute(self) -> bool:
         """Declined and not yet handed to another agency."""
         return self.status == StepStatus.declined and self.replaced_by is None
+
+    @property
+    def ref(self) -> str:
+        """The step's name as commands and links take it: key#instance."""
+        return f"{self.key}#{self.instance}"

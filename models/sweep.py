@@ -96,9 +96,7 @@ def sweep(session: Session, *, catalog: Catalog, now: datetime, limit: int = 100
         escalate_at = parse_duration(spec.escalate_after).add_to(step.due_at)
         if not step.escalated and now >= escalate_at:
             step.escalated = True
-            target = (
-                spec.escalate_to or catalog.agency(step.agency).escalation_target or step.agency
-            )
+            target = catalog.escalation_target(spec, step.agency)
             notify(MessageEvent.escalated, target)
             record(
                 session,

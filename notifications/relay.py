@@ -11,7 +11,7 @@ import threading
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import apprise
@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from models.catalog import Catalog, load_catalog
+from models.clock import utcnow
 from models.database import engine_for, transaction
 from models.faults import crash_point
 from models.outbox import OutboxMessage, OutboxStatus
@@ -79,11 +80,6 @@ def backoff(attempts: int, *, base: float, cap: float) -> timedelta:
     """Full-jitter exponential backoff after `attempts` failed attempts: random(0, min(cap, base*2^(n-1)))."""
     ceiling = min(cap, base * (2 ** max(attempts - 1, 0)))
     return timedelta(seconds=_jitter.uniform(0, ceiling))
-
-
-def utcnow() -> datetime:
-    """Now, in UTC."""
-    return datetime.now(UTC)
 
 
 # --- claiming and marking -----------------------------------------------------------------------

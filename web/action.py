@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import BackgroundTasks
-from pydantic import ValidationError
 from sqlmodel import Session
 
 from flows.wake import after_commit
@@ -23,7 +22,7 @@ from models.access import (
 )
 from models.engine import launch
 from models.errors import AlreadyDone, BadInput, Forbidden
-from models.intake import Intake
+from models.intake import validate_intake
 from models.note import add_note, clean_note
 from models.referral import Referral
 from models.step import Step
@@ -170,17 +169,7 @@ def launch_referral(
                 consent["override"]["by"] = principal.holder
             else:
                 consent["recorded_by"] = principal.holder
-        try:
-            intake = Intake.model_validate(intake_data)
-        except ValidationError as exc:
-            # Field names and problems only: the values may be the person's data.
-            raise BadInput(
-                "; ".join(
-                    f"{'.'.join(str(p) for p in e['loc']) or 'intake'}: "
-                    f"{e['msg'].removeprefix('Value error, ')}"
-                    for e in exc.errors()
-                )
-            ) from None
+        intake = validate_intake(intake_data)
         with web.transaction() as session:
             referral = launch(
                 session, intake=intake, catalog=web.catalog, sealer=web.sealer, now=web.now()

@@ -5,7 +5,7 @@ No cookies are read here, so a browser cannot be tricked into calling it (no CSR
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Annotated, Any
 
@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.access import authorize_referral, authorize_step
 from models.catalog import stored_pathway
+from models.clock import parse_moment
 from models.codes import all_codes
 from models.disclosure import disclose_all, disclose_for_step, read_notes
 from models.engine import (
@@ -138,13 +139,7 @@ class ConsentBody(BaseModel):
 def _moment(text: str | None, what: str) -> datetime:
     if not text:
         raise BadInput(f"{what} is required: an ISO 8601 time like 2026-12-10T17:00+07:00")
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise BadInput(f"{what} is not an ISO 8601 time like 2026-12-10T17:00+07:00") from None
-    if moment.tzinfo is None:
-        raise BadInput(f"{what} has no time zone: write it like 2026-12-10T17:00+07:00")
-    return moment.astimezone(UTC)
+    return parse_moment(text, what)
 
 
 def _answer(web: WebDep, locale: str, result: ActionResult) -> dict[str, Any]:

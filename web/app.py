@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from models.errors import RujukanError
+from models.errors import RujukanError, describe
 from models.settings import Settings
 from web.access_log import install_redaction
 from web.api import api
@@ -40,6 +40,11 @@ CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
+
+
+def _without_body(loc: list[str | int]) -> tuple[str, int] | None:
+    """FastAPI's locations start with 'body': leave that part out of the message."""
+    return ("", 1) if loc[:1] == ["body"] else None
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> FastAPI:
@@ -116,11 +121,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError):
-        # FastAPI's default answer echoes the input, which may be the person's data: leave it out.
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}"
-            for e in exc.errors()
-        )
+        # FastAPI's default answer echoes the input, which may be the person's data: the fields
+        # of the body's model only, never a key or value that was typed.
+        problems = describe(exc, subject="body", label=_without_body)
         return error_answer(request, 400, "BadInput", problems)
 
     @app.exception_handler(StarletteHTTPException)

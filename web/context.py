@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -13,17 +13,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from models.catalog import Catalog, load_catalog
+from models.clock import utcnow
 from models.database import engine_for, transaction
 from models.seal import Sealer
 from models.settings import PROJECT_ROOT, Settings
 from web.limits import Throttle
 
 TEMPLATES = PROJECT_ROOT / "templates" / "web"
-
-
-def utcnow() -> datetime:
-    """Now, in UTC."""
-    return datetime.now(UTC)
 
 
 @dataclass
