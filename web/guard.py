@@ -43,7 +43,8 @@ def refuse(
     """Record a refused attempt in the audit trail (codes and ids only), in its own transaction.
 
     A refused credential names its `source` (the client, as web/limits.py knows it): it spends
-    the client's budget, and its repeats within a window become one entry with their count.
+    the client's budget, and past the first few in a window its repeats become one entry with
+    their count (web/limits.py).
     """
     now, write, repeats = web.now(), True, []
     if source is not None:
@@ -67,7 +68,7 @@ def record_repeats(session: Session, tallies: list[Tally], now: datetime) -> Non
     for tally in tallies:
         record_refusal(
             session, actor="anonymous", attempt=tally.attempt, error=tally.error, now=now,
-            via=tally.via, count=tally.count - 1,
+            via=tally.via, count=tally.repeats,
         )  # fmt: skip
 
 

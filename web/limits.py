@@ -6,9 +6,10 @@ signed session or link (checked without the database); 413 for a body over its r
 Content-Length and by counting the streamed bytes; 401 for an API write with no bearer token.
 
 `Throttle` counts refused credentials per client and overall with the `limits` library (in
-memory, or Redis when several inbox processes share the load) and keeps one audit entry per
-client and window: the first refusal is written at once, the rest of the window as one entry
-with their count. A client is known only by a salted hash of its address, held in memory.
+memory, or Redis when several inbox processes share the load) and keeps the audit trail
+bounded: of one attempt from one client in a window, the first five are written one by one and
+the rest as one entry with their count. A client is known only by a salted hash of its
+address, held in memory.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ BODY_LIMITS = {  # (method, path) -> bytes
     ("POST", "/coordinator/intake"): 64 * KIB,
 }
 WINDOW = timedelta(minutes=1)
+AUDITED_ONE_BY_ONE = 5  # refusals of one attempt from one client a window; the rest are counted
 
 Scope = dict
 Receive = Callable[[], Awaitable[dict]]
@@ -54,6 +56,11 @@ class Tally:
     error: str
     via: str
     count: int = 1
+
+    @property
+    def repeats(self) -> int:
+        """The refusals past those audited one by one: one entry holds their count."""
+        return max(self.count - AUDITED_ONE_BY_ONE, 0)
 
 
 @dataclass
@@ -95,18 +102,14 @@ class Throttle:
         with self.lock:
             closed = [self.tallies.pop(k) for k, t in list(self.tallies.items())
                       if now - t.started >= WINDOW]  # fmt: skip
-            key = (source, attempt)
-            current = self.tallies.get(key)
-            if current is None:
-                self.tallies[key] = Tally(now, attempt, error, via)
-                return True, [t for t in closed if t.count > 1]
+            current = self.tallies.setdefault((source, attempt), Tally(now, attempt, error, via, 0))
             current.count += 1
-            return False, [t for t in closed if t.count > 1]
+            return current.count <= AUDITED_ONE_BY_ONE, [t for t in closed if t.repeats]
 
     def drain(self) -> list[Tally]:
         """Every open window with repeats (at shutdown, so that no count is lost)."""
         with self.lock:
-            left = [t for t in self.tallies.values() if t.count > 1]
+            left = [t for t in self.tallies.values() if t.repeats]
             self.tallies.clear()
             return left
 

@@ -217,7 +217,7 @@ def test_launch_without_consent_is_refused_without_echoing_the_person(
 # --- refusals -------------------------------------------------------------------------------------
 
 
-def test_wrong_agency_gets_403_and_nothing_changes(client, world, referral):
+def test_wrong_agency_gets_404_and_nothing_changes(client, world, referral):
     dinsos = bearer(world.grant(GrantKind.agency, "dinsos", "budi"))  # has a later step here
     ident = world.steps(referral)["identifikasi"]
     for action in ("accept", ""):
@@ -226,8 +226,9 @@ def test_wrong_agency_gets_403_and_nothing_changes(client, world, referral):
             if action
             else client.get(url(referral, ident), headers=dinsos)
         )
-        assert answer.status_code == 403, answer.text
-        assert answer.json()["error"] == "Forbidden"
+        # Another agency's step answers as one that does not exist, naming nothing of it.
+        assert answer.status_code == 404, answer.text
+        assert answer.json()["error"] == "NotFound" and "identifikasi" not in answer.text
     assert world.step(ident.id).status == StepStatus.ready
     assert {a.detail["attempt"] for a in world.audit("refused")} == {"accept", "view-step"}
     assert all(a.actor == "agency:dinsos/budi" for a in world.audit("refused"))
