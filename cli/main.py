@@ -16,6 +16,7 @@ from flows.wake import after_commit
 from models.audit import chain_head, verify_chain
 from models.catalog import register_pathways, template_names
 from models.clock import parse_moment, utcnow
+from models.codes import all_codes
 from models.database import migrate
 from models.directory import load_directory
 from models.engine import (
@@ -230,8 +231,6 @@ def codes(as_json: JsonFlag = False) -> None:
 
     Example: rujukan codes --json
     """
-    from models.codes import all_codes
-
     data = all_codes()
     emit(
         data,
@@ -494,7 +493,8 @@ def step_request_extension(
 ) -> None:
     """Ask the coordinator for more time on your agency's step; the deadline holds until decided.
 
-    Example: rujukan step request-extension RJK-7QK2-M9 psikososial --agency psikolog --until 2026-12-10T17:00+07:00 --reason victim-unavailable
+    Example: rujukan step request-extension RJK-7QK2-M9 psikososial --agency psikolog
+    --until 2026-12-10T17:00+07:00 --reason victim-unavailable
     """
     ctx, actor = context(), _agency_actor(agency, by)
     with ctx.acting("request-extension", actor, reference, step) as session:
@@ -519,7 +519,9 @@ def step_decide_extension(
         typer.Option(help="With --approve: the new deadline (default: the date asked for)."),
     ] = None,
 ) -> None:
-    """Approve or refuse more time on a step (a coordinator may also grant it unasked, with --until).
+    """Approve or refuse more time on a step (or grant it unasked, with --until).
+
+    A coordinator decides; the agency is told either way.
 
     Example: rujukan step decide-extension RJK-7QK2-M9 psikososial --approve --by coordinator-1
     Example: rujukan step decide-extension RJK-7QK2-M9 psikososial --refuse --by coordinator-1
@@ -564,7 +566,8 @@ def step_cancel(
 ) -> None:
     """Cancel a step that is no longer needed; the steps after it may go ahead.
 
-    Example: rujukan step cancel RJK-7QK2-M9 bantuan-hukum --reason handled-elsewhere --by coordinator-1
+    Example: rujukan step cancel RJK-7QK2-M9 bantuan-hukum --reason handled-elsewhere
+    --by coordinator-1
     """
     ctx, actor = context(), Actor("coordinator", by)
     with ctx.acting("cancel-step", actor, reference, step) as session:

@@ -78,10 +78,10 @@ def prepare_prefect(settings: Settings) -> dict[str, object]:
     url = reachable_api(settings)
     if url is None:
         return {"prefect": "not reachable"}
-    from prefect.client.orchestration import get_client
+    from prefect.client.orchestration import get_client  # noqa: PLC0415
 
-    from flows.automations import ensure_automations
-    from flows.referral import catch_up
+    from flows.automations import ensure_automations  # noqa: PLC0415
+    from flows.referral import catch_up  # noqa: PLC0415
 
     with prefect_at(url, settings):
         created = ensure_automations(settings)
@@ -101,13 +101,13 @@ def sweep(as_json: JsonFlag = False) -> None:
     settings = get_settings()
     url = reachable_api(settings)
     if url is not None:
-        from flows.sweep import deadline_sweep
+        from flows.sweep import deadline_sweep  # noqa: PLC0415
 
         with prefect_at(url, settings):
             summary: dict[str, object] = dict(deadline_sweep())
         summary["prefect"] = "updated"
     else:
-        from flows.sweep import sweep_and_relay
+        from flows.sweep import sweep_and_relay  # noqa: PLC0415
 
         result = sweep_and_relay(settings)
         summary = {
@@ -126,9 +126,9 @@ def _start_web(settings: Settings):
     """Start the web inbox in a thread if web/app.py exists; return the uvicorn server or None."""
     if not (PROJECT_ROOT / "web" / "app.py").exists():
         return None
-    import uvicorn
+    import uvicorn  # noqa: PLC0415
 
-    from web.app import create_app
+    from web.app import create_app  # noqa: PLC0415
 
     server = uvicorn.Server(
         uvicorn.Config(
@@ -185,7 +185,7 @@ def serve(
     catalog = load_catalog(settings)
     with transaction(engine_for(settings.resolved_database_url)) as session:
         register_pathways(session, catalog, utcnow())
-    from notifications.channels import ensure_demo_config
+    from notifications.channels import ensure_demo_config  # noqa: PLC0415
 
     ensure_demo_config(settings)
 
@@ -223,8 +223,8 @@ def serve(
             )
         children.append((runner, "flow runner"))
 
-        from notifications.mailbox import start_mailbox
-        from notifications.relay import run_relay
+        from notifications.mailbox import start_mailbox  # noqa: PLC0415
+        from notifications.relay import run_relay  # noqa: PLC0415
 
         try:
             mailbox = start_mailbox(settings)
@@ -240,19 +240,19 @@ def serve(
         except Exception as exc:  # noqa: BLE001 - the engine and the messages matter more
             typer.echo(f"web inbox not started: {exc.__class__.__name__}: {exc}", err=True)
 
-        from flows.deployments import wait_until_served
+        from flows.deployments import wait_until_served  # noqa: PLC0415
 
         with prefect_at(url, settings):
             wait_until_served(settings, runner)
         status = prepare_prefect(settings)
         if demo:
-            from flows.demo import run_demo
+            from flows.demo import run_demo  # noqa: PLC0415
 
             with prefect_at(url, settings):
                 references = run_demo(settings)
             typer.echo(f"demo referrals: {', '.join(references)}")
         if demo and web is not None:
-            from flows.demo import demo_access
+            from flows.demo import demo_access  # noqa: PLC0415
 
             typer.echo(
                 "\ntry the web inbox (demo only: these open the cases to whoever holds them)"

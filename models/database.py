@@ -1,4 +1,5 @@
-"""Database setup: engines for SQLite (WAL, BEGIN IMMEDIATE) and PostgreSQL, sessions, migrations."""
+"""Database setup: engines for SQLite (WAL, BEGIN IMMEDIATE) and PostgreSQL, sessions,
+migrations."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ class UTCDateTime(TypeDecorator):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+    def process_result_value(self, value: datetime | None, _dialect) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -50,10 +51,10 @@ class EnumText(TypeDecorator):
         super().__init__(length)
         self.enum_class = enum_class
 
-    def process_bind_param(self, value, dialect) -> str | None:
+    def process_bind_param(self, value, _dialect) -> str | None:
         return None if value is None else self.enum_class(value).value
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value, _dialect):
         return None if value is None else self.enum_class(value)
 
 
@@ -114,8 +115,9 @@ def transaction(engine: Engine) -> Iterator[Session]:
 
 def migrate(url: str) -> None:
     """Bring the case database at `url` to the newest schema (Alembic upgrade head)."""
-    from alembic import command  # imported here: every other command starts faster without it
-    from alembic.config import Config
+    # Alembic loads here only: every other command starts faster without it.
+    from alembic import command  # noqa: PLC0415
+    from alembic.config import Config  # noqa: PLC0415
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

@@ -28,7 +28,8 @@ class Agency(BaseModel):
     escalation_target: str | None = Field(default=None, pattern=SLUG)
     hide_step_titles: bool = Field(
         default=False,
-        description="Say 'a step' instead of the step's title in messages (the title is sensitive).",
+        description="Say 'a step' instead of the step's title in messages (the title is "
+        "sensitive).",
     )
 
     @field_validator("timezone")

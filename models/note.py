@@ -1,4 +1,4 @@
-"""Free-text notes an agency or coordinator adds to a step: sealed, because they may name the person."""
+"""Free-text notes an agency or coordinator adds to a step: sealed, as they may name the person."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class StepNote(SQLModel, table=True):
 
 
 def clean_note(text: str | None) -> str | None:
-    """The note without surrounding blanks, or None; BadInput if too long or has control characters."""
+    """The note without surrounding blanks, or None; BadInput if too long or with control codes."""
     if text is None or not text.strip():
         return None
     text = text.strip().replace("\r\n", "\n")

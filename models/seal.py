@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cryptography.fernet import Fernet, InvalidToken
+from sqlmodel import Session, select
 
 from models.errors import SealError
 from models.keys import channel_key, seal_key
+from models.referral import Person
 
 __all__ = ["Sealer", "channel_key", "ensure_secret_key"]  # channel_key now lives in models.keys
 
@@ -52,10 +54,6 @@ def ensure_secret_key(settings: Settings, engine: Engine) -> Path | None:
     Returns the new file, or None when a key is already configured. A lost key file beside a
     database with sealed records is an error: a fresh key could never open them.
     """
-    from sqlmodel import Session, select
-
-    from models.referral import Person
-
     key_file = settings.key_file
     if settings.secret_key is not None or (key_file.exists() and key_file.read_text().strip()):
         return None

@@ -10,6 +10,7 @@ from typing import IO
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from models.errors import SealError
 
@@ -36,15 +37,16 @@ class Settings(BaseSettings):
     )
     database_url: str | None = Field(
         default=None,
-        description="SQLAlchemy URL of the case database; default SQLite at RUJUKAN_HOME/rujukan.db. "
-        "PostgreSQL URLs (postgresql+psycopg://...) work the same.",
+        description="SQLAlchemy URL of the case database; default SQLite at "
+        "RUJUKAN_HOME/rujukan.db. PostgreSQL URLs (postgresql+psycopg://...) work the same.",
     )
     pathways_dir: Path = Field(
         default=PROJECT_ROOT / "pathways", description="Folder with one YAML file per pathway."
     )
     agencies_file: Path = Field(
         default=PROJECT_ROOT / "directory" / "bengkulu-tengah.yaml",
-        description="YAML agency directory (slug, name, kind, time zone, locale, escalation target).",
+        description="YAML agency directory (slug, name, kind, time zone, locale, escalation "
+        "target).",
     )
     apprise_config: Path | None = Field(
         default=None,
@@ -63,7 +65,8 @@ class Settings(BaseSettings):
     timezone: str = Field(default="Asia/Jakarta", description="Default time zone of the district.")
     coordinator_agency: str = Field(
         default="uptd-ppa",
-        description="Agency (or Apprise tag) of the case coordinators, told of declines and extensions.",
+        description="Agency (or Apprise tag) of the case coordinators, told of declines and "
+        "extensions.",
     )
 
     # --- serving (`rujukan serve`) ---
@@ -73,7 +76,8 @@ class Settings(BaseSettings):
     prefect_port: int = Field(default=4200, description="Port of the Prefect server and its UI.")
     prefect_api_auth_string: SecretStr | None = Field(
         default=None,
-        description="Basic-auth 'user:password' for the Prefect API; required to bind beyond 127.0.0.1.",
+        description="Basic-auth 'user:password' for the Prefect API; required to bind beyond "
+        "127.0.0.1.",
     )
     web_host: str = Field(default="127.0.0.1", description="Bind address of the web inbox.")
     web_port: int = Field(default=8765, description="Port of the web inbox.")
@@ -162,8 +166,6 @@ class Settings(BaseSettings):
         """A SQLite file given by a relative path is taken from where the command starts."""
         if url is None or not url.startswith("sqlite"):
             return url
-        from sqlalchemy.engine import make_url
-
         parsed = make_url(url)
         if (
             not parsed.database
@@ -327,8 +329,6 @@ def sqlite_file(url: str) -> Path | None:
     """The file of a SQLite URL, or None (another database, in memory, or a file: URI)."""
     if not url.startswith("sqlite"):
         return None
-    from sqlalchemy.engine import make_url
-
     database = make_url(url).database
     if not database or database == ":memory:" or database.startswith("file:"):
         return None

@@ -22,7 +22,7 @@ from apprise.plugins import N_MGR
 from apprise.plugins.email import NotifyEmail
 
 from models.directory import Directory, load_directory
-from models.settings import Settings
+from models.settings import Settings, make_private_dir, open_private
 
 # Schemes an agency channel may use; anything else is refused (json://, form:// and xml:// can
 # reach internal hosts, and most of Apprise's 100+ services were never reviewed for this data).
@@ -557,8 +557,6 @@ def ensure_demo_config(settings: Settings) -> Path | None:
     other config (an operator's real channels) is never touched. What it writes is 0600 from
     its first byte, whatever the umask: real configs hold tokens.
     """
-    from models.settings import make_private_dir, open_private
-
     path = settings.resolved_apprise_config
     wanted = demo_config_text(settings, settings.mailbox_port)
     if path.exists():

@@ -30,7 +30,7 @@ class _Keeper:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's name)
+    async def handle_DATA(self, _server, _session, envelope) -> str:  # noqa: N802 (aiosmtpd's name)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%f")
         final = self.folder / f"{stamp}-{secrets.token_hex(3)}.eml"
         partial = final.with_suffix(".part")
@@ -59,7 +59,7 @@ class Mailbox:
 def start_mailbox(
     settings: Settings, *, host: str = "127.0.0.1", port: int | None = None
 ) -> Mailbox:
-    """Start the SMTP catcher on host:port (default settings.mailbox_port) in a background thread."""
+    """Start the SMTP catcher on host:port (default: the mailbox port) in a background thread."""
     folder = make_private_dir(mailbox_folder(settings), tighten_existing=True)
     chosen = settings.mailbox_port if port is None else port
     controller = Controller(_Keeper(folder), hostname=host, port=chosen)

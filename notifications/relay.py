@@ -1,4 +1,5 @@
-"""The relay: sends due outbox rows with Apprise, one recipient per call, with retries and a dead state."""
+"""The relay: sends due outbox rows with Apprise, one recipient per call, with retries and a
+dead state."""
 
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ class Outcome:
 
 
 def backoff(attempts: int, *, base: float, cap: float) -> timedelta:
-    """Full-jitter exponential backoff after `attempts` failed attempts: random(0, min(cap, base*2^(n-1)))."""
+    """Full-jitter backoff after `attempts` failed attempts: random(0, min(cap, base*2^(n-1)))."""
     ceiling = min(cap, base * (2 ** max(attempts - 1, 0)))
     return timedelta(seconds=_jitter.uniform(0, ceiling))
 
