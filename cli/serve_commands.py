@@ -243,7 +243,7 @@ def serve(
         from flows.deployments import wait_until_served  # noqa: PLC0415
 
         with prefect_at(url, settings):
-            wait_until_served(settings, runner)
+            wait_until_served(runner)
         status = prepare_prefect(settings)
         if demo:
             from flows.demo import run_demo  # noqa: PLC0415

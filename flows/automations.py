@@ -11,6 +11,12 @@ from __future__ import annotations
 
 import logging
 
+from prefect.automations import AutomationCore
+from prefect.client.orchestration import get_client
+from prefect.events.actions import CallWebhook, DoNothing
+from prefect.events.schemas.automations import EventTrigger, Posture
+from prefect.exceptions import ObjectNotFound
+
 from models.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,7 +34,6 @@ DESCRIPTION = (
 
 def escalation_trigger():
     """Fires once for every rujukan.step.escalated event."""
-    from prefect.events.schemas.automations import EventTrigger, Posture
 
     return EventTrigger(
         expect={"rujukan.step.escalated"},
@@ -41,8 +46,6 @@ def escalation_trigger():
 
 def escalation_automation(name: str = ESCALATION_AUTOMATION):
     """The shipped automation: on every escalation, record that it fired; nothing else."""
-    from prefect.automations import AutomationCore
-    from prefect.events.actions import DoNothing
 
     return AutomationCore(
         name=name,
@@ -60,7 +63,6 @@ def ensure_automations(settings: Settings) -> list[str]:
     edited in the UI is left as it is, except that the webhook block earlier versions stored
     (with the task force's URL in it) is deleted, and the shipped automation's call to it with it.
     """
-    from prefect.client.orchestration import get_client
 
     if settings.task_force_webhook is not None:
         log.warning(
@@ -77,9 +79,6 @@ def ensure_automations(settings: Settings) -> list[str]:
 
 def forget_legacy_webhook(client) -> bool:
     """Delete the task force's webhook block of earlier versions; true if there was one."""
-    from prefect.automations import AutomationCore
-    from prefect.events.actions import CallWebhook, DoNothing
-    from prefect.exceptions import ObjectNotFound
 
     try:
         block = client.read_block_document_by_name(

@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
+from prefect import serve
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+from prefect.utilities.callables import parameter_schema
+
+from flows.referral import REFERRAL_DEPLOYMENT, referral_flow
+from flows.sweep import deadline_sweep
 from models.settings import Settings, get_settings
 
 SWEEP_DEPLOYMENT = "deadline-sweep/deadline-sweep"
@@ -36,10 +45,6 @@ def check_parameters(name: str, schema: dict) -> None:
 
 def build_deployments(settings: Settings) -> list:
     """The referral and deadline-sweep (on its interval) deployments, parameters checked."""
-    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
-
-    from flows.referral import REFERRAL_DEPLOYMENT, referral_flow
-    from flows.sweep import deadline_sweep
 
     deployments = [
         referral_flow.to_deployment(
@@ -57,21 +62,17 @@ def build_deployments(settings: Settings) -> list:
             ),
         ),
     ]
-    from prefect.utilities.callables import parameter_schema
 
     for deployment, served in zip(deployments, (referral_flow, deadline_sweep), strict=True):
         check_parameters(deployment.name, parameter_schema(served).model_dump())
     return deployments
 
 
-def wait_until_served(settings: Settings, runner, timeout: float = 120.0) -> None:
+def wait_until_served(runner, timeout: float = 120.0) -> None:
     """Wait until the runner has registered every deployment, so the UI shows them all.
 
     Raise if the runner process exited or time ran out.
     """
-    import time
-
-    from prefect.client.orchestration import get_client
 
     deadline = time.monotonic() + timeout
     with get_client(sync_client=True) as client:
@@ -87,7 +88,6 @@ def wait_until_served(settings: Settings, runner, timeout: float = 120.0) -> Non
 
 def main() -> None:
     """Serve the deployments until interrupted (the runner child of `rujukan serve`)."""
-    from prefect import serve
 
     settings = get_settings()
     serve(*build_deployments(settings), limit=settings.serve_limit, print_starting_message=False)

@@ -74,7 +74,8 @@ def reachable_api(settings: Settings) -> str | None:
 @contextmanager
 def prefect_at(url: str, settings: Settings) -> Iterator[None]:
     """Point Prefect's client, flows and events at `url` meanwhile (never an ephemeral server)."""
-    from prefect.settings import (
+    # Prefect loads here, not with this module: the CLI imports it to check Prefect's health.
+    from prefect.settings import (  # noqa: PLC0415
         PREFECT_API_AUTH_STRING,
         PREFECT_API_URL,
         PREFECT_SERVER_ALLOW_EPHEMERAL_MODE,

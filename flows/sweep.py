@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
+from prefect.events import emit_event
 from sqlmodel import Session, select
 
 from flows.referral import catch_up, sync_referrals
@@ -121,7 +125,6 @@ def outbox_problem_rows(settings: Settings) -> list[dict[str, str | int]]:
 
 def emit_notice_events(notices: list[Notice], run_ids: dict[int, str]) -> int:
     """Emit rujukan.step.overdue / .escalated: the reference as resource, codes as labels."""
-    from prefect.events import emit_event
 
     count = 0
     for notice in notices:
@@ -154,8 +157,6 @@ def emit_notice_events(notices: list[Notice], run_ids: dict[int, str]) -> int:
 
 def publish_tables(client, settings: Settings, now: datetime) -> list[str]:
     """Rewrite overdue-steps, overdue-<slug> and outbox-problems where they changed; return keys."""
-    from prefect.artifacts import create_table_artifact
-    from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
 
     rows = overdue_rows(settings, now)
     zone = zone_abbreviation(settings.timezone)
@@ -202,7 +203,6 @@ def publish_tables(client, settings: Settings, now: datetime) -> list[str]:
 
 
 def _same_table(stored, table: list[dict]) -> bool:
-    import json
 
     if stored is None:
         return False
