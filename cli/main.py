@@ -38,8 +38,9 @@ from models.intake import Intake
 from models.pathway import load_pathway_file
 from models.referral import Referral
 from models.seal import ensure_secret_key
-from models.step import CancelCode, DeclineCode, ExtensionCode, OutcomeCode, Step, StepStatus
+from models.step import Step, StepStatus
 from models.sweep import open_steps_due_by
+from models.vocabulary import CancelCode, DeclineCode, ExtensionCode, OutcomeCode
 from notifications.channels import ensure_demo_config
 
 app = typer.Typer(
@@ -230,7 +231,7 @@ def codes(as_json: JsonFlag = False) -> None:
 
     Example: rujukan codes --json
     """
-    from models.codes import all_codes
+    from models.vocabulary import all_codes
 
     data = all_codes()
     emit(

@@ -29,32 +29,13 @@ from models.engine import advance, find_referral, steps_of
 from models.referral import Referral, ReferralStatus
 from models.settings import Settings, get_settings
 from models.step import OPEN, Step
+from models.vocabulary import AuditAction
 
 log = logging.getLogger(__name__)
 
 REFERRAL_FLOW = "referral"
 REFERRAL_DEPLOYMENT = "referral"
 WATERMARK_VARIABLE = "rujukan_audit_synced"
-
-# Audit actions that make a referral's history in Prefect; views of personal data, notes and
-# access grants stay out of it.
-HISTORY_ACTIONS = {
-    "launched",
-    "ready",
-    "accepted",
-    "declined",
-    "completed",
-    "skipped",
-    "step-cancelled",
-    "rerouted",
-    "overdue",
-    "escalated",
-    "extension-requested",
-    "extension-approved",
-    "extension-refused",
-    "referral-completed",
-    "referral-cancelled",
-}
 
 
 def artifact_key(reference: str) -> str:
@@ -136,7 +117,7 @@ def referral_view(session: Session, referral: Referral, tz: str, now: datetime) 
     by_id = {s.id: s for s in steps if s.id is not None}
     entries = session.exec(
         select(AuditEntry)
-        .where(AuditEntry.referral_id == referral.id, AuditEntry.action.in_(HISTORY_ACTIONS))  # type: ignore[attr-defined]
+        .where(AuditEntry.referral_id == referral.id, AuditEntry.action.in_(AuditAction.history()))  # type: ignore[attr-defined]
         .order_by(AuditEntry.seq)
     ).all()
     return ReferralView(

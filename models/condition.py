@@ -31,11 +31,3 @@ def wants_return(options: Options) -> bool:
 CONDITIONS: dict[str, Callable[[Options], bool]] = {
     fn.__name__: fn for fn in (prosecution_wanted, needs_shelter, restitution_claimed, wants_return)
 }
-
-# The case options an intake may set, with their defaults (all conditions default to "yes").
-CASE_OPTIONS = {
-    "wants_prosecution": True,
-    "needs_shelter": True,
-    "claims_restitution": True,
-    "wants_return": True,
-}
