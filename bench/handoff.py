@@ -101,7 +101,8 @@ def main() -> None:
         print(f"rounds: {args.rounds}; complete -> both next agencies' messages received")
         print(
             f"median {statistics.median(timings) * 1000:.0f} ms, "
-            f"p90 {timings[int(len(timings) * 0.9) - 1] * 1000:.0f} ms, max {timings[-1] * 1000:.0f} ms"
+            f"p90 {timings[int(len(timings) * 0.9) - 1] * 1000:.0f} ms, "
+            f"max {timings[-1] * 1000:.0f} ms"
         )
 
 

@@ -1,4 +1,5 @@
-"""Benchmark: a mass rescue of N referrals launched as one batch with the CLI, until every first message is received.
+"""Benchmark: a mass rescue of N referrals launched as one batch with the CLI, until every
+first message is received.
 
 Run: .venv/bin/python -m bench.mass_rescue [--referrals 500]
 Target (DESIGN.md): 500 referrals, every first message received within 30 s on a 2-core machine.
@@ -106,7 +107,8 @@ def main() -> None:
             print("NOT all first messages arrived within 120 s")
         else:
             print(
-                f"every first message received {last - start:.1f} s after the command started (target 30 s)"
+                f"every first message received {last - start:.1f} s after the command started "
+                "(target 30 s)"
             )
 
 

@@ -73,7 +73,7 @@ async def wait_states(client, ids, names: set[str], since: float, timeout: float
     raise TimeoutError(names)
 
 
-async def shape_a(api: str, env: dict, workdir: Path) -> dict:
+async def shape_a(env: dict, workdir: Path) -> dict:
     """Served deployment, suspend between events, resume per wake-up."""
     from prefect.client.orchestration import get_client
     from prefect.flow_runs import aresume_flow_run
@@ -119,7 +119,7 @@ async def shape_a(api: str, env: dict, workdir: Path) -> dict:
     }
 
 
-async def shape_b(api: str) -> dict:
+async def shape_b() -> dict:
     """Runs created Suspended through the API, kept current by the process that made the change."""
     from prefect import flow, task
     from prefect.client.orchestration import get_client
@@ -214,8 +214,8 @@ def main() -> None:
                     pass
                 time.sleep(0.3)
             print(f"server up in {time.monotonic() - t0:.1f} s; N={N} referrals, runner poll 2 s")
-            print("shape B (API-kept runs):", asyncio.run(shape_b(api)))
-            figures = asyncio.run(shape_a(api, env, Path(tmp)))
+            print("shape B (API-kept runs):", asyncio.run(shape_b()))
+            figures = asyncio.run(shape_a(env, Path(tmp)))
             print("shape A (served + suspend/resume, limit 4):", figures)
         finally:
             server.terminate()

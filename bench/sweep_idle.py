@@ -1,4 +1,5 @@
-"""Benchmark: an idle sweep pass with a year of closed steps behind it costs the same as on an empty database.
+"""Benchmark: an idle sweep pass with a year of closed steps behind it costs the same as on an
+empty database.
 
 Run: .venv/bin/python -m bench.sweep_idle [--referrals 2000]
 """
@@ -67,7 +68,8 @@ def main() -> None:
             steps = session.exec(Step.__table__.select()).all()  # type: ignore[attr-defined]
         full = idle_pass_ms(engine, catalog, now)
         print(
-            f"history: {args.referrals} referrals, {len(steps)} closed steps (built in {filled:.1f} s)"
+            f"history: {args.referrals} referrals, {len(steps)} closed steps "
+            f"(built in {filled:.1f} s)"
         )
         print(f"idle sweep pass, empty database: {empty:.2f} ms (median of 50)")
         print(f"idle sweep pass, with history:   {full:.2f} ms (median of 50)")

@@ -16,7 +16,6 @@ from flows.wake import after_commit
 from models.audit import chain_head, verify_chain
 from models.catalog import register_pathways, template_names
 from models.clock import parse_moment, utcnow
-from models.codes import all_codes
 from models.database import migrate
 from models.directory import load_directory
 from models.engine import (
@@ -40,8 +39,9 @@ from models.pathway import load_pathway_file
 from models.referral import Referral
 from models.seal import ensure_secret_key
 from models.settings import restrict_umask
-from models.step import CancelCode, DeclineCode, ExtensionCode, OutcomeCode, Step, StepStatus
+from models.step import Step, StepStatus
 from models.sweep import open_steps_due_by
+from models.vocabulary import CancelCode, DeclineCode, ExtensionCode, OutcomeCode, all_codes
 from notifications.channels import ensure_demo_config
 
 app = typer.Typer(

@@ -18,13 +18,31 @@ from typing import Annotated
 
 from prefect import flow, task
 from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.client.schemas.actions import ArtifactCreate, VariableCreate, VariableUpdate
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterKey,
+    FlowFilter,
+    FlowFilterName,
+    FlowRunFilter,
+    FlowRunFilterId,
+    FlowRunFilterState,
+    FlowRunFilterStateName,
+    FlowRunFilterStateType,
+    Operator,
+)
+from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.sorting import ArtifactSort
+from prefect.exceptions import ObjectNotFound
 from prefect.flow_runs import suspend_flow_run
 from prefect.runtime import flow_run as runtime_flow_run
+from prefect.states import Cancelled, Completed, Suspended
+from prefect.utilities.callables import parameter_schema
 from pydantic import Field
 from sqlmodel import Session, func, select
 
 from models.audit import AuditEntry
-from models.catalog import Catalog, load_catalog
+from models.catalog import load_catalog
 from models.clock import utcnow
 from models.database import engine_for, transaction
 from models.deadline import local_time_text
@@ -32,6 +50,8 @@ from models.engine import advance, find_referral, steps_of
 from models.referral import REFERENCE_ALPHABET, Referral, ReferralStatus
 from models.settings import Settings, get_settings
 from models.step import OPEN, Step
+from models.vocabulary import AuditAction
+from notifications.relay import relay_now
 
 log = logging.getLogger(__name__)
 
@@ -52,26 +72,6 @@ Reference = Annotated[
         "case database; nothing typed here changes a referral.",
     ),
 ]
-
-# Audit actions that make a referral's history in Prefect; views of personal data, notes and
-# access grants stay out of it.
-HISTORY_ACTIONS = {
-    "launched",
-    "ready",
-    "accepted",
-    "declined",
-    "completed",
-    "skipped",
-    "step-cancelled",
-    "rerouted",
-    "overdue",
-    "escalated",
-    "extension-requested",
-    "extension-approved",
-    "extension-refused",
-    "referral-completed",
-    "referral-cancelled",
-}
 
 
 def artifact_key(reference: str) -> str:
@@ -153,7 +153,7 @@ def referral_view(session: Session, referral: Referral, tz: str, now: datetime) 
     by_id = {s.id: s for s in steps if s.id is not None}
     entries = session.exec(
         select(AuditEntry)
-        .where(AuditEntry.referral_id == referral.id, AuditEntry.action.in_(HISTORY_ACTIONS))  # type: ignore[attr-defined]
+        .where(AuditEntry.referral_id == referral.id, AuditEntry.action.in_(AuditAction.history()))  # type: ignore[attr-defined]
         .order_by(AuditEntry.seq)
     ).all()
     return ReferralView(
@@ -185,9 +185,6 @@ def referral_flow(reference: Reference):
     ends Cancelled: it never suspends, so no second run stands for the referral, and nothing
     typed into it reaches the case database.
     """
-    from prefect.states import Cancelled
-
-    from notifications.relay import relay_now
 
     settings = get_settings()
     engine = engine_for(settings.resolved_database_url)
@@ -224,13 +221,10 @@ def referral_flow(reference: Reference):
 
 def ensure_referral_deployment(client: SyncPrefectClient) -> uuid.UUID:
     """The `referral/referral` deployment's id, registering it if no serve has yet."""
-    from prefect.exceptions import ObjectNotFound
 
     try:
         return client.read_deployment_by_name(f"{REFERRAL_FLOW}/{REFERRAL_DEPLOYMENT}").id
     except ObjectNotFound:
-        from prefect.utilities.callables import parameter_schema
-
         flow_id = client.create_flow(referral_flow)
         # The same parameter schema `rujukan serve` registers, enforced by the server from the
         # start: a run from this deployment takes a reference code and nothing else.
@@ -244,7 +238,6 @@ def ensure_referral_deployment(client: SyncPrefectClient) -> uuid.UUID:
 
 
 def _desired_state(status: ReferralStatus):
-    from prefect.states import Cancelled, Completed, Suspended
 
     if status == ReferralStatus.active:
         return Suspended(timeout_seconds=None, message="waiting for the next agency action")
@@ -261,17 +254,6 @@ def sync_view(
     stuck_after: timedelta = STUCK_AFTER,
 ) -> str:
     """Bring one referral's flow run up to date with `view`; return the run's id."""
-    from prefect.client.schemas.actions import ArtifactCreate
-    from prefect.client.schemas.filters import (
-        ArtifactFilter,
-        ArtifactFilterKey,
-        FlowRunFilter,
-        FlowRunFilterId,
-    )
-    from prefect.client.schemas.objects import StateType
-    from prefect.client.schemas.sorting import ArtifactSort
-    from prefect.exceptions import ObjectNotFound
-    from prefect.states import Completed
 
     desired = _desired_state(view.status)
     run = None
@@ -347,7 +329,6 @@ def sync_referrals(
     referral_ids: list[int],
     client: SyncPrefectClient,
     running_run: str | None = None,
-    catalog: Catalog | None = None,
     stuck_after: timedelta = STUCK_AFTER,
 ) -> int:
     """Bring the runs of these referrals up to date; record new run ids. Returns how many."""
@@ -383,7 +364,6 @@ def catch_up(settings: Settings, client: SyncPrefectClient, limit: int = 200) ->
     with Prefect's database lost, the watermark is gone too and every referral is rebuilt. At
     most `limit` referrals a call (~1 minute here), so a sweep stays short; the next goes on.
     """
-    from prefect.client.schemas.actions import VariableCreate, VariableUpdate
 
     engine = engine_for(settings.resolved_database_url)
     with Session(engine) as session:
@@ -436,17 +416,6 @@ def repair_runs(
     state of a referral's run. The case database decides: an active referral's run is Suspended,
     a closed one's is Completed or Cancelled. Reads scale with the open caseload, not history.
     """
-    from prefect.client.schemas.filters import (
-        FlowFilter,
-        FlowFilterName,
-        FlowRunFilter,
-        FlowRunFilterId,
-        FlowRunFilterState,
-        FlowRunFilterStateName,
-        FlowRunFilterStateType,
-        Operator,
-    )
-    from prefect.client.schemas.objects import StateType
 
     engine = engine_for(settings.resolved_database_url)
     with Session(engine) as session:
@@ -515,7 +484,6 @@ def repair_runs(
 
 def _stuck_or_off(run, stuck_after: timedelta) -> bool:
     """False for a run on its way through the runner (a Resume), true for any other state."""
-    from prefect.client.schemas.objects import StateType
 
     state = run.state
     if state is None or state.type not in (

@@ -26,6 +26,7 @@ from models.errors import AlreadyDone, BadInput, Forbidden, NotFound
 from models.links import LinkClaim, sign
 from models.referral import Referral
 from models.step import Step
+from models.vocabulary import AuditAction
 
 TOKEN_PREFIX = "rjk_"
 HOLDER = re.compile(r"^[\w][\w .@'-]{0,59}$")
@@ -138,7 +139,7 @@ def issue_grant(
     record(
         session,
         actor=issued_by,
-        action="access-issued",
+        action=AuditAction.access_issued,
         now=now,
         detail={"grant": grant.id, "kind": kind.value, "agency": agency},
     )
@@ -157,7 +158,7 @@ def revoke_grant(session: Session, *, grant_id: int, revoked_by: str, now: datet
     record(
         session,
         actor=revoked_by,
-        action="access-revoked",
+        action=AuditAction.access_revoked,
         now=now,
         detail={"grant": grant.id, "kind": grant.kind.value, "agency": grant.agency},
     )
@@ -185,7 +186,9 @@ def withdraw_links(
     cutoff = session.get(LinkCutoff, agency) or LinkCutoff(agency=agency, not_before=now, by=by)
     cutoff.not_before, cutoff.by = now, by
     session.add(cutoff)
-    record(session, actor=by, action="links-withdrawn", now=now, detail={"agency": agency})
+    record(
+        session, actor=by, action=AuditAction.links_withdrawn, now=now, detail={"agency": agency}
+    )
     return cutoff
 
 

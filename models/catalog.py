@@ -15,9 +15,9 @@ from models.directory import Agency, Directory, load_directory
 from models.errors import BadInput, quoted
 from models.pathway import Pathway, StepSpec, load_pathways
 from models.settings import PROJECT_ROOT, Settings
+from models.vocabulary import LOCALES
 
 MESSAGE_TEMPLATES = PROJECT_ROOT / "templates" / "messages"
-LOCALES = ("id", "en")
 
 
 class PathwayRecord(SQLModel, table=True):

@@ -14,6 +14,7 @@ from models.pathway import FACTS, StepSpec
 from models.referral import Person, Referral
 from models.seal import Sealer
 from models.step import Step
+from models.vocabulary import AuditAction
 
 
 def _facts(person: dict, now: datetime) -> dict[str, object]:
@@ -54,7 +55,7 @@ def disclose_for_step(
     record(
         session,
         actor=actor,
-        action="person-viewed",
+        action=AuditAction.person_viewed,
         now=now,
         referral_id=referral.id,
         step_id=step.id,
@@ -72,7 +73,7 @@ def disclose_all(
     record(
         session,
         actor=actor,
-        action="person-viewed",
+        action=AuditAction.person_viewed,
         now=now,
         referral_id=referral.id,
         detail={"facts": list(FACTS)},
@@ -106,7 +107,7 @@ def read_notes(
     record(
         session,
         actor=actor,
-        action="notes-viewed",
+        action=AuditAction.notes_viewed,
         now=now,
         referral_id=referral.id,
         detail={"notes": [n.id for n in notes]},

@@ -24,18 +24,8 @@ from models.outbox import MessageEvent, dedup_key, enqueue
 from models.pathway import Pathway, StepSpec
 from models.referral import Consent, Person, Referral, ReferralStatus, new_reference
 from models.seal import Sealer
-from models.step import (
-    DONE,
-    OPEN,
-    CancelCode,
-    DeclineCode,
-    ExtensionCode,
-    OutcomeCode,
-    Step,
-    StepStatus,
-    check_transition,
-    sources,
-)
+from models.step import DONE, OPEN, Step, StepStatus, check_transition, sources
+from models.vocabulary import AuditAction, CancelCode, DeclineCode, ExtensionCode, OutcomeCode
 
 MAX_EXTENSION = timedelta(days=366)
 
@@ -146,7 +136,7 @@ def launch(
     record(
         session,
         actor=str(actor),
-        action="launched",
+        action=AuditAction.launched,
         now=now,
         referral_id=referral.id,
         detail={
@@ -213,7 +203,7 @@ def advance(
                 record(
                     session,
                     actor=str(actor),
-                    action="skipped",
+                    action=AuditAction.skipped,
                     now=now,
                     referral_id=referral.id,
                     step_id=step.id,
@@ -239,7 +229,7 @@ def advance(
         record(
             session,
             actor=str(actor),
-            action="referral-completed",
+            action=AuditAction.referral_completed,
             now=now,
             referral_id=referral.id,
             detail={"reference": referral.reference},
@@ -287,7 +277,7 @@ def _make_ready(
     record(
         session,
         actor=str(actor),
-        action="ready",
+        action=AuditAction.ready,
         now=now,
         referral_id=referral.id,
         step_id=step.id,
@@ -403,7 +393,7 @@ def record_refusal(
     record(
         session,
         actor=actor[:80],
-        action="refused",
+        action=AuditAction.refused,
         now=now,
         referral_id=referral.id if referral else None,
         step_id=step_id,
@@ -452,7 +442,7 @@ def accept_step(*, session: Session, step: Step, actor: Actor, now: datetime) ->
     record(
         session,
         actor=str(actor),
-        action="accepted",
+        action=AuditAction.accepted,
         now=now,
         referral_id=step.referral_id,
         step_id=step.id,
@@ -471,7 +461,7 @@ def decline_step(*, session: Session, step: Step, reason: str, actor: Actor, now
     record(
         session,
         actor=str(actor),
-        action="declined",
+        action=AuditAction.declined,
         now=now,
         referral_id=referral.id,
         step_id=step.id,
@@ -502,7 +492,7 @@ def complete_step(
     record(
         session,
         actor=str(actor),
-        action="completed",
+        action=AuditAction.completed,
         now=now,
         referral_id=referral.id,
         step_id=step.id,
@@ -528,7 +518,7 @@ def request_extension(
     record(
         session,
         actor=str(actor),
-        action="extension-requested",
+        action=AuditAction.extension_requested,
         now=now,
         referral_id=referral.id,
         step_id=step.id,
@@ -586,7 +576,7 @@ def decide_extension(
     requested = step.extension_until
     step.extension_until = step.extension_reason = None
     _claim(session, step)
-    action = "extension-approved" if approve else "extension-refused"
+    action = AuditAction.extension_approved if approve else AuditAction.extension_refused
     record(
         session,
         actor=str(actor),
@@ -644,7 +634,7 @@ def reroute_step(
     record(
         session,
         actor=str(actor),
-        action="rerouted",
+        action=AuditAction.rerouted,
         now=now,
         referral_id=referral.id,
         step_id=step.id,
@@ -695,7 +685,7 @@ def add_consent(
     record(
         session,
         actor=str(actor),
-        action="consent-recorded",
+        action=AuditAction.consent_recorded,
         now=now,
         referral_id=referral.id,
         detail={"agency": agency},
@@ -714,7 +704,7 @@ def cancel_step(
     record(
         session,
         actor=str(actor),
-        action="step-cancelled",
+        action=AuditAction.step_cancelled,
         now=now,
         referral_id=referral.id,
         step_id=step.id,
@@ -746,7 +736,7 @@ def cancel_referral(
     record(
         session,
         actor=str(actor),
-        action="referral-cancelled",
+        action=AuditAction.referral_cancelled,
         now=now,
         referral_id=referral.id,
         detail={"reason": code},

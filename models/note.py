@@ -12,6 +12,7 @@ from models.audit import record
 from models.database import UTCDateTime
 from models.errors import BadInput
 from models.seal import Sealer
+from models.vocabulary import AuditAction
 
 MAX_NOTE = 2000
 
@@ -68,7 +69,7 @@ def add_note(
     record(
         session,
         actor=author,
-        action="note-added",
+        action=AuditAction.note_added,
         now=now,
         referral_id=referral_id,
         step_id=step_id,

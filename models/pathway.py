@@ -15,6 +15,7 @@ from models.condition import CONDITIONS
 from models.deadline import Duration, parse_duration
 from models.directory import SLUG, Directory
 from models.errors import BadInput
+from models.vocabulary import Words
 
 # Case facts a step's agency may be shown; everything else stays sealed.
 FACTS = (
@@ -41,19 +42,6 @@ Fact = Literal[
 ]
 
 
-class Title(BaseModel):
-    """A text in Bahasa Indonesia and English."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str = Field(min_length=1, max_length=200)
-    en: str = Field(min_length=1, max_length=200)
-
-    def text(self, locale: str) -> str:
-        """The text in `locale` ('id' or 'en')."""
-        return self.en if locale == "en" else self.id
-
-
 def _duration(value: str | None) -> str | None:
     if value is not None:
         parse_duration(value)
@@ -66,7 +54,7 @@ class StepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     key: str = Field(pattern=SLUG)
-    title: Title
+    title: Words
     agency: str = Field(pattern=SLUG)
     deadline: str = Field(description="ISO 8601 duration (PT24H, P7D) or 'N working days'.")
     emergency_deadline: str | None = Field(
@@ -117,8 +105,8 @@ class Pathway(BaseModel):
 
     id: str = Field(pattern=SLUG)
     version: int = Field(ge=1)
-    title: Title
-    description: Title | None = None
+    title: Words
+    description: Words | None = None
     demo: bool = Field(
         default=False,
         description="a demonstration pathway (clocks in seconds): "

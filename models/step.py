@@ -55,47 +55,6 @@ def check_transition(current: StepStatus, target: StepStatus) -> None:
         raise IllegalTransition(f"a {current.value} step cannot become {target.value}: {hint}")
 
 
-class OutcomeCode(StrEnum):
-    """How a completed step turned out."""
-
-    served = "served"
-    partly_served = "partly-served"
-    unreachable = "unreachable"
-    refused = "refused"
-    referred_elsewhere = "referred-elsewhere"
-
-
-class DeclineCode(StrEnum):
-    """Why an agency declined a step."""
-
-    no_capacity = "no-capacity"
-    not_eligible = "not-eligible"
-    not_our_mandate = "not-our-mandate"
-    conflict_of_interest = "conflict-of-interest"
-    other = "other"
-
-
-class CancelCode(StrEnum):
-    """Why a coordinator cancels a step or a referral (a code: free text could name the person)."""
-
-    not_needed = "not-needed"
-    duplicate = "duplicate"
-    consent_withdrawn = "consent-withdrawn"
-    victim_moved = "victim-moved"
-    handled_elsewhere = "handled-elsewhere"
-    entered_in_error = "entered-in-error"
-
-
-class ExtensionCode(StrEnum):
-    """Why an agency asks for more time."""
-
-    victim_unavailable = "victim-unavailable"
-    waiting_for_documents = "waiting-for-documents"
-    waiting_for_other_agency = "waiting-for-other-agency"
-    no_capacity = "no-capacity"
-    other = "other"
-
-
 _version = Column("version", Integer, nullable=False)
 
 

@@ -14,6 +14,7 @@ from models.engine import SYSTEM, next_check
 from models.outbox import MessageEvent, dedup_key, enqueue
 from models.referral import Referral
 from models.step import OPEN, Step
+from models.vocabulary import AuditAction
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def sweep(session: Session, *, catalog: Catalog, now: datetime, limit: int = 100
             record(
                 session,
                 actor=str(SYSTEM),
-                action="overdue",
+                action=AuditAction.overdue,
                 now=now,
                 referral_id=referral.id,
                 step_id=step.id,
@@ -101,7 +102,7 @@ def sweep(session: Session, *, catalog: Catalog, now: datetime, limit: int = 100
             record(
                 session,
                 actor=str(SYSTEM),
-                action="escalated",
+                action=AuditAction.escalated,
                 now=now,
                 referral_id=referral.id,
                 step_id=step.id,

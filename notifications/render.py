@@ -11,7 +11,7 @@ from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from sqlmodel import Session
 
-from models.catalog import LOCALES, MESSAGE_TEMPLATES, Catalog, stored_pathway
+from models.catalog import MESSAGE_TEMPLATES, Catalog, stored_pathway
 from models.deadline import local_time_text
 from models.directory import Agency
 from models.links import LinkClaim, sign
@@ -19,9 +19,10 @@ from models.outbox import MessageEvent, OutboxMessage
 from models.referral import Referral
 from models.settings import Settings
 from models.step import Step
+from models.vocabulary import DEFAULT_LOCALE, LOCALES, Words
 
 FORMATS = ("text", "markdown", "html")
-HIDDEN_STEP = {"id": "langkah layanan yang ditugaskan", "en": "an assigned service step"}
+HIDDEN_STEP = Words(id="langkah layanan yang ditugaskan", en="an assigned service step")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]()<>|#!])")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
@@ -68,7 +69,7 @@ def _markdown_escaped(value: str | None) -> str | None:
 def render(template: str, locale: str, context: MessageContext) -> Message:
     """Render templates/messages/<locale>/<template>.j2 in every format."""
     if locale not in LOCALES:
-        locale = LOCALES[0]
+        locale = DEFAULT_LOCALE
     name = f"{locale}/{template}.j2"
     plain = {
         "reference": context.reference,
@@ -147,7 +148,7 @@ def message_context(
         )
         # The step's title ("shelter", "medical examination") can itself reveal too much.
         hidden = recipient.hide_step_titles or owner_hides
-        title = HIDDEN_STEP[locale] if hidden else spec.title.text(locale)
+        title = HIDDEN_STEP.text(locale) if hidden else spec.title.text(locale)
     deadline = local_time_text(message.due_at, recipient.timezone) if message.due_at else None
     if owner is not None and message.recipient == owner:
         link = step_link(settings, agency=owner, step_id=message.step_id, now=now)

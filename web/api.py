@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from models.access import authorize_referral, authorize_step
 from models.catalog import stored_pathway
 from models.clock import parse_moment
-from models.codes import all_codes
 from models.disclosure import disclose_all, disclose_for_step, read_notes
 from models.engine import (
     accept_step,
@@ -32,10 +31,10 @@ from models.engine import (
 from models.errors import BadInput, Forbidden, NotFound
 from models.note import notes_of
 from models.step import Step
+from models.vocabulary import CancelCode, all_codes
 from web.action import ActionResult, agency_action, coordinator_action, launch_referral
 from web.deps import Caller, Locale, WebDep
 from web.guard import refuse
-from web.language import CANCEL_REASONS
 from web.views import inbox, referral_list, step_view, timeline
 
 api = APIRouter(prefix="/api", tags=["api"])
@@ -112,7 +111,7 @@ class CancelBody(BaseModel):
     """Why a step or referral is cancelled: a code (not free text, which could name the person)."""
 
     model_config = _BODY
-    reason: str | None = Field(default=None, description=f"One of: {', '.join(CANCEL_REASONS)}.")
+    reason: str | None = Field(default=None, description=f"One of: {', '.join(CancelCode)}.")
 
 
 INTAKE_EXAMPLE = {

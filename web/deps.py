@@ -24,9 +24,9 @@ from models.access import (
 )
 from models.errors import Forbidden
 from models.links import verify
+from models.vocabulary import DEFAULT_LOCALE, LOCALES
 from web.context import Web
 from web.guard import SignInRequired, Unauthorized, check_link_session, refuse
-from web.language import DEFAULT_LOCALE, LOCALES
 from web.session import COOKIE, LANG_COOKIE, WebSession, decode
 
 

@@ -23,7 +23,6 @@ from models.access import (
 )
 from models.audit import record
 from models.catalog import stored_pathway
-from models.codes import KINDS
 from models.disclosure import disclose_all, disclose_for_step, read_notes
 from models.engine import (
     accept_step,
@@ -37,14 +36,22 @@ from models.engine import (
     reroute_step,
 )
 from models.errors import BadInput, Forbidden, NotFound
+from models.intake import CaseOptions
 from models.links import microseconds, verify
 from models.note import notes_of
 from models.referral import Referral
 from models.step import Step
+from models.vocabulary import (
+    CODE_KINDS,
+    LOCALES,
+    AuditAction,
+    CancelCode,
+    case_option_label,
+    choices,
+)
 from web.action import StepAct, agency_action, coordinator_action, launch_referral
 from web.deps import CookieSession, Coordinator, Page, PageDep, PagePrincipal, WebDep
 from web.guard import Unauthorized, check_csrf, check_link_session, refuse
-from web.language import CANCEL_REASONS, LOCALES, code_label
 from web.render import error_page, error_status, render
 from web.session import (
     COOKIE,
@@ -169,7 +176,7 @@ def signin(page: PageDep, token: Field = "", csrf: Field = "", next: Field = "")
             record(
                 db,
                 actor=str(principal.actor),
-                action="signed-in",
+                action=AuditAction.signed_in,
                 now=now,
                 detail={"grant": principal.grant_id},
             )
@@ -262,9 +269,7 @@ def _step_page(
     tz = ZoneInfo(view["timezone"])
     for note in notes:
         note["local"] = note["created_at"].astimezone(tz).strftime("%Y-%m-%d %H:%M")
-    codes = {
-        kind: [(c.value, code_label(c.value, locale)) for c in enum] for kind, enum in KINDS.items()
-    }
+    codes = {kind: choices(enum, locale) for kind, enum in CODE_KINDS.items()}
     return render(
         page.request,
         "step.html",
@@ -469,12 +474,10 @@ def _intake_context(page: Page, values: dict, error: str | None) -> dict:
         "pathways": [(p.id, p.title.text(locale), sorted(p.agencies())) for p in pathways],
         "agencies": web.catalog.directory.agencies,
         "used_by": used_by,
+        "case_options": [(key, case_option_label(key, locale)) for key in CaseOptions.model_fields],
         "values": values,
         "error": error,
     }
-
-
-CASE_KEYS = ("wants_prosecution", "needs_shelter", "claims_restitution", "wants_return")
 
 
 @pages.get("/coordinator/intake")
@@ -484,7 +487,7 @@ def intake_page(page: PageDep, _: Coordinator):
         "pathway": "",
         "urgency": "regular",
         "consent": [],
-        "case": dict.fromkeys(CASE_KEYS, True),
+        "case": CaseOptions().model_dump(),
     }
     return render(page.request, "intake.html", _intake_context(page, values, None))
 
@@ -514,7 +517,7 @@ async def intake_submit(page: PageDep, principal: Coordinator, background: Backg
         "consent": consent,
         "override": bool(form.get("override")),
         "override_reason": get("override_reason"),
-        "case": {k: bool(form.get(k)) for k in CASE_KEYS},
+        "case": {k: bool(form.get(k)) for k in CaseOptions.model_fields},
     }
     languages = values["languages"].replace(";", ",").split(",")
     person: dict = {
@@ -596,7 +599,7 @@ def _timeline_page(
         {
             "r": data,
             "agencies": page.web.catalog.directory.agencies,
-            "cancel_reasons": [(c, code_label(c, page.locale)) for c in CANCEL_REASONS],
+            "cancel_reasons": choices(CancelCode, page.locale),
             "done": done,
             "error": error,
         },

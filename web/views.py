@@ -14,7 +14,8 @@ from models.deadline import local_time_text
 from models.engine import steps_of
 from models.referral import Consent, Referral, ReferralStatus
 from models.step import OPEN, Step, StepStatus
-from web.language import action_label, code_label, status_label, time_left_text
+from models.vocabulary import AuditAction, DeclineCode, ExtensionCode, OutcomeCode, label
+from web.language import time_left_text
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -40,7 +41,7 @@ def step_view(
         "agency": step.agency,
         "agency_name": agency.name,
         "status": step.status.value,
-        "status_label": status_label(step.status.value, locale),
+        "status_label": label(StepStatus, step.status, locale),
         "open": step.is_open,
         "awaits_reroute": step.awaits_reroute,
         "due_at": _iso(step.due_at),
@@ -52,15 +53,15 @@ def step_view(
         "accepted_at": _iso(step.accepted_at),
         "closed_at": _iso(step.closed_at),
         "outcome": step.outcome,
-        "outcome_label": code_label(step.outcome, locale),
+        "outcome_label": label(OutcomeCode, step.outcome, locale),
         "decline_reason": step.decline_reason,
-        "decline_reason_label": code_label(step.decline_reason, locale),
+        "decline_reason_label": label(DeclineCode, step.decline_reason, locale),
         "extension_requested_until": _iso(step.extension_until),
         "extension_local": (
             local_time_text(step.extension_until, agency.timezone) if step.extension_until else None
         ),
         "extension_reason": step.extension_reason,
-        "extension_reason_label": code_label(step.extension_reason, locale),
+        "extension_reason_label": label(ExtensionCode, step.extension_reason, locale),
         "timezone": agency.timezone,
         "sees": list(spec.sees),
     }
@@ -108,7 +109,7 @@ def referral_list(
                 "pathway_title": pathway.title.text(locale),
                 "urgency": referral.urgency.value,
                 "status": referral.status.value,
-                "status_label": status_label(referral.status.value, locale),
+                "status_label": label(ReferralStatus, referral.status, locale),
                 "created_at": _iso(referral.created_at),
                 "created_local": local_time_text(
                     referral.created_at, catalog.agency(referral.coordinator_agency).timezone
@@ -157,7 +158,7 @@ def timeline(
         "pathway_title": pathway.title.text(locale),
         "urgency": referral.urgency.value,
         "status": referral.status.value,
-        "status_label": status_label(referral.status.value, locale),
+        "status_label": label(ReferralStatus, referral.status, locale),
         "coordinator": referral.coordinator,
         "coordinator_agency": referral.coordinator_agency,
         "created_at": _iso(referral.created_at),
@@ -179,7 +180,7 @@ def timeline(
                 "at_local": local_time_text(a.at, tz),
                 "actor": a.actor,
                 "action": a.action,
-                "action_label": action_label(a.action, locale),
+                "action_label": label(AuditAction, a.action, locale),
                 "step_id": a.step_id,
                 "detail": _readable(a.detail, tz),
             }

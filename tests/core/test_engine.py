@@ -609,7 +609,7 @@ def test_audit_chain_detects_a_deleted_row(engine, launched, now):
 
 
 def _forge(session, seq: int, prev_hash: str) -> None:
-    """Write an entry that links correctly to `prev_hash`, as a forger who knows the scheme would."""
+    """Write an entry linked correctly to `prev_hash`, as a forger who knows the scheme would."""
     from models.audit import entry_hash
 
     entry = AuditEntry(

@@ -1,4 +1,6 @@
-"""Real receivers for notification tests: a local SMTP mailbox and a local HTTP (json://) receiver."""
+"""Real receivers for notification tests: a local SMTP mailbox and a local HTTP (json://)
+receiver.
+"""
 
 from __future__ import annotations
 

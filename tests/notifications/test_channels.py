@@ -1,4 +1,6 @@
-"""Channel configs: bad ones refused naming agency and scheme (never the secret); the demo config delivers."""
+"""Channel configs: bad ones refused naming agency and scheme (never the secret); the demo config
+delivers.
+"""
 
 from __future__ import annotations
 

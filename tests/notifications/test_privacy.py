@@ -1,4 +1,6 @@
-"""Canary personal data planted in the person's record never reaches a message, an outbox row or a log."""
+"""Canary personal data planted in the person's record never reaches a message, an outbox row or a
+log.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Failures: retries with full-jitter backoff, dead messages, configuration errors; time is passed, not slept."""
+"""Failures: retries with full-jitter backoff, dead messages, configuration errors; time is
+passed, not slept.
+"""
 
 from __future__ import annotations
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from models.catalog import LOCALES, MESSAGE_TEMPLATES, template_names
+from models.catalog import MESSAGE_TEMPLATES, template_names
 from models.outbox import MessageEvent
+from models.vocabulary import LOCALES
 from notifications.render import MessageContext, render
 
 SAMPLE = MessageContext(

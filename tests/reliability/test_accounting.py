@@ -24,9 +24,10 @@ def test_accounting_catches_an_unrecorded_transition_and_a_doubled_notice(
         session.exec(text("UPDATE step SET status = 'accepted' WHERE key = 'identifikasi'"))  # type: ignore[call-overload]
         session.exec(
             text(  # type: ignore[call-overload]
-                "INSERT INTO outbox (dedup_key, event, recipient, referral_id, step_id, due_at, created_at, status, "
-                "attempts, next_attempt_at) SELECT 'x', event, recipient, referral_id, step_id, due_at, created_at, "
-                "status, attempts, next_attempt_at FROM outbox"
+                "INSERT INTO outbox (dedup_key, event, recipient, referral_id, step_id, due_at, "
+                "created_at, status, attempts, next_attempt_at) SELECT 'x', event, recipient, "
+                "referral_id, step_id, due_at, created_at, status, attempts, next_attempt_at "
+                "FROM outbox"
             )
         )
     with transaction(engine) as session:

@@ -100,14 +100,16 @@ def _token(
 @pytest.fixture
 def coordinator(engine, catalog, now) -> dict[str, str]:
     return {
-        "Authorization": f"Bearer {_token(engine, catalog, now, GrantKind.coordinator, 'uptd-ppa', 'coordinator-1')}"
+        "Authorization": "Bearer "
+        + _token(engine, catalog, now, GrantKind.coordinator, "uptd-ppa", "coordinator-1")
     }
 
 
 @pytest.fixture
 def polres(engine, catalog, now) -> dict[str, str]:
     return {
-        "Authorization": f"Bearer {_token(engine, catalog, now, GrantKind.agency, 'polres-ppa', 'ani')}"
+        "Authorization": "Bearer "
+        + _token(engine, catalog, now, GrantKind.agency, "polres-ppa", "ani")
     }
 
 

@@ -36,7 +36,7 @@ def _restart_postgres() -> None:
 
 
 def _with_retry(fn, deadline: float):
-    """Run one transaction; on a lost connection retry until `deadline` (the database is restarting)."""
+    """Run one transaction; on a lost connection retry until `deadline` (the database restarts)."""
     while True:
         try:
             return fn()

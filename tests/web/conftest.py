@@ -1,4 +1,6 @@
-"""Fixtures for the web inbox: the app on a real case database, a test clock, tokens and referrals."""
+"""Fixtures for the web inbox: the app on a real case database, a test clock, tokens and
+referrals.
+"""
 
 from __future__ import annotations
 

@@ -9,7 +9,9 @@ from sqlmodel import select
 
 from models.access import AccessGrant, GrantKind, revoke_grant
 from models.database import transaction
+from models.intake import CaseOptions
 from models.step import StepStatus
+from models.vocabulary import CASE_OPTION_LABELS
 from web.access_log import RedactLinkTokens, redact_path
 from web.session import COOKIE
 
@@ -135,6 +137,15 @@ def test_wrong_token_and_sign_in_without_csrf(client, world):
     no_csrf = client.post("/signin", data={"token": "rjk_nope"})
     assert no_csrf.status_code == 403
     assert [a.detail["attempt"] for a in world.audit("refused")] == ["sign-in", "sign-in"]
+
+
+def test_the_intake_form_offers_every_case_option_of_the_intake(client, world):
+    token = world.grant(GrantKind.coordinator, "uptd-ppa", "coordinator-1")
+    client.post("/signin", data={"csrf": csrf_of(client.get("/signin").text), "token": token})
+    form = client.get("/coordinator/intake").text
+    for option in CaseOptions.model_fields:
+        assert f'name="{option}" value="1" checked' in form  # every option defaults to yes
+        assert CASE_OPTION_LABELS[option].id in form
 
 
 def test_coordinator_launches_through_the_form(client, world):

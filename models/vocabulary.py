@@ -1,0 +1,260 @@
+"""The vocabulary: every code the project stores or shows, and its words in Indonesian and English.
+
+A code is a member of a `StrEnum` (it equals its stored string); its labels sit in the table of
+its enum below. Adding a code means adding the member and its label here; tests/core/
+test_vocabulary.py fails if a label is missing.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.referral import ReferralStatus
+from models.step import StepStatus
+
+LOCALES = ("id", "en")
+DEFAULT_LOCALE = "id"
+
+
+class Words(BaseModel):
+    """A text in Bahasa Indonesia and English."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, max_length=200)
+    en: str = Field(min_length=1, max_length=200)
+
+    def text(self, locale: str) -> str:
+        """The text in `locale` ('id' or 'en')."""
+        return self.en if locale == "en" else self.id
+
+
+class OutcomeCode(StrEnum):
+    """How a completed step turned out."""
+
+    served = "served"
+    partly_served = "partly-served"
+    unreachable = "unreachable"
+    refused = "refused"
+    referred_elsewhere = "referred-elsewhere"
+
+
+class DeclineCode(StrEnum):
+    """Why an agency declined a step."""
+
+    no_capacity = "no-capacity"
+    not_eligible = "not-eligible"
+    not_our_mandate = "not-our-mandate"
+    conflict_of_interest = "conflict-of-interest"
+    other = "other"
+
+
+class CancelCode(StrEnum):
+    """Why a coordinator cancels a step or a referral (a code: free text could name the person)."""
+
+    not_needed = "not-needed"
+    duplicate = "duplicate"
+    consent_withdrawn = "consent-withdrawn"
+    victim_moved = "victim-moved"
+    handled_elsewhere = "handled-elsewhere"
+    entered_in_error = "entered-in-error"
+
+
+class ExtensionCode(StrEnum):
+    """Why an agency asks for more time."""
+
+    victim_unavailable = "victim-unavailable"
+    waiting_for_documents = "waiting-for-documents"
+    waiting_for_other_agency = "waiting-for-other-agency"
+    no_capacity = "no-capacity"
+    other = "other"
+
+
+# The second value of an audit action says whether it belongs in a referral's history in Prefect:
+# views of personal data, notes, access grants and refusals stay out of it.
+HISTORY = True
+NOT_HISTORY = False
+
+
+class AuditAction(StrEnum):
+    """What an audit entry records; the stored `action` is the member's value."""
+
+    in_history: bool
+
+    def __new__(cls, value: str, in_history: bool) -> Self:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.in_history = in_history
+        return member
+
+    launched = "launched", HISTORY
+    ready = "ready", HISTORY
+    accepted = "accepted", HISTORY
+    declined = "declined", HISTORY
+    completed = "completed", HISTORY
+    skipped = "skipped", HISTORY
+    rerouted = "rerouted", HISTORY
+    extension_requested = "extension-requested", HISTORY
+    extension_approved = "extension-approved", HISTORY
+    extension_refused = "extension-refused", HISTORY
+    step_cancelled = "step-cancelled", HISTORY
+    referral_cancelled = "referral-cancelled", HISTORY
+    referral_completed = "referral-completed", HISTORY
+    overdue = "overdue", HISTORY
+    escalated = "escalated", HISTORY
+    consent_recorded = "consent-recorded", NOT_HISTORY
+    person_viewed = "person-viewed", NOT_HISTORY
+    notes_viewed = "notes-viewed", NOT_HISTORY
+    note_added = "note-added", NOT_HISTORY
+    refused = "refused", NOT_HISTORY
+    signed_in = "signed-in", NOT_HISTORY
+    access_issued = "access-issued", NOT_HISTORY
+    access_revoked = "access-revoked", NOT_HISTORY
+    links_withdrawn = "links-withdrawn", NOT_HISTORY
+
+    @classmethod
+    def history(cls) -> list[AuditAction]:
+        """The actions that make a referral's history in Prefect."""
+        return [action for action in cls if action.in_history]
+
+
+# The case options of an intake (models/intake.py's CaseOptions), keyed by field name.
+CASE_OPTION_LABELS: dict[str, Words] = {
+    "wants_prosecution": Words(id="Korban ingin proses hukum", en="The victim wants prosecution"),
+    "needs_shelter": Words(id="Korban butuh rumah aman", en="The victim needs shelter"),
+    "claims_restitution": Words(id="Korban menuntut restitusi", en="The victim claims restitution"),
+    "wants_return": Words(
+        id="Korban ingin pulang ke daerah asal", en="The victim wants to return home"
+    ),
+}
+
+LABELS: dict[type[StrEnum], dict[StrEnum, Words]] = {
+    OutcomeCode: {
+        OutcomeCode.served: Words(id="Terlayani", en="Served"),
+        OutcomeCode.partly_served: Words(id="Terlayani sebagian", en="Partly served"),
+        OutcomeCode.unreachable: Words(id="Korban tidak dapat dihubungi", en="Victim unreachable"),
+        OutcomeCode.refused: Words(id="Korban menolak layanan", en="Victim refused the service"),
+        OutcomeCode.referred_elsewhere: Words(
+            id="Dirujuk ke layanan lain", en="Referred elsewhere"
+        ),
+    },
+    DeclineCode: {
+        DeclineCode.no_capacity: Words(id="Tidak ada kapasitas", en="No capacity"),
+        DeclineCode.not_eligible: Words(id="Tidak memenuhi syarat", en="Not eligible"),
+        DeclineCode.not_our_mandate: Words(id="Bukan kewenangan kami", en="Not our mandate"),
+        DeclineCode.conflict_of_interest: Words(
+            id="Konflik kepentingan", en="Conflict of interest"
+        ),
+        DeclineCode.other: Words(id="Lainnya", en="Other"),
+    },
+    ExtensionCode: {
+        ExtensionCode.victim_unavailable: Words(
+            id="Korban belum dapat ditemui", en="Victim not available yet"
+        ),
+        ExtensionCode.waiting_for_documents: Words(
+            id="Menunggu dokumen", en="Waiting for documents"
+        ),
+        ExtensionCode.waiting_for_other_agency: Words(
+            id="Menunggu instansi lain", en="Waiting for another agency"
+        ),
+        ExtensionCode.no_capacity: Words(id="Tidak ada kapasitas", en="No capacity"),
+        ExtensionCode.other: Words(id="Lainnya", en="Other"),
+    },
+    CancelCode: {
+        CancelCode.not_needed: Words(id="Tidak diperlukan lagi", en="No longer needed"),
+        CancelCode.duplicate: Words(id="Duplikat", en="Duplicate"),
+        CancelCode.consent_withdrawn: Words(
+            id="Korban menarik persetujuan", en="Consent withdrawn"
+        ),
+        CancelCode.victim_moved: Words(
+            id="Korban pindah/keluar wilayah", en="The victim moved away"
+        ),
+        CancelCode.handled_elsewhere: Words(id="Ditangani di tempat lain", en="Handled elsewhere"),
+        CancelCode.entered_in_error: Words(id="Salah input", en="Entered in error"),
+    },
+    StepStatus: {
+        StepStatus.pending: Words(id="Menunggu", en="Waiting"),
+        StepStatus.ready: Words(id="Baru", en="New"),
+        StepStatus.accepted: Words(id="Diterima", en="Accepted"),
+        StepStatus.completed: Words(id="Selesai", en="Completed"),
+        StepStatus.declined: Words(id="Ditolak", en="Declined"),
+        StepStatus.cancelled: Words(id="Dibatalkan", en="Cancelled"),
+        StepStatus.skipped: Words(id="Dilewati", en="Skipped"),
+    },
+    ReferralStatus: {
+        ReferralStatus.active: Words(id="Berjalan", en="Active"),
+        ReferralStatus.completed: Words(id="Selesai", en="Completed"),
+        ReferralStatus.cancelled: Words(id="Dibatalkan", en="Cancelled"),
+    },
+    AuditAction: {
+        AuditAction.launched: Words(id="rujukan dimulai", en="referral launched"),
+        AuditAction.ready: Words(
+            id="tugas siap, instansi diberi tahu", en="step ready, agency told"
+        ),
+        AuditAction.accepted: Words(id="diterima", en="accepted"),
+        AuditAction.declined: Words(id="ditolak", en="declined"),
+        AuditAction.completed: Words(id="selesai", en="completed"),
+        AuditAction.skipped: Words(id="dilewati (kondisi)", en="skipped (condition)"),
+        AuditAction.rerouted: Words(id="dialihkan", en="re-routed"),
+        AuditAction.extension_requested: Words(id="perpanjangan diminta", en="extension requested"),
+        AuditAction.extension_approved: Words(id="perpanjangan disetujui", en="extension approved"),
+        AuditAction.extension_refused: Words(id="perpanjangan ditolak", en="extension refused"),
+        AuditAction.step_cancelled: Words(id="tugas dibatalkan", en="step cancelled"),
+        AuditAction.referral_cancelled: Words(id="rujukan ditutup", en="referral cancelled"),
+        AuditAction.referral_completed: Words(id="rujukan selesai", en="referral completed"),
+        AuditAction.overdue: Words(id="terlambat", en="overdue"),
+        AuditAction.escalated: Words(id="dieskalasi", en="escalated"),
+        AuditAction.consent_recorded: Words(id="persetujuan dicatat", en="consent recorded"),
+        AuditAction.person_viewed: Words(id="data korban dilihat", en="person's data viewed"),
+        AuditAction.notes_viewed: Words(id="catatan dilihat", en="notes viewed"),
+        AuditAction.note_added: Words(id="catatan ditambahkan", en="note added"),
+        AuditAction.refused: Words(id="DITOLAK SISTEM", en="REFUSED"),
+        AuditAction.signed_in: Words(id="masuk", en="signed in"),
+        AuditAction.access_issued: Words(id="akses diberikan", en="access issued"),
+        AuditAction.access_revoked: Words(id="akses dicabut", en="access revoked"),
+        AuditAction.links_withdrawn: Words(id="tautan ditarik", en="links withdrawn"),
+    },
+}
+
+# The kinds of reason and outcome codes, as `rujukan codes` and GET /api/codes name them.
+CODE_KINDS: dict[str, type[StrEnum]] = {
+    "outcome": OutcomeCode,
+    "decline-reason": DeclineCode,
+    "extension-reason": ExtensionCode,
+    "cancel-reason": CancelCode,
+}
+
+
+def label(kind: type[StrEnum], code: str | None, locale: str) -> str:
+    """The label of `code` (a member or stored value of `kind`) in `locale`; "" for no code.
+
+    A value `kind` does not know (a row older than its enum) is shown as it is.
+    """
+    if not code:
+        return ""
+    try:
+        return LABELS[kind][kind(code)].text(locale)
+    except ValueError:
+        return str(code)
+
+
+def choices(kind: type[StrEnum], locale: str) -> list[tuple[str, str]]:
+    """Every code of `kind` with its label in `locale`, in the enum's order (for a form)."""
+    return [(member.value, LABELS[kind][member].text(locale)) for member in kind]
+
+
+def case_option_label(option: str, locale: str) -> str:
+    """The label of a case option (a field of models/intake.py's CaseOptions) in `locale`."""
+    words = CASE_OPTION_LABELS.get(option)
+    return words.text(locale) if words else option
+
+
+def all_codes() -> dict[str, list[dict[str, str]]]:
+    """Every reason and outcome code of every kind, with both labels."""
+    return {
+        kind: [{"code": member.value, **LABELS[enum][member].model_dump()} for member in enum]
+        for kind, enum in CODE_KINDS.items()
+    }
