@@ -584,8 +584,8 @@ class Chaos:
         from sqlmodel import Session, select
 
         from flows.referral import REFERRAL_FLOW, referral_tags
+        from models.actions import steps_of
         from models.database import engine_for
-        from models.engine import steps_of
         from models.referral import Referral
 
         engine = engine_for(self.settings.resolved_database_url)

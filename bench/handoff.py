@@ -19,10 +19,10 @@ from pathlib import Path
 
 from bench.receiver import Receiver
 from flows.wake import after_commit
+from models.actions import Actor, accept_step, complete_step, launch, load_step
 from models.catalog import load_catalog
 from models.database import engine_for, migrate, transaction
 from models.directory import load_directory
-from models.engine import Actor, accept_step, complete_step, launch, load_step
 from models.intake import Intake
 from models.seal import Sealer
 from models.settings import PROJECT_ROOT, get_settings

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from sqlalchemy import update
 
+from models.actions import launch
 from models.catalog import load_catalog
 from models.database import make_engine, migrate, transaction
-from models.engine import launch
 from models.intake import Intake
 from models.seal import Sealer
 from models.settings import PROJECT_ROOT, Settings

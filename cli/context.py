@@ -16,10 +16,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from models.access import HOLDER
+from models.actions import Actor, record_refusal
 from models.catalog import Catalog, load_catalog
 from models.clock import utcnow
 from models.database import engine_for, transaction
-from models.engine import Actor, record_refusal
 from models.errors import BadInput, RujukanError
 from models.seal import Sealer
 from models.settings import Settings, get_settings

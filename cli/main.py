@@ -13,12 +13,7 @@ from cli.access_commands import access_app
 from cli.context import JsonFlag, context, emit, run
 from cli.views import referral_timeline, step_row, timeline_text
 from flows.wake import after_commit
-from models.audit import chain_head, verify_chain
-from models.catalog import register_pathways, template_names
-from models.clock import parse_moment, utcnow
-from models.database import migrate
-from models.directory import load_directory
-from models.engine import (
+from models.actions import (
     Actor,
     accept_step,
     add_consent,
@@ -33,6 +28,11 @@ from models.engine import (
     request_extension,
     reroute_step,
 )
+from models.audit import chain_head, verify_chain
+from models.catalog import register_pathways, template_names
+from models.clock import parse_moment, utcnow
+from models.database import migrate
+from models.directory import load_directory
 from models.errors import BadInput
 from models.intake import Intake, read_intake_file, read_intakes
 from models.pathway import load_pathway_file

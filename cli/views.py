@@ -6,11 +6,11 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from models.actions import steps_of
 from models.audit import AuditEntry
 from models.catalog import Catalog, stored_pathway
 from models.clock import utcnow
 from models.deadline import local_time_text
-from models.engine import steps_of
 from models.referral import Referral
 from models.step import Step
 

@@ -8,10 +8,10 @@ from sqlmodel import Session, select
 
 from flows.wake import after_commit
 from models.access import GrantKind, issue_grant, issue_link
+from models.actions import Actor, accept_step, complete_step, launch, load_step
 from models.catalog import load_catalog
 from models.clock import utcnow
 from models.database import engine_for, transaction
-from models.engine import Actor, accept_step, complete_step, launch, load_step
 from models.errors import RujukanError
 from models.intake import Intake
 from models.referral import Referral

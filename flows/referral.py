@@ -41,12 +41,12 @@ from prefect.utilities.callables import parameter_schema
 from pydantic import Field
 from sqlmodel import Session, func, select
 
+from models.actions import advance, find_referral, steps_of
 from models.audit import AuditEntry
 from models.catalog import load_catalog
 from models.clock import utcnow
 from models.database import engine_for, transaction
 from models.deadline import local_time_text
-from models.engine import advance, find_referral, steps_of
 from models.referral import REFERENCE_ALPHABET, Referral, ReferralStatus
 from models.settings import Settings, get_settings
 from models.step import OPEN, Step

@@ -18,10 +18,10 @@ from enum import StrEnum
 from sqlalchemy import Column
 from sqlmodel import Field, Session, SQLModel, select
 
+from models.actions import Actor, find_referral
 from models.audit import record
 from models.catalog import Catalog
 from models.database import EnumText, UTCDateTime
-from models.engine import Actor, find_referral
 from models.errors import AlreadyDone, BadInput, Forbidden, NotFound
 from models.links import LinkClaim, sign
 from models.referral import Referral

@@ -7,10 +7,10 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from models.actions import SYSTEM, next_check
 from models.audit import record
 from models.catalog import Catalog, stored_pathway
 from models.deadline import parse_duration
-from models.engine import SYSTEM, next_check
 from models.outbox import MessageEvent, dedup_key, enqueue
 from models.referral import Referral
 from models.step import OPEN, Step

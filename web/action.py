@@ -20,7 +20,7 @@ from models.access import (
     authorize_step,
     check_holder,
 )
-from models.engine import launch
+from models.actions import launch
 from models.errors import AlreadyDone, BadInput, Forbidden
 from models.intake import validate_intake
 from models.note import add_note, clean_note

@@ -13,10 +13,7 @@ from fastapi import APIRouter, BackgroundTasks, Body
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.access import authorize_referral, authorize_step
-from models.catalog import stored_pathway
-from models.clock import parse_moment
-from models.disclosure import disclose_all, disclose_for_step, read_notes
-from models.engine import (
+from models.actions import (
     accept_step,
     add_consent,
     cancel_referral,
@@ -28,6 +25,9 @@ from models.engine import (
     request_extension,
     reroute_step,
 )
+from models.catalog import stored_pathway
+from models.clock import parse_moment
+from models.disclosure import disclose_all, disclose_for_step, read_notes
 from models.errors import BadInput, Forbidden, NotFound
 from models.note import notes_of
 from models.step import Step

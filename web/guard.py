@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from models.access import GrantKind, Principal, check_link_issued
-from models.engine import record_refusal
+from models.actions import record_refusal
 from models.links import from_microseconds
 from web.context import Web
 from web.limits import Tally

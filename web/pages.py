@@ -21,10 +21,7 @@ from models.access import (
     principal_of_link,
     principal_of_token,
 )
-from models.audit import record
-from models.catalog import stored_pathway
-from models.disclosure import disclose_all, disclose_for_step, read_notes
-from models.engine import (
+from models.actions import (
     accept_step,
     add_consent,
     cancel_referral,
@@ -35,6 +32,9 @@ from models.engine import (
     request_extension,
     reroute_step,
 )
+from models.audit import record
+from models.catalog import stored_pathway
+from models.disclosure import disclose_all, disclose_for_step, read_notes
 from models.errors import BadInput, Forbidden, NotFound
 from models.intake import CaseOptions
 from models.links import microseconds, verify

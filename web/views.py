@@ -8,10 +8,10 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from models.access import Principal
+from models.actions import steps_of
 from models.audit import AuditEntry
 from models.catalog import Catalog, stored_pathway
 from models.deadline import local_time_text
-from models.engine import steps_of
 from models.referral import Consent, Referral, ReferralStatus
 from models.step import OPEN, Step, StepStatus
 from models.vocabulary import AuditAction, DeclineCode, ExtensionCode, OutcomeCode, label

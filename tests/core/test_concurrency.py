@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import func, select
 
+from models.actions import Actor, accept_step, launch, load_step
 from models.audit import AuditEntry, verify_chain
 from models.catalog import load_catalog
 from models.database import make_engine, transaction
-from models.engine import Actor, accept_step, launch, load_step
 from models.errors import AlreadyDone
 from models.intake import Intake
 from models.outbox import OutboxMessage

@@ -8,9 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
-from models.audit import AuditEntry, verify_chain
-from models.database import transaction
-from models.engine import (
+from models.actions import (
     Actor,
     accept_step,
     cancel_referral,
@@ -24,6 +22,8 @@ from models.engine import (
     reroute_step,
     steps_of,
 )
+from models.audit import AuditEntry, verify_chain
+from models.database import transaction
 from models.errors import AlreadyDone, BadInput, IllegalTransition, NotFound
 from models.intake import Intake
 from models.outbox import OutboxMessage

@@ -67,4 +67,4 @@ def test_no_module_imports_a_module_that_imports_it_back():
 
 def test_the_graph_is_read_at_all():
     graph = import_graph()
-    assert "web.deps" in graph["web.pages"] and "models.engine" in graph["web.action"]
+    assert "web.deps" in graph["web.pages"] and "models.actions" in graph["web.action"]

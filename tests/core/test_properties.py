@@ -13,10 +13,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from pydantic import ValidationError
 from sqlmodel import select
 
-from models.catalog import load_catalog
-from models.database import make_engine, migrate, transaction
-from models.deadline import parse_duration
-from models.engine import (
+from models.actions import (
     Actor,
     accept_step,
     complete_step,
@@ -27,6 +24,9 @@ from models.engine import (
     request_extension,
     reroute_step,
 )
+from models.catalog import load_catalog
+from models.database import make_engine, migrate, transaction
+from models.deadline import parse_duration
 from models.errors import RujukanError
 from models.intake import Intake
 from models.outbox import OutboxMessage

@@ -15,9 +15,9 @@ from sqlmodel import Session, select
 from flows.referral import artifact_key, sync_referrals
 from flows.server import check_bind_address, reachable_api, server_environment
 from flows.wake import after_commit
+from models.actions import Actor, accept_step, decide_extension, launch, load_step
 from models.catalog import load_catalog
 from models.database import engine_for, transaction
-from models.engine import Actor, accept_step, decide_extension, launch, load_step
 from models.errors import BadInput
 from models.intake import Intake
 from models.outbox import OutboxMessage

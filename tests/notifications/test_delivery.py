@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 import pytest
 from sqlmodel import select
 
+from models.actions import launch
 from models.database import transaction
-from models.engine import launch
 from models.intake import Intake
 from models.links import verify
 from models.outbox import OutboxMessage, OutboxStatus

@@ -7,8 +7,8 @@ import json
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from models.actions import launch
 from models.database import transaction
-from models.engine import launch
 from models.intake import Intake
 from models.outbox import OutboxMessage, OutboxStatus
 from models.settings import get_settings

@@ -9,8 +9,7 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from models.database import transaction
-from models.engine import (
+from models.actions import (
     Actor,
     accept_step,
     complete_step,
@@ -20,6 +19,7 @@ from models.engine import (
     load_step,
     request_extension,
 )
+from models.database import transaction
 from models.intake import Intake
 from models.outbox import MessageEvent, OutboxMessage
 from models.sweep import sweep

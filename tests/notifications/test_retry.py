@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from sqlmodel import select
 
+from models.actions import launch
 from models.database import transaction
-from models.engine import launch
 from models.intake import Intake
 from models.outbox import OutboxMessage, OutboxStatus
 from notifications.relay import relay_now

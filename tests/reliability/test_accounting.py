@@ -2,8 +2,8 @@
 
 from sqlalchemy import text
 
+from models.actions import launch
 from models.database import transaction
-from models.engine import launch
 from models.intake import Intake
 from tests.accounting import accounting_problems
 

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 
+from models.actions import Actor, accept_step, complete_step, launch, load_step
 from models.database import engine_for, migrate, transaction
-from models.engine import Actor, accept_step, complete_step, launch, load_step
 from models.errors import AlreadyDone
 from models.intake import Intake
 from models.referral import Referral

@@ -565,8 +565,8 @@ def test_a_wrong_or_lost_key_is_a_clear_error_never_plain_text(
     from pydantic import SecretStr
 
     from models.access import GrantKind, issue_grant
+    from models.actions import launch
     from models.database import transaction
-    from models.engine import launch
     from models.errors import SealError
     from models.intake import Intake
     from models.seal import Sealer, ensure_secret_key

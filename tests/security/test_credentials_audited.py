@@ -22,9 +22,9 @@ from sqlmodel import select
 
 from cli.access_commands import access_app
 from models.access import issue_link
+from models.actions import launch
 from models.audit import AuditEntry, verify_chain
 from models.database import transaction
-from models.engine import launch
 from models.errors import BadInput, NotFound
 from models.intake import Intake
 from models.links import verify

@@ -25,10 +25,10 @@ from flows.referral import (
     catch_up,
     sync_referrals,
 )
+from models.actions import Actor, accept_step, cancel_referral, launch
 from models.audit import AuditEntry
 from models.catalog import load_catalog
 from models.database import engine_for, transaction
-from models.engine import Actor, accept_step, cancel_referral, launch
 from models.intake import Intake
 from models.outbox import OutboxMessage
 from models.referral import Referral, ReferralStatus

@@ -13,8 +13,7 @@ from functools import partial
 import pytest
 
 from models.access import GrantKind
-from models.database import transaction
-from models.engine import (
+from models.actions import (
     Actor,
     accept_step,
     cancel_step,
@@ -23,6 +22,7 @@ from models.engine import (
     load_step,
     reroute_step,
 )
+from models.database import transaction
 from tests.web.conftest import bearer
 
 NAME, PHONE = "Siti Contoh", "+62 812 0000 0000"

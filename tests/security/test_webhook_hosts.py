@@ -22,8 +22,8 @@ import yaml
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from models.actions import launch
 from models.database import transaction
-from models.engine import launch
 from models.intake import Intake
 from models.outbox import OutboxMessage, OutboxStatus
 from models.settings import Settings, get_settings

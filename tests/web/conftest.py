@@ -14,10 +14,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from models.access import GrantKind, issue_grant
+from models.actions import launch
 from models.audit import AuditEntry
 from models.catalog import Catalog
 from models.database import transaction
-from models.engine import launch
 from models.intake import Intake
 from models.links import LinkClaim, sign
 from models.referral import Referral

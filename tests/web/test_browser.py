@@ -22,9 +22,9 @@ import yaml
 from sqlmodel import Session, select
 
 from models.access import GrantKind, issue_grant
+from models.actions import launch
 from models.catalog import load_catalog
 from models.database import engine_for, migrate, transaction
-from models.engine import launch
 from models.intake import Intake
 from models.referral import Referral
 from models.seal import Sealer

@@ -228,7 +228,7 @@ def test_pages_need_a_session(client):
 def test_a_declined_message_takes_the_coordinator_to_the_timeline_after_sign_in(
     client, world, referral
 ):
-    from models.engine import Actor, accept_step, complete_step, decline_step, load_step
+    from models.actions import Actor, accept_step, complete_step, decline_step, load_step
     from models.outbox import MessageEvent, OutboxMessage
     from notifications.render import render_outbox_message
 
