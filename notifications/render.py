@@ -143,11 +143,13 @@ def message_context(
         if message.event == MessageEvent.assigned:
             template = spec.template
         owner = step.agency
-        owner_hides = (
-            step.agency in catalog.directory and catalog.agency(step.agency).hide_step_titles
-        )
-        # The step's title ("shelter", "medical examination") can itself reveal too much.
-        hidden = recipient.hide_step_titles or owner_hides
+        # The step's title ("shelter", "medical examination") can itself reveal too much. It
+        # stays hidden wherever the step goes: a title its pathway's agency hides is hidden from
+        # the agency a decline re-routed it to, too.
+        hiders = {step.agency, spec.agency} & {
+            a.slug for a in catalog.directory.agencies if a.hide_step_titles
+        }
+        hidden = recipient.hide_step_titles or bool(hiders)
         title = HIDDEN_STEP.text(locale) if hidden else spec.title.text(locale)
     deadline = local_time_text(message.due_at, recipient.timezone) if message.due_at else None
     if owner is not None and message.recipient == owner:

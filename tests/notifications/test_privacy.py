@@ -18,6 +18,7 @@ from models.actions import (
     launch,
     load_step,
     request_extension,
+    reroute_step,
 )
 from models.database import transaction
 from models.intake import Intake
@@ -146,3 +147,48 @@ def test_canary_personal_data_never_leaves_the_sealed_record(
     # dinkes hides its step titles: its health step is never named, to anyone
     assert "kesehatan" not in rendered_text.lower().replace("dinas kesehatan", "")
     assert "Body" not in log_text and "Payload" not in log_text  # Apprise's debug lines stay out
+
+
+def test_a_hidden_step_title_stays_hidden_after_a_reroute(
+    engine, relay_settings, sealer, now, intake_data
+):
+    """dinkes hides its step titles; its health step re-routed to the NGO keeps the title hidden."""
+    catalog = catalog_for(relay_settings)
+    data = intake_data
+    police = Actor("agency", "ani", "polres-ppa")
+    with transaction(engine) as session:
+        ref = launch(
+            session, intake=Intake.model_validate(data), catalog=catalog, sealer=sealer, now=now
+        ).reference
+        ident = load_step(session=session, reference=ref, step_ref="identifikasi")
+        accept_step(session=session, step=ident, actor=police, now=now)
+        complete_step(
+            session=session, step=ident, outcome="served", actor=police, now=now, catalog=catalog
+        )
+        health = load_step(session=session, reference=ref, step_ref="kesehatan")
+        decline_step(
+            session=session,
+            step=health,
+            reason="no-capacity",
+            actor=Actor("agency", "citra", "dinkes"),
+            now=now,
+        )
+        reroute_step(
+            session=session,
+            step=health,
+            to_agency="ngo",
+            actor=Actor("coordinator", "coordinator-1"),
+            now=now,
+            catalog=catalog,
+        )
+        [to_ngo] = session.exec(
+            select(OutboxMessage).where(
+                OutboxMessage.recipient == "ngo", OutboxMessage.event == MessageEvent.assigned
+            )
+        ).all()
+        message = render_outbox_message(
+            session, message=to_ngo, catalog=catalog, settings=relay_settings, now=now
+        )
+    title = catalog.pathway("tppo-dewasa").step("kesehatan").title
+    for text in (message.subject, message.text, message.html):
+        assert title.id not in text and title.en not in text
