@@ -295,13 +295,27 @@ def _make_ready(
     )
 
 
+def reminder_at(step: Step, spec: StepSpec) -> datetime | None:
+    """When to remind the agency of a step, or None.
+
+    Only in the second half of the step's time: a reminder that would fall right after the
+    assignment (an emergency clock of 6 hours with a 6-hour reminder) repeats the first message.
+    """
+    if not spec.remind_before or step.due_at is None:
+        return None
+    moment = parse_duration(spec.remind_before).subtract_from(step.due_at)
+    start = step.ready_at or moment
+    return moment if moment - start >= (step.due_at - start) / 2 else None
+
+
 def next_check(step: Step, spec: StepSpec) -> datetime | None:
     """When the sweep must next look at this step: reminder, due time or escalation time."""
     if step.status not in OPEN or step.due_at is None:
         return None
     moments = []
-    if spec.remind_before and not step.reminded and not step.overdue:
-        moments.append(parse_duration(spec.remind_before).subtract_from(step.due_at))
+    remind_at = reminder_at(step, spec)
+    if remind_at is not None and not step.reminded and not step.overdue:
+        moments.append(remind_at)
     if not step.overdue:
         moments.append(step.due_at)
     if not step.escalated:

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from models.actions import SYSTEM, next_check
+from models.actions import SYSTEM, next_check, reminder_at
 from models.audit import record
 from models.catalog import Catalog, stored_pathway
 from models.deadline import parse_duration
@@ -77,11 +77,11 @@ def sweep(session: Session, *, catalog: Catalog, now: datetime, limit: int = 100
                 )
             )
 
-        if spec.remind_before and not step.reminded:
-            if now >= parse_duration(spec.remind_before).subtract_from(step.due_at):
-                step.reminded = True
-                if now < step.due_at:  # a reminder after the due time would only be noise
-                    notify(MessageEvent.reminder, step.agency)
+        remind_at = reminder_at(step, spec)
+        if remind_at is not None and not step.reminded and now >= remind_at:
+            step.reminded = True
+            if now < step.due_at:  # a reminder after the due time would only be noise
+                notify(MessageEvent.reminder, step.agency)
         if not step.overdue and now >= step.due_at:
             step.overdue = True
             notify(MessageEvent.overdue, step.agency)

@@ -523,6 +523,25 @@ def test_sweep_sends_reminder_overdue_and_escalation_once_each(engine, launched,
     ]
 
 
+def test_no_reminder_right_after_the_assignment_of_an_emergency_step(
+    engine, catalog, sealer, now, intake_data
+):
+    """An emergency clock of 6 hours with a 6-hour reminder: the reminder would repeat the
+    assignment a minute after it, so only the overdue notice and the escalation follow."""
+    intake_data["urgency"] = "emergency"
+    with transaction(engine) as session:
+        launch(
+            session, intake=Intake.model_validate(intake_data), catalog=catalog, sealer=sealer,
+            now=now,
+        )  # fmt: skip
+    events = []
+    for minutes in (1, 60, 6 * 60, 18 * 60 + 1):
+        with transaction(engine) as session:
+            moment = now + timedelta(minutes=minutes)
+            events += [(n.event, n.recipient) for n in sweep(session, catalog=catalog, now=moment)]
+    assert events == [("overdue", "polres-ppa"), ("escalated", "gugus-tugas")]
+
+
 def test_an_extension_moves_the_deadline_and_rearms_the_notices(engine, launched, catalog, now):
     due = now + timedelta(hours=24)
     with transaction(engine) as session:
