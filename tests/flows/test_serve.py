@@ -25,6 +25,7 @@ import pytest
 from models.settings import PROJECT_ROOT
 from tests.network import free_port
 from tests.polling import wait_for
+from tests.security.test_file_modes import loose_modes
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
@@ -70,6 +71,7 @@ class Served:
             cwd=PROJECT_ROOT,
             stdout=self.out.open("wb"),
             stderr=subprocess.STDOUT,
+            umask=0o022,  # as most shells have it: serve must keep its home owner-only anyway
         )
         deadline = time.monotonic() + 150
         while time.monotonic() < deadline:
@@ -189,6 +191,16 @@ def test_demo_referrals_are_runs_and_go_overdue_within_about_a_minute(served: Se
 
 
 @pytest.mark.browser
+def test_serve_keeps_its_home_owner_only_under_a_loose_umask(served: Served):
+    """Started under umask 022: Prefect's database, the case database and its WAL while serve
+    holds it, the logs and the mailbox's real email are all 0600, every folder 0700."""
+    home = served.home / "var"
+    wait_for("the demo's first email", lambda: list((home / "mailbox").glob("*.eml")), timeout=60)
+    written = {p.relative_to(home).as_posix() for p in home.rglob("*")}
+    assert {"rujukan.db-wal", "prefect/prefect.db", "logs/prefect-runner.log"} <= written
+    assert loose_modes(home) == []
+
+
 def test_a_manager_finds_overdue_steps_in_the_prefect_ui(served: Served):
     if not CHROMIUM.exists():
         pytest.skip("Debian's Chromium is not at /usr/bin/chromium (apt-get install chromium)")

@@ -7,13 +7,14 @@ The commands run as an operator runs them; the case database is then read as it 
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import hashlib
+import io
 import json
 import os
 import sqlite3
-import subprocess
-import sys
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,6 +22,8 @@ import pytest
 from sqlmodel import select
 
 from cli.access_commands import access_app
+from cli.context import run as cli_run
+from cli.main import app
 from models.access import issue_link
 from models.actions import launch
 from models.audit import AuditEntry, verify_chain
@@ -28,9 +31,9 @@ from models.database import transaction
 from models.errors import BadInput, NotFound
 from models.intake import Intake
 from models.links import verify
+from models.settings import get_settings
 from models.step import Step
 
-RUJUKAN = str(Path(sys.executable).parent / "rujukan")
 # Every `rujukan access` command, and the audit action it must leave (None: it changes nothing).
 ACCESS_COMMANDS = {
     "issue": "access-issued",
@@ -43,19 +46,44 @@ ACCESS_COMMANDS = {
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An initialised home, shared by the module (every test counts only its own entries);
-    commands run in a fresh process each, as an operator runs them."""
+    """An initialised home, shared by the module (every test counts only its own entries)."""
     path = tmp_path_factory.mktemp("credentials") / "var"
     run(path, "init")
     return path
 
 
-def run(home: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "RUJUKAN_"))}
-    env.update(RUJUKAN_HOME=str(home), RUJUKAN_SECRET_KEY="credentials-test-key")
-    result = subprocess.run(
-        [RUJUKAN, *args], env=env, cwd=home.parent, capture_output=True, text=True, timeout=120
-    )
+@dataclass
+class Result:
+    """What a command printed and its exit status."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run(home: Path, *args: str, ok: bool = True) -> Result:
+    """A command through the console entry point's own code (cli.context.run), in this process:
+    the environment an operator's shell gives it, its output captured."""
+    env = {"RUJUKAN_HOME": str(home), "RUJUKAN_SECRET_KEY": "credentials-test-key"}
+    saved = {k: v for k, v in os.environ.items() if k.startswith(("PREFECT_", "RUJUKAN_"))}
+    out, err = io.StringIO(), io.StringIO()
+    for key in saved:
+        del os.environ[key]
+    os.environ.update(env)
+    get_settings.cache_clear()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                cli_run(app, list(args))
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        for key in env:
+            os.environ.pop(key, None)
+        os.environ.update(saved)
+        get_settings.cache_clear()
+    result = Result(code, out.getvalue(), err.getvalue())
     if ok:
         assert result.returncode == 0, result.stderr
     return result
@@ -69,7 +97,7 @@ def audit(home: Path) -> list[dict]:
     return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]
 
 
-def new_entries(home: Path, *args: str) -> tuple[list[dict], subprocess.CompletedProcess]:
+def new_entries(home: Path, *args: str) -> tuple[list[dict], Result]:
     before = len(audit(home))
     result = run(home, *args)
     return audit(home)[before:], result

@@ -10,7 +10,6 @@ which say so.
 from __future__ import annotations
 
 import os
-import signal
 import smtplib
 import stat
 import subprocess
@@ -232,60 +231,3 @@ def test_reading_the_settings_makes_a_new_home_private_and_spares_shared_folders
     shared.chmod(0o1777)  # a /tmp-like folder is not Rujukan's to lock
     Settings(home=shared)
     assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
-
-
-@pytest.mark.prefect
-@pytest.mark.slow
-def test_serve_writes_owner_only_files_and_tightens_an_old_home(tmp_path: Path):
-    """A real `rujukan serve` under umask 022: Prefect's database and WAL, the logs, the
-    mailbox receiving the launch's real email, the case database's WAL while serve holds it."""
-    home = tmp_path / "var"
-    env = environment(
-        home,
-        RUJUKAN_PREFECT_PORT=str(free_port()),
-        RUJUKAN_WEB_PORT=str(free_port()),
-        RUJUKAN_MAILBOX_PORT=str(free_port()),
-        RUJUKAN_SWEEP_INTERVAL_SECONDS="3600",
-    )
-    rujukan("init", env=env, cwd=tmp_path)
-    (home / "logs").mkdir()
-    (home / "logs" / "prefect-server.log").write_text("an older version's log\n")
-    make_loose(home)
-    out = tmp_path / "serve.out"
-    serve = subprocess.Popen(
-        [RUJUKAN, "serve"],
-        env=env,
-        cwd=PROJECT_ROOT,
-        stdout=out.open("wb"),
-        stderr=subprocess.STDOUT,
-        umask=LOOSE_UMASK,
-    )
-    try:
-
-        def up() -> bool:
-            if serve.poll() is not None:
-                raise AssertionError(f"serve exited early:\n{out.read_text()}")
-            return "Ctrl-C stops everything" in out.read_text(errors="replace")
-
-        wait_for("serve to come up", up, timeout=240)
-        rujukan("launch", "--intake", str(EXAMPLE), env=env, cwd=tmp_path)
-        wait_for(
-            "the first agency's email in the demo mailbox",
-            lambda: list((home / "mailbox").glob("*.eml")),
-            timeout=60,
-        )
-        running = loose_modes(home)
-        written = {p.relative_to(home).as_posix() for p in home.rglob("*")}
-    finally:
-        serve.send_signal(signal.SIGINT)
-        serve.wait(timeout=90)
-    assert running == []
-    assert {
-        "rujukan.db-wal",
-        "prefect/prefect.db",
-        "prefect/serving.json",
-        "logs/prefect-runner.log",
-    } <= written
-    assert loose_modes(home) == []
-    text = out.read_text()
-    assert "warning:" in text and "logs/prefect-server.log" in text

@@ -35,7 +35,6 @@ from models.referral import Referral, ReferralStatus
 from models.seal import Sealer
 from models.settings import PROJECT_ROOT, Settings
 from models.step import Step
-from tests.flows.conftest import case_db, prefect_api, prefect_client  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.prefect
 
@@ -64,14 +63,14 @@ AGENCIES = [
 
 
 @pytest.fixture
-def with_prefect(prefect_api: str, monkeypatch: pytest.MonkeyPatch) -> str:  # noqa: F811
+def with_prefect(prefect_api: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """PREFECT_API_URL set for this test, as an operator sets it."""
     monkeypatch.setenv("PREFECT_API_URL", prefect_api)
     return prefect_api
 
 
 @pytest.fixture
-def served(case_db: Settings, with_prefect: str) -> Settings:  # noqa: F811
+def served(case_db: Settings, with_prefect: str) -> Settings:
     """The deployments `rujukan serve` builds, registered on the test server as serve does."""
     from flows.deployments import build_deployments
 
@@ -139,7 +138,7 @@ def runs_named(client, name: str) -> list:
 # --- deployment parameters ----------------------------------------------------------------------
 
 
-def test_every_served_deployment_takes_only_whitelisted_parameters(served, prefect_client):  # noqa: F811
+def test_every_served_deployment_takes_only_whitelisted_parameters(served, prefect_client):
     deployments = {d.name: d for d in prefect_client.read_deployments()}
     assert "launch-batch" not in deployments  # the file-reading launch is gone
     ours = {name: deployments[name] for name in ALLOWED}
@@ -186,7 +185,7 @@ def test_build_deployments_refuses_a_parameter_outside_the_whitelist():
 )
 def test_the_referral_deployment_takes_a_reference_code_and_nothing_else(
     served,
-    prefect_client,  # noqa: F811
+    prefect_client,
     reference,
 ):
     from prefect.exceptions import PrefectHTTPStatusError
@@ -209,7 +208,7 @@ def test_no_launch_deployment_and_no_flow_reads_an_intake_file():
         assert "Intake.model_validate(json" not in text, source.name
 
 
-def test_extra_parameters_fail_the_run_before_it_does_anything(served, prefect_client):  # noqa: F811
+def test_extra_parameters_fail_the_run_before_it_does_anything(served, prefect_client):
     """The server stores unknown parameters; the flow engine refuses them, as in the runner.
 
     `run_flow(flow, flow_run=run)` is what the runner's child process calls (prefect.engine);
@@ -249,7 +248,7 @@ def test_the_sweep_cannot_be_told_another_moment():
 # --- runs started or changed by hand --------------------------------------------------------------
 
 
-def test_a_referral_run_started_by_hand_only_mirrors(served, prefect_client):  # noqa: F811
+def test_a_referral_run_started_by_hand_only_mirrors(served, prefect_client):
     """The UI's Run on the referral deployment: no second Suspended run, no change to the case."""
     from prefect.flow_engine import run_flow
 
@@ -270,7 +269,7 @@ def test_a_referral_run_started_by_hand_only_mirrors(served, prefect_client):  #
     assert [r.id for r in suspended] == [own.id]
 
 
-def test_a_made_up_reference_changes_nothing(served, prefect_client):  # noqa: F811
+def test_a_made_up_reference_changes_nothing(served, prefect_client):
     from prefect.flow_engine import run_flow
 
     from flows.referral import referral_flow
@@ -323,7 +322,7 @@ def _variants():
 
 
 @pytest.mark.parametrize("variant", list(_variants()))
-def test_a_changed_run_of_an_active_referral_comes_back(served, prefect_client, variant):  # noqa: F811
+def test_a_changed_run_of_an_active_referral_comes_back(served, prefect_client, variant):
     referral = launched(served)
     run = run_of(prefect_client, served, referral)
     assert run.state.name == "Suspended"
@@ -349,7 +348,7 @@ def test_a_changed_run_of_an_active_referral_comes_back(served, prefect_client, 
     assert repair_runs(served, prefect_client) == 0  # nothing left to repair
 
 
-def test_the_sweep_puts_back_a_cancelled_run(served, prefect_client):  # noqa: F811
+def test_the_sweep_puts_back_a_cancelled_run(served, prefect_client):
     """The served sweep's own path: catch_up inside `deadline_sweep` repairs a UI Cancel."""
     from flows.sweep import deadline_sweep
 
@@ -362,7 +361,7 @@ def test_the_sweep_puts_back_a_cancelled_run(served, prefect_client):  # noqa: F
     assert (back.state.type.value, back.state.name) == ("PAUSED", "Suspended")
 
 
-def test_a_closed_referral_run_forced_back_to_suspended_is_closed_again(served, prefect_client):  # noqa: F811
+def test_a_closed_referral_run_forced_back_to_suspended_is_closed_again(served, prefect_client):
     from prefect.states import Suspended
 
     from flows.referral import repair_runs
@@ -386,7 +385,7 @@ def test_a_closed_referral_run_forced_back_to_suspended_is_closed_again(served, 
     assert case_snapshot(served) == before
 
 
-def test_a_resume_on_its_way_is_left_alone(served, prefect_client):  # noqa: F811
+def test_a_resume_on_its_way_is_left_alone(served, prefect_client):
     """A manager's Resume (Scheduled, then Running in the runner) is not undone by the sweep."""
     from prefect.flow_runs import resume_flow_run
 
@@ -400,7 +399,7 @@ def test_a_resume_on_its_way_is_left_alone(served, prefect_client):  # noqa: F81
     assert prefect_client.read_flow_run(run.id).state.type.value == "SCHEDULED"
 
 
-def test_a_watermark_moved_beyond_the_audit_trail_is_ignored(served, prefect_client):  # noqa: F811
+def test_a_watermark_moved_beyond_the_audit_trail_is_ignored(served, prefect_client):
     """The catch-up watermark is a Prefect variable anyone can edit: set far ahead, it restarts."""
     from prefect.client.schemas.actions import VariableCreate, VariableUpdate
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
@@ -436,7 +435,7 @@ def test_a_watermark_moved_beyond_the_audit_trail_is_ignored(served, prefect_cli
 # --- what lives in Prefect: no file, no secret ---------------------------------------------------
 
 
-def test_the_demo_launches_in_process_and_writes_no_intake_file(served, prefect_client):  # noqa: F811
+def test_the_demo_launches_in_process_and_writes_no_intake_file(served, prefect_client):
     from flows.demo import DEMO_BATCH, run_demo
 
     files_before = set(served.home.rglob("*"))
@@ -459,7 +458,7 @@ def test_the_demo_launches_in_process_and_writes_no_intake_file(served, prefect_
     assert run_demo(served) == references  # started again, it launches nothing
 
 
-def test_no_block_or_automation_holds_the_task_force_webhook(served, prefect_client):  # noqa: F811
+def test_no_block_or_automation_holds_the_task_force_webhook(served, prefect_client):
     from prefect.automations import AutomationCore
     from prefect.blocks.webhook import Webhook
     from prefect.events.actions import CallWebhook
