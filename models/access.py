@@ -314,7 +314,7 @@ def issue_link(
     record(
         session,
         actor=issued_by,
-        action="link-issued",
+        action=AuditAction.link_issued,
         now=now,
         referral_id=referral_id,
         step_id=step_id,

@@ -114,6 +114,7 @@ class AuditAction(StrEnum):
     access_issued = "access-issued", NOT_HISTORY
     access_revoked = "access-revoked", NOT_HISTORY
     links_withdrawn = "links-withdrawn", NOT_HISTORY
+    link_issued = "link-issued", NOT_HISTORY
 
     @classmethod
     def history(cls) -> list[AuditAction]:
@@ -216,6 +217,7 @@ LABELS: dict[type[StrEnum], dict[StrEnum, Words]] = {
         AuditAction.access_issued: Words(id="akses diberikan", en="access issued"),
         AuditAction.access_revoked: Words(id="akses dicabut", en="access revoked"),
         AuditAction.links_withdrawn: Words(id="tautan ditarik", en="links withdrawn"),
+        AuditAction.link_issued: Words(id="tautan diberikan", en="link issued"),
     },
 }
 

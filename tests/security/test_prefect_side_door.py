@@ -25,7 +25,7 @@ from flows.referral import (
     catch_up,
     sync_referrals,
 )
-from models.actions import Actor, accept_step, cancel_referral, launch
+from models.actions import Actor, accept_step, cancel_referral, find_referral, launch, load_step
 from models.audit import AuditEntry
 from models.catalog import load_catalog
 from models.database import engine_for, transaction
@@ -369,8 +369,8 @@ def test_a_closed_referral_run_forced_back_to_suspended_is_closed_again(served, 
     referral = launched(served)
     with transaction(engine_for(served.resolved_database_url)) as session:
         cancel_referral(
-            session,
-            reference=referral.reference,
+            session=session,
+            referral=find_referral(session, referral.reference),
             reason="victim-moved",
             actor=Actor("coordinator", "c-1"),
             now=datetime.now(UTC),
@@ -414,10 +414,13 @@ def test_a_watermark_moved_beyond_the_audit_trail_is_ignored(served, prefect_cli
     # An agency acts while Prefect is not told (no wake-up): only the catch-up can show it.
     with transaction(engine_for(served.resolved_database_url)) as session:
         accept_step(
-            session,
-            reference=referral.reference,
-            step="identifikasi",
-            agency="polres-ppa",
+            session=session,
+            step=load_step(
+                session=session,
+                reference=referral.reference,
+                step_ref="identifikasi",
+                agency="polres-ppa",
+            ),
             actor=Actor("agency", "ani", "polres-ppa"),
             now=datetime.now(UTC),
         )

@@ -341,9 +341,10 @@ def test_link_for_one_agency_cannot_open_another_agencys_step(site, inbox, brows
     response = page.goto(
         f"{site.url}/referrals/{referral.reference}/steps/{steps['identifikasi'].id}"
     )
-    assert response.status == 403
-    assert page.get_by_role("heading", name="Akses ditolak").is_visible()
-    assert "Perempuan" not in page.content()
+    # Another agency's step answers as one that does not exist, naming nothing of it.
+    assert response.status == 404
+    assert page.get_by_role("heading", name="Tidak ditemukan").is_visible()
+    assert "Perempuan" not in page.content() and "identifikasi" not in page.content()
     shot(page, "refused")
     assert target
 
