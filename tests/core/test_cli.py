@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from models.settings import PROJECT_ROOT
+from cli.context import run as cli_run
+from cli.main import app
+from models.settings import PROJECT_ROOT, get_settings
 
 RUJUKAN = str(Path(sys.executable).parent / "rujukan")
 EXAMPLE = PROJECT_ROOT / "examples" / "intake.json"
@@ -18,25 +20,26 @@ CANARIES = ("Siti", "Contoh", "812 0000", "2001")
 
 
 @pytest.fixture
-def cli(tmp_path):
-    env = {
-        **os.environ,
-        "RUJUKAN_HOME": str(tmp_path / "var"),
-        "RUJUKAN_SECRET_KEY": "cli-test-key",
-    }
-    env.pop("RUJUKAN_DATABASE_URL", None)
-    env.pop("PREFECT_API_URL", None)
+def cli(tmp_path, monkeypatch, capsys):
+    """Run commands through the console entry point's own code (cli.context.run), in this
+    process, on a temporary home: as an operator runs them, without a new interpreter each."""
+    monkeypatch.setenv("RUJUKAN_HOME", str(tmp_path / "var"))
+    monkeypatch.setenv("RUJUKAN_SECRET_KEY", "cli-test-key")
+    monkeypatch.delenv("RUJUKAN_DATABASE_URL", raising=False)
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
 
-    def run(*args: str, ok: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
-        result = subprocess.run(
-            [RUJUKAN, *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            input=stdin,
-            cwd=tmp_path,
-            timeout=120,
-        )
+    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
+        get_settings.cache_clear()
+        try:
+            cli_run(app, list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        finally:
+            get_settings.cache_clear()
+        captured = capsys.readouterr()
+        result = subprocess.CompletedProcess(list(args), code, captured.out, captured.err)
         if ok:
             assert result.returncode == 0, result.stderr
         return result
