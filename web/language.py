@@ -55,6 +55,10 @@ TEXT: dict[str, Words] = {
         id="Tugas ini tidak memerlukan data korban.",
         en="This step needs no facts about the victim.",
     ),
+    "facts_closed": Words(
+        id="Data korban hanya ditampilkan selama tugas ini terbuka untuk instansi Anda.",
+        en="The victim's facts are shown only while this step is open to your agency.",
+    ),
     "facts_note": Words(
         id="Hanya data yang diperlukan tugas ini. Setiap akses dicatat.",
         en="Only what this step needs. Every view is recorded.",

@@ -150,6 +150,8 @@ def test_the_step_page_follows_the_same_rule(client, world, intake_data, status)
         assert page.status_code == 200
         assert (NAME in page.text) == (expected == "facts")
         assert (PHONE in page.text) == (expected == "facts")
+        closed_words = "hanya ditampilkan selama tugas ini terbuka"
+        assert (closed_words in page.text) == (expected == "record")
     # The referral's address sends the agency to a step it holds, or its inbox: never a 403 page.
     landing = client.get(f"/referrals/{reference}")
     assert landing.status_code == 303
