@@ -101,42 +101,15 @@ def run_demo(settings: Settings) -> list[str]:
     try:
         with transaction(engine) as session:
             # The adult referral moves on: identification done, health and shelter become ready.
-            accept_step(
-                session=session,
-                step=load_step(
-                    session=session,
-                    reference=references[2],
-                    step_ref="identifikasi",
-                    agency="polres-ppa",
-                ),
-                actor=police,
-                now=now,
-            )
+            adult = load_step(session=session, reference=references[2], step_ref="identifikasi")
+            accept_step(session=session, step=adult, actor=police, now=now)
             complete_step(
-                session=session,
-                step=load_step(
-                    session=session,
-                    reference=references[2],
-                    step_ref="identifikasi",
-                    agency="polres-ppa",
-                ),
-                outcome="served",
-                actor=police,
-                now=now,
+                session=session, step=adult, outcome="served", actor=police, now=now,
                 catalog=catalog,
-            )
+            )  # fmt: skip
             # One short-clock step is accepted but will still run late: accepted is not done.
-            accept_step(
-                session=session,
-                step=load_step(
-                    session=session,
-                    reference=references[1],
-                    step_ref="identifikasi",
-                    agency="polres-ppa",
-                ),
-                actor=police,
-                now=now,
-            )
+            child = load_step(session=session, reference=references[1], step_ref="identifikasi")
+            accept_step(session=session, step=child, actor=police, now=now)
     except RujukanError:
         pass  # a demo step that moved already is no reason to stop serving
     with Session(engine) as session:
