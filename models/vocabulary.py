@@ -73,6 +73,40 @@ class ExtensionCode(StrEnum):
     other = "other"
 
 
+class ExploitationCode(StrEnum):
+    """The form of exploitation a case concerns (a statistical fact, never identifying)."""
+
+    labour = "labour"
+    sexual = "sexual"
+    forced_marriage = "forced-marriage"
+    online_scam = "online-scam"
+    organ_removal = "organ-removal"
+    other = "other"
+
+
+class CaseSourceCode(StrEnum):
+    """How a case came to the agencies (a statistical fact)."""
+
+    police_operation = "police-operation"
+    immigration_screening = "immigration-screening"
+    returnee_at_port = "returnee-at-port"
+    public_report = "public-report"
+    ngo = "ngo"
+    hotline = "hotline"
+    other = "other"
+
+
+class RecruitmentCode(StrEnum):
+    """How the victim was recruited (a statistical fact)."""
+
+    online = "online"
+    broker = "broker"
+    family_or_acquaintance = "family-or-acquaintance"
+    placement_agency = "placement-agency"
+    other = "other"
+    unknown = "unknown"
+
+
 # The second value of an audit action says whether it belongs in a referral's history in Prefect:
 # views of personal data, notes, access grants and refusals stay out of it.
 HISTORY = True
@@ -176,6 +210,43 @@ LABELS: dict[type[StrEnum], dict[StrEnum, Words]] = {
         CancelCode.handled_elsewhere: Words(id="Ditangani di tempat lain", en="Handled elsewhere"),
         CancelCode.entered_in_error: Words(id="Salah input", en="Entered in error"),
     },
+    ExploitationCode: {
+        ExploitationCode.labour: Words(id="Eksploitasi kerja", en="Labour exploitation"),
+        ExploitationCode.sexual: Words(id="Eksploitasi seksual", en="Sexual exploitation"),
+        ExploitationCode.forced_marriage: Words(id="Kawin paksa", en="Forced marriage"),
+        ExploitationCode.online_scam: Words(
+            id="Dipaksa bekerja di penipuan daring", en="Forced work in an online scam compound"
+        ),
+        ExploitationCode.organ_removal: Words(id="Pengambilan organ", en="Organ removal"),
+        ExploitationCode.other: Words(id="Lainnya", en="Other"),
+    },
+    CaseSourceCode: {
+        CaseSourceCode.police_operation: Words(id="Operasi kepolisian", en="Police operation"),
+        CaseSourceCode.immigration_screening: Words(
+            id="Pemeriksaan imigrasi", en="Immigration screening"
+        ),
+        CaseSourceCode.returnee_at_port: Words(
+            id="Kepulangan di pelabuhan/bandara", en="Returnee at a port or airport"
+        ),
+        CaseSourceCode.public_report: Words(id="Laporan masyarakat", en="Public report"),
+        CaseSourceCode.ngo: Words(id="Lembaga masyarakat (LSM)", en="NGO"),
+        CaseSourceCode.hotline: Words(id="Layanan pengaduan (hotline)", en="Hotline"),
+        CaseSourceCode.other: Words(id="Lainnya", en="Other"),
+    },
+    RecruitmentCode: {
+        RecruitmentCode.online: Words(
+            id="Lewat internet/media sosial", en="Online or social media"
+        ),
+        RecruitmentCode.broker: Words(id="Calo/sponsor", en="Broker or sponsor"),
+        RecruitmentCode.family_or_acquaintance: Words(
+            id="Keluarga atau kenalan", en="Family or acquaintance"
+        ),
+        RecruitmentCode.placement_agency: Words(
+            id="Perusahaan penempatan (P3MI)", en="Placement agency"
+        ),
+        RecruitmentCode.other: Words(id="Lainnya", en="Other"),
+        RecruitmentCode.unknown: Words(id="Tidak diketahui", en="Unknown"),
+    },
     StepStatus: {
         StepStatus.pending: Words(id="Menunggu", en="Waiting"),
         StepStatus.ready: Words(id="Baru", en="New"),
@@ -227,6 +298,9 @@ CODE_KINDS: dict[str, type[StrEnum]] = {
     "decline-reason": DeclineCode,
     "extension-reason": ExtensionCode,
     "cancel-reason": CancelCode,
+    "exploitation": ExploitationCode,
+    "case-source": CaseSourceCode,
+    "recruitment": RecruitmentCode,
 }
 
 

@@ -20,9 +20,12 @@ from models.vocabulary import (
     LOCALES,
     AuditAction,
     CancelCode,
+    CaseSourceCode,
     DeclineCode,
+    ExploitationCode,
     ExtensionCode,
     OutcomeCode,
+    RecruitmentCode,
     all_codes,
     label,
 )
@@ -31,7 +34,13 @@ CODE_ENUMS = (
     OutcomeCode,
     DeclineCode,
     CancelCode,
+    CaseSourceCode,
+    ExploitationCode,
+    RecruitmentCode,
     ExtensionCode,
+    ExploitationCode,
+    CaseSourceCode,
+    RecruitmentCode,
     StepStatus,
     ReferralStatus,
     AuditAction,
@@ -82,7 +91,15 @@ def test_the_agency_locale_type_names_the_same_locales():
 
 def test_all_codes_lists_every_reason_and_outcome_code_with_both_labels():
     data = all_codes()
-    assert set(data) == {"outcome", "decline-reason", "extension-reason", "cancel-reason"}
+    assert set(data) == {
+        "outcome",
+        "decline-reason",
+        "extension-reason",
+        "cancel-reason",
+        "exploitation",
+        "case-source",
+        "recruitment",
+    }
     for kind, enum in CODE_KINDS.items():
         assert [c["code"] for c in data[kind]] == [m.value for m in enum]
         assert all(set(c) == {"code", "id", "en"} for c in data[kind])
