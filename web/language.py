@@ -172,12 +172,41 @@ TEXT: dict[str, Words] = {
     "case_options": Words(id="Keadaan kasus", en="The case"),
     "consent": Words(id="Persetujuan korban", en="The victim's consent"),
     "consent_hint": Words(
-        id="Centang setiap instansi yang disetujui korban untuk menerima datanya. "
-        "Alur layanan membutuhkan persetujuan untuk semua instansi penerimanya.",
-        en="Tick every agency the victim agreed may receive the case. The pathway needs "
-        "consent for each of its receiving agencies.",
+        id="Instansi penerima pada alur ini sudah dicentang. Hapus centang instansi yang tidak "
+        "disetujui korban, lalu catat persetujuannya.",
+        en="The pathway's receiving agencies are ticked. Untick any agency the victim did not "
+        "agree to, then record the consent.",
     ),
-    "in_pathways": Words(id="dipakai di alur", en="used by pathways"),
+    "consent_given": Words(
+        id="Korban menyetujui datanya dibagikan kepada semua instansi yang dicentang",
+        en="The victim agrees that the case is shared with every agency ticked",
+    ),
+    "consent_others": Words(
+        id="Instansi lain (persetujuan untuk pengalihan nanti)",
+        en="Other agencies (consent for a later re-route)",
+    ),
+    "intake_choose": Words(
+        id="Pilih alur layanan kasus ini. Formulir berikutnya menampilkan instansi penerimanya.",
+        en="Choose the case's pathway. The next form lists its receiving agencies.",
+    ),
+    "intake_next": Words(id="Lanjut", en="Continue"),
+    "intake_change_pathway": Words(id="Ganti alur", en="Change the pathway"),
+    "intake_agencies_count": Words(id="instansi", en="agencies"),
+    "intake_choose_pathway": Words(
+        id="Pilih alur layanan kasus ini dulu.", en="Choose the case's pathway first."
+    ),
+    "intake_consent_unconfirmed": Words(
+        id="Persetujuan korban belum dicatat: centang \u201cKorban menyetujui datanya dibagikan "
+        "kepada semua instansi yang dicentang\u201d, atau pilih pengecualian dengan alasannya.",
+        en="The victim's consent is not recorded: tick \u201cThe victim agrees that the case is "
+        "shared with every agency ticked\u201d, or choose an override with its reason.",
+    ),
+    "intake_consent_missing": Words(
+        id="Alur ini membutuhkan persetujuan korban untuk {agencies}. Centang instansi itu jika "
+        "korban setuju, atau pilih pengecualian dengan alasannya.",
+        en="This pathway needs the victim's consent for {agencies}. Tick them if the victim "
+        "agrees, or choose an override with its reason.",
+    ),
     "override": Words(
         id="Tanpa persetujuan (pengecualian, mis. kepentingan terbaik anak)",
         en="Without consent (override, e.g. a child's best interest)",

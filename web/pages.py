@@ -39,6 +39,7 @@ from models.errors import BadInput, Forbidden, NotFound
 from models.intake import CaseOptions
 from models.links import microseconds, verify
 from models.note import notes_of
+from models.pathway import Pathway
 from models.referral import Referral
 from models.step import Step
 from models.vocabulary import (
@@ -52,6 +53,7 @@ from models.vocabulary import (
 from web.action import StepAct, agency_action, coordinator_action, launch_referral
 from web.deps import CookieSession, Coordinator, Page, PageDep, PagePrincipal, WebDep
 from web.guard import Unauthorized, check_csrf, check_link_session, refuse
+from web.language import words
 from web.render import error_page, error_status, render
 from web.session import (
     COOKIE,
@@ -462,18 +464,33 @@ def coordinator_home(page: PageDep, _: Coordinator, all: int = 0):
     return render(page.request, "referrals.html", {"rows": rows, "show_all": bool(all)})
 
 
+def _offered(page: Page, pathway_id: str) -> Pathway | None:
+    """The pathway a coordinator may choose for a case (demonstration pathways never are)."""
+    pathway = page.web.catalog.pathways.get(pathway_id)
+    return None if pathway is None or pathway.demo else pathway
+
+
+def _receiving(page: Page, pathway: Pathway) -> list[dict]:
+    """The pathway's receiving agencies in the order of its steps, each with its steps' titles."""
+    agencies: dict[str, dict] = {}
+    for spec in pathway.steps:
+        agency = page.web.catalog.agency(spec.agency)
+        row = agencies.setdefault(agency.slug, {"slug": agency.slug, "name": agency.name})
+        row.setdefault("steps", []).append(spec.title.text(page.locale))
+    return list(agencies.values())
+
+
 def _intake_context(page: Page, values: dict, error: str | None) -> dict:
     web, locale = page.web, page.locale
-    # Demonstration pathways (clocks in seconds) are never offered for a real case.
     pathways = sorted((p for p in web.catalog.pathways.values() if not p.demo), key=lambda p: p.id)
-    used_by: dict[str, list[str]] = {}
-    for p in pathways:
-        for slug in sorted(p.agencies()):
-            used_by.setdefault(slug, []).append(p.id)
+    chosen = _offered(page, values["pathway"])
+    receiving = _receiving(page, chosen) if chosen else []
+    slugs = {a["slug"] for a in receiving}
     return {
-        "pathways": [(p.id, p.title.text(locale), sorted(p.agencies())) for p in pathways],
-        "agencies": web.catalog.directory.agencies,
-        "used_by": used_by,
+        "pathways": [(p.id, p.title.text(locale), len(p.agencies())) for p in pathways],
+        "chosen": (chosen.id, chosen.title.text(locale)) if chosen else None,
+        "receiving": receiving,
+        "others": [a for a in web.catalog.directory.agencies if a.slug not in slugs],
         "case_options": [(key, case_option_label(key, locale)) for key in CaseOptions.model_fields],
         "values": values,
         "error": error,
@@ -481,15 +498,31 @@ def _intake_context(page: Page, values: dict, error: str | None) -> dict:
 
 
 @pages.get("/coordinator/intake")
-def intake_page(page: PageDep, _: Coordinator):
-    """The intake form."""
+def intake_page(page: PageDep, _: Coordinator, pathway: str = ""):
+    """The intake form: first the pathway, then the person, the case and the consent it needs."""
+    chosen = _offered(page, pathway)
     values = {
-        "pathway": "",
+        "pathway": chosen.id if chosen else "",
         "urgency": "regular",
-        "consent": [],
+        # The pathway's receiving agencies come ticked; the coordinator confirms the consent once
+        # and unticks any agency the victim refused.
+        "consent": sorted(chosen.agencies()) if chosen else [],
         "case": CaseOptions().model_dump(),
     }
     return render(page.request, "intake.html", _intake_context(page, values, None))
+
+
+def _consent_error(page: Page, pathway: Pathway, values: dict) -> str | None:
+    """What the form lacks in the victim's consent, in the page's words, naming agencies."""
+    if values["override"]:
+        return None
+    t = words(page.locale)
+    if not values["consent_given"]:
+        return t("intake_consent_unconfirmed")
+    missing = [a["name"] for a in _receiving(page, pathway) if a["slug"] not in values["consent"]]
+    if missing:
+        return t("intake_consent_missing").format(agencies=", ".join(missing))
+    return None
 
 
 @pages.post("/coordinator/intake")
@@ -515,6 +548,7 @@ async def intake_submit(page: PageDep, principal: Coordinator, background: Backg
         "home_district": get("home_district"),
         "address": get("address"),
         "consent": consent,
+        "consent_given": bool(form.get("consent_given")),
         "override": bool(form.get("override")),
         "override_reason": get("override_reason"),
         "case": {k: bool(form.get(k)) for k in CaseOptions.model_fields},
@@ -543,13 +577,15 @@ async def intake_submit(page: PageDep, principal: Coordinator, background: Backg
         ),
         "case": values["case"],
     }
+    chosen = _offered(page, values["pathway"])
+    problem = (
+        words(page.locale)("intake_choose_pathway")
+        if chosen is None
+        else _consent_error(page, chosen, values)
+    )
+    if problem:
+        return render(page.request, "intake.html", _intake_context(page, values, problem), 400)
     try:
-        chosen = web.catalog.pathways.get(values["pathway"])
-        if chosen is not None and chosen.demo:
-            raise BadInput(
-                f"'{chosen.id}' is a demonstration pathway with deadlines in seconds: "
-                "choose the pathway of the case"
-            )
         result = await run_in_threadpool(launch_referral, web, principal, background, intake)
     except BadInput as exc:
         context = _intake_context(page, values, str(exc))

@@ -366,23 +366,20 @@ def test_coordinator_launches_a_referral_through_the_intake_form(site, inbox, br
     page.get_by_role("button", name="Masuk").click()
     page.get_by_role("link", name="+ Intake baru").click()
     page.get_by_label("Korban TPPO dewasa (WNI)").check()
+    page.get_by_role("button", name="Lanjut").click()
     page.get_by_label("Darurat").check()
     page.get_by_label("Nama", exact=True).fill("Rina Contoh")
     page.get_by_label("Jenis kelamin").select_option("F")
     page.get_by_label("Tahun lahir").fill("1998")
     page.get_by_label("Bahasa (kode, dipisah koma, mis. id, jv)").fill("id, jv")
-    for slug in (
-        "uptd-ppa",
-        "polres-ppa",
-        "dinsos",
-        "dinkes",
-        "psikolog",
-        "lbh",
-        "lpsk",
-        "disnaker",
-        "ngo",
-    ):
-        page.locator(f"input[name=consent][value={slug}]").check()
+    # the pathway's receiving agencies are listed by name, ticked; the consent is one tick
+    receiving = load_catalog(site.settings).pathways["tppo-dewasa"].agencies()
+    ticked = page.locator("input[name=consent]:checked")
+    assert sorted(ticked.evaluate_all("els => els.map(e => e.value)")) == sorted(receiving)
+    assert page.get_by_text("Polres Bengkulu Tengah, Unit PPA").first.is_visible()
+    page.get_by_role("button", name="Mulai rujukan").click()
+    assert "Persetujuan korban belum dicatat" in page.get_by_role("alert").inner_text()
+    page.get_by_label("Korban menyetujui datanya dibagikan kepada semua instansi").check()
     shot(page, "intake")
     page.get_by_role("button", name="Mulai rujukan").click()
     assert "Rujukan dimulai" in page.get_by_role("status").inner_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 
@@ -142,16 +143,36 @@ def test_wrong_token_and_sign_in_without_csrf(client, world):
 def test_the_intake_form_offers_every_case_option_of_the_intake(client, world):
     token = world.grant(GrantKind.coordinator, "uptd-ppa", "coordinator-1")
     client.post("/signin", data={"csrf": csrf_of(client.get("/signin").text), "token": token})
-    form = client.get("/coordinator/intake").text
+    form = client.get("/coordinator/intake?pathway=tppo-dewasa").text
     for option in CaseOptions.model_fields:
         assert f'name="{option}" value="1" checked' in form  # every option defaults to yes
         assert CASE_OPTION_LABELS[option].id in form
 
 
+def test_the_intake_asks_the_pathway_first_then_lists_its_agencies_by_name(client, world):
+    token = world.grant(GrantKind.coordinator, "uptd-ppa", "coordinator-1")
+    client.post("/signin", data={"csrf": csrf_of(client.get("/signin").text), "token": token})
+    first = client.get("/coordinator/intake").text
+    assert 'method="get"' in first and 'value="tppo-dewasa"' in first
+    assert 'name="consent"' not in first  # no agency is offered before the pathway is known
+    assert "demo-singkat" not in first  # a demonstration pathway is never offered for a case
+    assert "demo-singkat" not in client.get("/coordinator/intake?pathway=demo-singkat").text
+
+    form = client.get("/coordinator/intake?pathway=tppo-anak").text
+    pathway = world.catalog.pathways["tppo-anak"]
+    ticked = set(re.findall(r'name="consent" value="([a-z0-9-]+)" checked', form))
+    assert ticked == pathway.agencies()  # the pathway's receiving agencies, ticked
+    for slug in pathway.agencies():
+        assert world.catalog.agency(slug).name in form
+    offered = set(re.findall(r'name="consent" value="([a-z0-9-]+)"', form))
+    assert offered == {a.slug for a in world.catalog.directory.agencies}  # others unticked
+    assert 'name="consent_given" value="1" >' in form  # the consent itself is never pre-ticked
+
+
 def test_coordinator_launches_through_the_form(client, world):
     token = world.grant(GrantKind.coordinator, "uptd-ppa", "coordinator-1")
     client.post("/signin", data={"csrf": csrf_of(client.get("/signin").text), "token": token})
-    form = client.get("/coordinator/intake")
+    form = client.get("/coordinator/intake?pathway=tppo-dewasa")
     base = {
         "csrf": csrf_of(form.text),
         "pathway": "tppo-dewasa",
@@ -164,25 +185,33 @@ def test_coordinator_launches_through_the_form(client, world):
         "needs_shelter": "1",
         "wants_prosecution": "1",
     }
-    assert 'value="tppo-dewasa"' in form.text
-    assert "demo-singkat" not in form.text  # a demonstration pathway is never offered for a case
+    consent = sorted(world.catalog.pathways["tppo-dewasa"].agencies())
     demo = client.post("/coordinator/intake", data={**base, "pathway": "demo-singkat"})
-    assert demo.status_code == 400 and "demonstration pathway" in demo.text
-    short = client.post("/coordinator/intake", data={**base, "consent": ["polres-ppa"]})
-    assert short.status_code == 400 and "consent is missing" in short.text
+    assert demo.status_code == 400 and "Pilih alur layanan kasus ini dulu" in demo.text
+    unconfirmed = client.post("/coordinator/intake", data={**base, "consent": consent})
+    assert unconfirmed.status_code == 400 and "Persetujuan korban belum dicatat" in unconfirmed.text
+    short = client.post(
+        "/coordinator/intake",
+        data={
+            **base,
+            "consent": [s for s in consent if s not in ("lpsk", "ngo")],
+            "consent_given": "1",
+        },
+    )
+    assert short.status_code == 400
+    names = f"{world.catalog.agency('lpsk').name}, {world.catalog.agency('ngo').name}"
+    assert f"persetujuan korban untuk {names}" in html.unescape(short.text)  # by name, not slug
     assert 'value="Rina Contoh"' in short.text  # the form keeps what was typed
-    consent = [
-        "uptd-ppa",
-        "polres-ppa",
-        "dinsos",
-        "dinkes",
-        "psikolog",
-        "lbh",
-        "lpsk",
-        "disnaker",
-        "ngo",
-    ]
-    launched = client.post("/coordinator/intake", data={**base, "consent": consent})
+    assert 'name="consent" value="lpsk" >' in short.text  # and what was unticked
+    client.get("/lang/en?next=/")
+    english = client.post(
+        "/coordinator/intake", data={**base, "consent": consent[:1], "consent_given": "1"}
+    )
+    assert "This pathway needs the victim's consent for" in html.unescape(english.text)
+    client.get("/lang/id?next=/")
+    launched = client.post(
+        "/coordinator/intake", data={**base, "consent": consent, "consent_given": "1"}
+    )
     assert launched.status_code == 303, launched.text
     page = client.get(launched.headers["location"])
     assert "Rujukan dimulai" in page.text and "Darurat" in page.text
