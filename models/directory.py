@@ -23,6 +23,11 @@ class Agency(BaseModel):
     slug: str = Field(pattern=SLUG, description="Short name, also the Apprise tag of its channels.")
     name: str = Field(min_length=1, max_length=200)
     kind: str = Field(min_length=1, max_length=60, description="e.g. police, health, ngo")
+    also_serves: list[str] = Field(
+        default_factory=list,
+        description="Other kinds of service it can take on (e.g. an NGO that also gives health "
+        "care): offered first when a step of such a kind is re-routed.",
+    )
     timezone: str = "Asia/Jakarta"
     locale: Locale = "id"
     escalation_target: str | None = Field(default=None, pattern=SLUG)
@@ -56,6 +61,13 @@ class Directory(BaseModel):
             if agency.slug == slug:
                 return agency
         raise BadInput(f"unknown agency {quoted(slug)}: see `rujukan agencies list`")
+
+    def stand_ins(self, slug: str) -> list[Agency]:
+        """The agencies that can take over a step of `slug`'s: the same kind, or serving it."""
+        kind = self.get(slug).kind
+        return [
+            a for a in self.agencies if a.slug != slug and (a.kind == kind or kind in a.also_serves)
+        ]
 
     def __contains__(self, slug: object) -> bool:
         return any(a.slug == slug for a in self.agencies)

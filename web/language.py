@@ -119,6 +119,27 @@ TEXT: dict[str, Words] = {
         en="Referral launched. The first agencies have been told.",
     ),
     "done_changed": Words(id="Tersimpan.", en="Saved."),
+    "done_rerouted": Words(
+        id="Tugas dialihkan ke {agency} dan instansi itu diberi tahu. Batas waktu baru: {due}.",
+        en="The step went to {agency}, and that agency is told. New deadline: {due}.",
+    ),
+    "done_extension_approved": Words(
+        id="Perpanjangan disetujui. Batas waktu baru: {due}.",
+        en="Extension approved. New deadline: {due}.",
+    ),
+    "done_extension_refused": Words(
+        id="Perpanjangan ditolak. Batas waktu tetap: {due}.",
+        en="Extension refused. The deadline stays: {due}.",
+    ),
+    "done_cancelled": Words(id="Tugas dibatalkan.", en="The step is cancelled."),
+    "done_closed": Words(
+        id="Rujukan ditutup; tugas yang belum selesai dibatalkan.",
+        en="The referral is closed; every step not yet finished is cancelled.",
+    ),
+    "done_consent": Words(
+        id="Persetujuan korban dicatat untuk instansi itu.",
+        en="The victim's consent is recorded for that agency.",
+    ),
     "left": Words(id="sisa", en="left"),
     "late": Words(id="terlambat", en="late"),
     "overdue": Words(id="Terlambat", en="Overdue"),
@@ -138,6 +159,7 @@ TEXT: dict[str, Words] = {
     "regular": Words(id="Biasa", en="Regular"),
     "emergency": Words(id="Darurat", en="Emergency"),
     "created": Words(id="Dibuat", en="Created"),
+    "steps_done": Words(id="{done} dari {total} tugas selesai", en="{done} of {total} steps done"),
     "attention": Words(id="Perlu tindakan", en="Needs you"),
     "awaiting_reroute": Words(id="menunggu dialihkan", en="awaiting re-route"),
     "extension_requested": Words(id="minta perpanjangan", en="extension requested"),
@@ -215,12 +237,30 @@ TEXT: dict[str, Words] = {
     "launch": Words(id="Mulai rujukan", en="Launch the referral"),
     "timeline": Words(id="Linimasa", en="Timeline"),
     "steps": Words(id="Tugas", en="Steps"),
+    "system_actor": Words(id="Rujukan (sistem)", en="Rujukan (system)"),
+    "audit_from": Words(id="dari", en="from"),
+    "audit_to": Words(id="ke", en="to"),
+    "audit_due_at": Words(id="batas", en="due"),
+    "audit_until": Words(id="sampai", en="until"),
+    "replaces": Words(
+        id="menggantikan tugas yang ditolak oleh", en="replaces the step declined by"
+    ),
+    "note_of": Words(id="Catatan", en="Note"),
+    "notes_recorded": Words(
+        id="Catatan dibuka untuk Anda; pembukaan ini dicatat di jejak audit.",
+        en="Notes are opened for you; this view is recorded in the audit trail.",
+    ),
     "audit_trail": Words(id="Jejak audit", en="Audit trail"),
     "when": Words(id="Waktu", en="When"),
     "who": Words(id="Siapa", en="Who"),
     "what": Words(id="Apa", en="What"),
     "reroute": Words(id="Alihkan ke instansi lain", en="Re-route to another agency"),
     "reroute_to": Words(id="Instansi baru", en="New agency"),
+    "reroute_suggested": Words(
+        id="Dapat mengambil alih layanan ini", en="Can take over this service"
+    ),
+    "reroute_others": Words(id="Instansi lain", en="Other agencies"),
+    "no_consent_yet": Words(id="catat persetujuan dulu", en="record consent first"),
     "approve_extension": Words(id="Setujui perpanjangan", en="Approve the extension"),
     "refuse_extension": Words(id="Tolak perpanjangan", en="Refuse the extension"),
     "other_date": Words(id="Tanggal lain (tidak wajib)", en="Another date (optional)"),

@@ -594,7 +594,13 @@ async def intake_submit(page: PageDep, principal: Coordinator, background: Backg
 
 
 @pages.get("/referrals/{reference}")
-def referral_page(page: PageDep, principal: PagePrincipal, reference: str, done: str | None = None):
+def referral_page(
+    page: PageDep,
+    principal: PagePrincipal,
+    reference: str,
+    done: str | None = None,
+    step: int | None = None,
+):
     """The coordinator's timeline; an agency with a step in it goes to its step (404 otherwise)."""
     web = page.web
     try:
@@ -614,11 +620,26 @@ def referral_page(page: PageDep, principal: PagePrincipal, reference: str, done:
                 if not ids:
                     return _redirect("/inbox")
                 return _redirect(_step_url(referral.reference, ids[-1]))
-            data = timeline(db, referral, web.catalog, web.now(), page.locale)
+            data = _timeline_of(page, principal, db, referral)
     except (Forbidden, NotFound) as exc:
         refuse(web, principal, "view-referral", exc, reference=reference)
         raise
-    return _timeline_page(page, data, done=_word(done))
+    return _timeline_page(page, data, done=_word(done), step_id=step)
+
+
+def _timeline_of(page: Page, principal: Principal, db, referral: Referral) -> dict:
+    """The timeline with every note beside its step (opening the notes is audited)."""
+    web = page.web
+    assert referral.id is not None
+    notes = read_notes(
+        db,
+        referral=referral,
+        notes=notes_of(db, referral.id),
+        sealer=web.sealer,
+        actor=str(principal.actor),
+        now=web.now(),
+    )
+    return timeline(db, referral, web.catalog, web.now(), page.locale, notes=notes)
 
 
 def _timeline_page(
@@ -626,6 +647,7 @@ def _timeline_page(
     data: dict,
     *,
     done: str | None = None,
+    step_id: int | None = None,
     error: str | None = None,
     status: int = 200,
 ) -> Response:
@@ -636,11 +658,28 @@ def _timeline_page(
             "r": data,
             "agencies": page.web.catalog.directory.agencies,
             "cancel_reasons": choices(CancelCode, page.locale),
-            "done": done,
+            "confirmation": _confirmation(page, data, done, step_id),
             "error": error,
         },
         status,
     )
+
+
+def _confirmation(page: Page, data: dict, done: str | None, step_id: int | None) -> str | None:
+    """What a coordinator's action did, read from the referral as it is now (not from the
+    address: the address only says which action to describe)."""
+    if done is None:
+        return None
+    t = words(page.locale)
+    step = next((s for s in data["steps"] if s["id"] == step_id), None)
+    if done == "rerouted" and step is not None:
+        return t("done_rerouted").format(agency=step["agency_name"], due=step["due_local"])
+    if done == "decided" and step is not None and step["events"]:
+        latest = step["events"][-1]["action"]
+        if latest in (AuditAction.extension_approved, AuditAction.extension_refused):
+            return t(f"done_{latest.replace('-', '_')}").format(due=step["due_local"])
+    known = ("launched", "cancelled", "closed", "consent", "already")
+    return t(f"done_{done}") if done in known else t("done_changed")
 
 
 @pages.get("/referrals/{reference}/person")
@@ -672,6 +711,7 @@ def _coordinator_action(
     attempt: str,
     csrf: str,
     act,
+    done: str,
     step_id: int | None = None,
 ) -> Response:
     """The page side of a coordinator action: CSRF, then the timeline with what happened."""
@@ -687,11 +727,13 @@ def _coordinator_action(
     except BadInput as exc:
         with web.transaction() as db:
             referral = authorize_referral(db, principal, reference)
-            data = timeline(db, referral, web.catalog, web.now(), page.locale)
+            data = _timeline_of(page, principal, db, referral)
         return _timeline_page(page, data, error=str(exc), status=error_status(exc))
-    done = "changed" if result.changed else "already"
-    anchor = f"#step-{result.step_id}" if result.step_id else ""
-    return _redirect(f"/referrals/{result.reference}?done={done}{anchor}")
+    done = done if result.changed else "already"
+    if result.step_id is None:
+        return _redirect(f"/referrals/{result.reference}?done={done}")
+    step = result.step_id
+    return _redirect(f"/referrals/{result.reference}?done={done}&step={step}#step-{step}")
 
 
 @pages.post("/referrals/{reference}/steps/{step_id}/reroute")
@@ -707,7 +749,7 @@ def reroute(
     """Hand a declined (or open) step to another agency."""
     return _coordinator_action(
         page, principal, background,
-        reference=reference, step_id=step_id, attempt="reroute", csrf=csrf,
+        reference=reference, step_id=step_id, attempt="reroute", done="rerouted", csrf=csrf,
         act=partial(reroute_step, to_agency=to, catalog=page.web.catalog),
     )  # fmt: skip
 
@@ -740,7 +782,8 @@ def decide_more_time(
 
     return _coordinator_action(
         page, principal, background,
-        reference=reference, step_id=step_id, attempt="decide-extension", csrf=csrf, act=act,
+        reference=reference, step_id=step_id, attempt="decide-extension", done="decided",
+        csrf=csrf, act=act,
     )  # fmt: skip
 
 
@@ -757,7 +800,7 @@ def cancel_one(
     """Cancel a step that is no longer needed."""
     return _coordinator_action(
         page, principal, background,
-        reference=reference, step_id=step_id, attempt="cancel-step", csrf=csrf,
+        reference=reference, step_id=step_id, attempt="cancel-step", done="cancelled", csrf=csrf,
         act=partial(cancel_step, reason=reason, catalog=page.web.catalog),
     )  # fmt: skip
 
@@ -774,7 +817,7 @@ def cancel_all(
     """Close a referral: every step not yet finished is cancelled."""
     return _coordinator_action(
         page, principal, background,
-        reference=reference, attempt="cancel-referral", csrf=csrf,
+        reference=reference, attempt="cancel-referral", done="closed", csrf=csrf,
         act=partial(cancel_referral, reason=reason),
     )  # fmt: skip
 
@@ -791,7 +834,7 @@ def consent(
     """Record the victim's consent to share with one more agency (before a re-route)."""
     return _coordinator_action(
         page, principal, background,
-        reference=reference, attempt="add-consent", csrf=csrf,
+        reference=reference, attempt="add-consent", done="consent", csrf=csrf,
         act=partial(add_consent, agency=agency, catalog=page.web.catalog),
     )  # fmt: skip
 

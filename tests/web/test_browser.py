@@ -391,3 +391,66 @@ def test_coordinator_launches_a_referral_through_the_intake_form(site, inbox, br
     with Session(site.engine) as session:
         stored = session.exec(select(Referral).where(Referral.reference == reference)).one()
     assert stored.urgency.value == "emergency" and stored.coordinator == "coordinator-1"
+
+
+def test_coordinator_sees_a_decline_and_reroutes_the_step(site, inbox, browser, intake_data):
+    from models.actions import SYSTEM, accept_step, complete_step
+
+    referral = launch_referral(site, intake_data)
+    catalog = load_catalog(site.settings)
+    with transaction(site.engine) as session:
+        ident = session.exec(
+            select(Step).where(Step.referral_id == referral.id, Step.key == "identifikasi")
+        ).one()
+        now = datetime.now(UTC)
+        accept_step(session=session, step=ident, actor=SYSTEM, now=now)
+        complete_step(
+            session=session, step=ident, outcome="served", actor=SYSTEM, now=now, catalog=catalog
+        )
+    from flows.wake import after_commit
+
+    after_commit(site.settings, [referral.id])
+
+    # the health unit declines from the link in its message, on a phone
+    dinkes = phone(browser)
+    dinkes.goto(link_in(inbox.wait_for("dinkes")[0], site))
+    dinkes.locator("summary", has_text="Tolak tugas").click()
+    dinkes.locator("#decline-reason").select_option("no-capacity")
+    dinkes.locator("#note-decline").fill("Poli penuh sampai Senin")
+    dinkes.locator("#officer-decline").fill("dr. Hendra")
+    dinkes.get_by_role("button", name="Tolak tugas").click()
+    assert dinkes.get_by_role("status").is_visible()
+
+    with transaction(site.engine) as session:
+        _, token = issue_grant(
+            session,
+            kind=GrantKind.coordinator,
+            agency="uptd-ppa",
+            holder="coordinator-1",
+            issued_by="operator:test",
+            now=datetime.now(UTC),
+            catalog=catalog,
+        )
+    page = phone(browser)
+    page.goto(site.url + "/signin")
+    page.get_by_label("Token akses").fill(token)
+    page.get_by_role("button", name="Masuk").click()
+    assert page.get_by_text("1 menunggu dialihkan").is_visible()  # the list says what waits
+    shot(page, "coordinator-list")
+    page.get_by_text(referral.reference).click()
+    health = page.locator(".tl-item", has_text="Pemeriksaan dan rehabilitasi kesehatan").first
+    said = health.inner_text()
+    assert "Tidak ada kapasitas" in said and "Poli penuh sampai Senin" in said
+    assert "dr. Hendra · Dinas Kesehatan" in said
+    suggested = health.locator("optgroup").first
+    assert suggested.get_attribute("label") == "Dapat mengambil alih layanan ini"
+    assert "Kepolisian" not in suggested.inner_text() and "Polres" not in suggested.inner_text()
+    shot(page, "coordinator-timeline-declined")
+    health.locator("select[name=to]").select_option("ngo")
+    health.get_by_role("button", name="Alihkan ke instansi lain").click()
+    confirmation = page.get_by_role("status").inner_text()
+    assert "Tugas dialihkan ke Yayasan anti-perdagangan orang (LSM lokal)" in confirmation
+    assert re.search(r"Batas waktu baru: \d{4}-\d\d-\d\d \d\d:\d\d WIB", confirmation)
+    assert page.get_by_text("menggantikan tugas yang ditolak oleh Dinas Kesehatan").is_visible()
+    shot(page, "coordinator-rerouted")
+    inbox.wait_for("ngo")  # the NGO heard of it through the real relay

@@ -318,7 +318,11 @@ def test_a_declined_message_takes_the_coordinator_to_the_timeline_after_sign_in(
     )
     assert signed.status_code == 303 and signed.headers["location"] == f"/referrals/{ref}"
     timeline = client.get(signed.headers["location"])
-    assert timeline.status_code == 200 and ref in timeline.text and "rumah-aman" in timeline.text
+    assert (
+        timeline.status_code == 200
+        and ref in timeline.text
+        and "Penempatan di rumah aman" in timeline.text
+    )
 
 
 def test_sign_in_never_sends_anyone_to_another_site(client, world):
