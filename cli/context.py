@@ -15,6 +15,7 @@ import typer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from flows.wake import after_commit, relay_running
 from models.access import HOLDER
 from models.actions import Actor, record_refusal
 from models.catalog import Catalog, load_catalog
@@ -42,6 +43,25 @@ class Context:
     @cached_property
     def sealer(self) -> Sealer:
         return Sealer(self.settings.resolved_secret_key())
+
+    def after_commit(self, referral_ids: list[int | None]) -> None:
+        """Send what the change queued (within the send budget) and say on stderr how many
+        messages went and how many wait for the relay, warning when none runs."""
+        report = after_commit(self.settings, referral_ids)
+        if report is None or not (report.sent or report.waiting or report.failed):
+            return
+        line = f"messages: {report.sent} sent"
+        if report.sends and report.sends != report.sent:
+            line += f" in {report.sends} sends"
+        if report.failed or report.dead:
+            line += f", {report.failed + report.dead} failed (see `rujukan outbox list`)"
+        if report.waiting:
+            line += f", {report.waiting} waiting for the relay"
+            if not relay_running(self.settings):
+                line += (
+                    ": no `rujukan serve` runs for this home, so nothing sends them until it does"
+                )
+        typer.echo(line, err=True)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

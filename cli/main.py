@@ -12,7 +12,6 @@ from sqlmodel import select
 from cli.access_commands import access_app
 from cli.context import JsonFlag, context, emit, run
 from cli.views import referral_timeline, step_row, timeline_text
-from flows.wake import after_commit
 from models.actions import (
     Actor,
     accept_step,
@@ -293,7 +292,7 @@ def launch_cmd(
             }
             for r in referrals
         ]
-    after_commit(ctx.settings, [r.id for r in referrals])
+    ctx.after_commit([r.id for r in referrals])
     if as_json and intake is not None:
         emit(rows[0], True, str)
     elif as_json:
@@ -348,7 +347,7 @@ def referral_cancel(
             session=session, referral=find_referral(session, reference), reason=reason,
             actor=actor, now=utcnow(),
         )  # fmt: skip
-    after_commit(ctx.settings, [referral.id])
+    ctx.after_commit([referral.id])
     typer.echo(f"{referral.reference} cancelled")
 
 
@@ -418,7 +417,7 @@ def _agency_actor(agency: str, by: str | None) -> Actor:
 
 
 def _step_done(ctx, step: Step, verb: str) -> None:
-    after_commit(ctx.settings, [step.referral_id])
+    ctx.after_commit([step.referral_id])
     typer.echo(f"{verb}: step {step.ref} ({step.agency}) is now {step.status.value}")
 
 

@@ -36,17 +36,22 @@ def own_api_url(settings: Settings) -> str:
     return f"http://{host}:{settings.prefect_port}/api"
 
 
+def serving(settings: Settings) -> dict | None:
+    """What the `rujukan serve` of this home wrote about itself, if it runs; else None."""
+    try:
+        data = json.loads(serving_file(settings).read_text())
+        os.kill(int(data["pid"]), 0)  # a marker left by a killed serve points at nothing
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return data
+
+
 def api_url(settings: Settings) -> str | None:
     """The Prefect API to use: PREFECT_API_URL if the operator set it, else a running serve's."""
     if url := os.environ.get("PREFECT_API_URL"):
         return url
-    marker = serving_file(settings)
-    try:
-        data = json.loads(marker.read_text())
-        os.kill(int(data["pid"]), 0)  # a marker left by a killed serve points at nothing
-    except (OSError, ValueError, KeyError):
-        return None
-    return str(data["api_url"])
+    data = serving(settings)
+    return str(data["api_url"]) if data and "api_url" in data else None
 
 
 def _auth(settings: Settings) -> tuple[str, str] | None:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from flows.server import prefect_at, reachable_api
+from flows.server import prefect_at, reachable_api, serving
 from models.settings import Settings
+
+if TYPE_CHECKING:
+    from notifications.relay import RelayReport
 
 log = logging.getLogger("rujukan.wake")
 
@@ -14,25 +18,29 @@ log = logging.getLogger("rujukan.wake")
 WAKE_LIMIT = 25
 
 
-def after_commit(settings: Settings, referral_ids: list[int | None]) -> None:
-    """Deliver the messages these changes queued, then bring the referrals' Prefect runs up to date.
+def after_commit(settings: Settings, referral_ids: list[int | None]) -> RelayReport | None:
+    """Send the messages these changes queued, then bring the referrals' Prefect runs up to date.
 
-    The change is committed already, so nothing here fails the caller: a message that did not go
-    is retried by the relay's timer, and a wake-up is a signal, not data (if Prefect is down or
-    slow, the deadline sweep's catch-up repairs the view). The one health check comes before
-    Prefect is imported: with no server up, a command pays nothing for it.
+    Sending gets `RUJUKAN_SEND_BUDGET_SECONDS`: no send starts after it (those started finish),
+    and what is left waits for the relay that `rujukan serve` runs. The change is committed
+    already, so nothing here fails the caller: a message that did not go is retried by the
+    relay's timer, and a wake-up is a signal, not data (if Prefect is down or slow, the deadline
+    sweep's catch-up repairs the view). The one health check comes before Prefect is imported:
+    with no server up, a command pays nothing for it. Returns what the sending did (None if it
+    could not start).
     """
     # Apprise and Prefect take seconds to import: a command that changed nothing never pays.
     from notifications.relay import relay_now  # noqa: PLC0415
 
     ids = [i for i in referral_ids if i is not None]
+    report = None
     try:
-        relay_now(settings, referral_ids=ids)
+        report = relay_now(settings, referral_ids=ids, budget=settings.send_budget_seconds)
         if not ids or len(ids) > WAKE_LIMIT:
-            return
+            return report
         url = reachable_api(settings)
         if url is None:
-            return
+            return report
         from prefect.client.orchestration import get_client  # noqa: PLC0415
 
         from flows.referral import sync_referrals  # noqa: PLC0415
@@ -44,3 +52,9 @@ def after_commit(settings: Settings, referral_ids: list[int | None]) -> None:
             "after-commit delivery or wake-up failed (%s); the relay timer and the sweep catch up",
             type(exc).__name__,
         )
+    return report
+
+
+def relay_running(settings: Settings) -> bool:
+    """True if a `rujukan serve` of this home runs (its relay sends what a command left)."""
+    return serving(settings) is not None

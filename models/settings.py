@@ -108,6 +108,25 @@ class Settings(BaseSettings):
         "after this returns to the queue (its relay died mid-send, so it may be sent twice). At "
         "least 30 s, so that it outlives Apprise's own timeouts (4 s connect and read, 15 s SMTP).",
     )
+    digest_window_seconds: float = Field(
+        default=5.0,
+        ge=0.0,
+        description="Messages to one recipient that fall due within this many seconds of each "
+        "other go out as one digest (a table of references, steps and deadlines, one inbox link); "
+        "each message still records its own delivery.",
+    )
+    digest_max_rows: int = Field(
+        default=50,
+        ge=1,
+        description="Rows a digest lists one by one; beyond them it gives the count and the inbox "
+        "link (a chat message has room for about 50).",
+    )
+    send_budget_seconds: float = Field(
+        default=2.0,
+        ge=0.0,
+        description="How long a command or a page spends sending after its commit; what is left "
+        "waits for the relay that `rujukan serve` runs. Sends already started are let finish.",
+    )
     mailbox_port: int = Field(
         default=8025, description="Port of the local demo mail catcher started by `rujukan serve`."
     )

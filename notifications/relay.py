@@ -9,14 +9,16 @@ import logging
 import random
 import re
 import threading
+import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import apprise
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -25,8 +27,10 @@ from models.clock import utcnow
 from models.database import engine_for, transaction
 from models.faults import crash_point
 from models.outbox import OutboxMessage, OutboxStatus
+from models.referral import Referral
 from models.seal import channel_key
 from models.settings import Settings
+from models.step import Step
 from notifications.channels import (
     CheckedApprise,
     HostPolicy,
@@ -35,7 +39,7 @@ from notifications.channels import (
     quiet_apprise_logger,
     usable_apprise,
 )
-from notifications.render import Message, render_outbox_message
+from notifications.render import Message, render_digest, render_outbox_message
 
 log = logging.getLogger("rujukan.relay")
 quiet_apprise_logger()
@@ -43,7 +47,7 @@ quiet_apprise_logger()
 # The lease (RUJUKAN_RELAY_LEASE_SECONDS, 5 min by default, never under 30 s) outlives any send:
 # Apprise's own timeouts are seconds (4 s connect/read by default, 15 s for SMTP), so a row in
 # `sending` past its lease means the relay stopped mid-send.
-BATCH = 200
+BATCH = 5000  # rows claimed in one tick (they go out as one digest per recipient)
 SENDERS = 8  # recipients served at once; rows of one recipient go out in order
 _jitter = random.SystemRandom()
 
@@ -52,11 +56,14 @@ _jitter = random.SystemRandom()
 class RelayReport:
     """What one relay pass did (counts only)."""
 
-    sent: int = 0
+    sent: int = 0  # outbox rows delivered
     failed: int = 0
     dead: int = 0
     skipped: int = 0  # claimed by another relay first
+    sends: int = 0  # messages handed to the channels: a digest is one send for many rows
+    waiting: int = 0  # rows still due when a time-boxed pass stopped, left to the relay timer
     errors: list[str] = field(default_factory=list)  # ids and reasons only, never bodies
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, int]:
         """The counts as a dict."""
@@ -65,6 +72,8 @@ class RelayReport:
             "failed": self.failed,
             "dead": self.dead,
             "skipped": self.skipped,
+            "sends": self.sends,
+            "waiting": self.waiting,
         }
 
 
@@ -111,35 +120,37 @@ def release_expired_leases(session: Session, *, now: datetime, max_attempts: int
     return dead + back
 
 
-def due_ids(
+def due_rows(
     session: Session,
     *,
     now: datetime,
     referral_ids: list[int] | None,
-    exclude: set[int],
     limit: int = BATCH,
-) -> list[int]:
-    """Ids of pending or failed rows whose time has come, oldest first."""
+) -> list[tuple[int, str, datetime]]:
+    """(id, recipient, due time) of pending or failed rows whose time has come, oldest first."""
     query = (
-        select(OutboxMessage.id)
+        select(OutboxMessage.id, OutboxMessage.recipient, OutboxMessage.next_attempt_at)
         .where(
             col(OutboxMessage.status).in_([OutboxStatus.pending, OutboxStatus.failed]),
             OutboxMessage.next_attempt_at <= now,
         )
         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-        .limit(limit + len(exclude))
+        .limit(limit)
     )
     if referral_ids is not None:
         query = query.where(col(OutboxMessage.referral_id).in_(referral_ids))
-    return [i for i in session.exec(query).all() if i not in exclude][:limit]
+    return [(i, r, at) for i, r, at in session.exec(query).all()]
 
 
-def claim(session: Session, *, message_id: int, now: datetime, lease: timedelta) -> bool:
-    """Take one due row for sending (compare-and-set); False if another relay took it first."""
+def claim(session: Session, *, ids: list[int], now: datetime, lease: timedelta) -> list[int]:
+    """Take due rows for sending in one compare-and-set; the ids this relay got (another relay
+    may have taken some first)."""
+    if not ids:
+        return []
     result = session.exec(  # type: ignore[call-overload]
         update(OutboxMessage)
         .where(
-            OutboxMessage.id == message_id,
+            col(OutboxMessage.id).in_(ids),
             col(OutboxMessage.status).in_([OutboxStatus.pending, OutboxStatus.failed]),
             OutboxMessage.next_attempt_at <= now,
         )
@@ -148,8 +159,9 @@ def claim(session: Session, *, message_id: int, now: datetime, lease: timedelta)
             lease_until=now + lease,
             attempts=OutboxMessage.attempts + 1,
         )
+        .returning(OutboxMessage.id)
     )
-    return result.rowcount == 1
+    return sorted(result.scalars().all())
 
 
 def mark(
@@ -289,68 +301,268 @@ def _scheme(service) -> str:
 
 
 @dataclass
-class _Claimed:
-    message: OutboxMessage
+class Delivery:
+    """One send to one recipient: a single message, or a digest of several rows."""
+
+    recipient: str
+    rows: list[OutboxMessage]
     rendered: Message | None
-    error: str | None
+    error: str | None = None
+
+    @property
+    def already(self) -> frozenset[str]:
+        """Channels that have every row of it already (a retry after a partial failure)."""
+        return frozenset(set.intersection(*(set(r.delivered_to) for r in self.rows)))
+
+
+class Relay:
+    """Sends due outbox rows, one recipient at a time each and many recipients at once.
+
+    A recipient with several due rows gets one digest; a recipient whose send is still under
+    way, or whose channels' pace (Apprise's `request_rate_per_sec`: 5.5 s for email, 0.2 s for
+    WhatsApp) has not yet come round since its last send, is left for a later tick, and its rows
+    join that tick's digest. So a slow or failing channel holds up only its own recipient.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = engine_for(settings.resolved_database_url)
+        self.key = channel_key(settings.resolved_secret_key())
+        self.pool = ThreadPoolExecutor(max_workers=SENDERS, thread_name_prefix="relay")
+        self.busy: set[str] = set()  # recipients with a send under way
+        self.next_send: dict[str, float] = {}  # recipient -> monotonic time its pace allows
+        self.in_flight: set[Future] = set()
+        self.lock = threading.Lock()
+
+    def release_leases(self, now: datetime) -> None:
+        """Rows a stopped relay left in `sending` go back to the queue."""
+        with transaction(self.engine) as session:
+            release_expired_leases(session, now=now, max_attempts=self.settings.relay_max_attempts)
+
+    def tick(
+        self,
+        report: RelayReport,
+        *,
+        referral_ids: list[int] | None = None,
+        now: datetime | None = None,
+    ) -> int:
+        """Claim what is due for every free recipient and start sending; the sends started."""
+        moment = now or utcnow()
+        catalog = _catalog(self.settings)
+        with self.lock:
+            blocked = self.busy | {r for r, at in self.next_send.items() if at > time.monotonic()}
+        deliveries = self._claim(catalog, referral_ids, moment, blocked, report)
+        if not deliveries:
+            return 0
+        notifier = _notifier(self.settings)
+        for delivery in deliveries:
+            with self.lock:
+                self.busy.add(delivery.recipient)
+            future = self.pool.submit(self._send, notifier, delivery, now, report)
+            with self.lock:
+                self.in_flight.add(future)
+            future.add_done_callback(self._forget)
+        return len(deliveries)
+
+    def wait(self) -> None:
+        """Wait for the sends under way."""
+        with self.lock:
+            pending = set(self.in_flight)
+        futures_wait(pending)
+
+    def close(self) -> None:
+        """Let the sends under way finish, then stop the senders."""
+        self.pool.shutdown(wait=True)
+
+    def _forget(self, future: Future) -> None:
+        with self.lock:
+            self.in_flight.discard(future)
+
+    def _claim(
+        self,
+        catalog: Catalog,
+        referral_ids: list[int] | None,
+        now: datetime,
+        blocked: set[str],
+        report: RelayReport,
+    ) -> list[Delivery]:
+        """Claim the due rows of free recipients (and those due within the digest window) and
+        render one delivery per recipient."""
+        horizon = now + timedelta(seconds=self.settings.digest_window_seconds)
+        with transaction(self.engine) as session:
+            wanted: dict[str, list[int]] = defaultdict(list)
+            served = set()  # a recipient is served when one of its rows is due now; its rows due
+            # within the window ride along in the digest instead of going out alone a moment later
+            for message_id, recipient, due_at in due_rows(
+                session, now=horizon, referral_ids=referral_ids
+            ):
+                if recipient not in blocked:
+                    wanted[recipient].append(message_id)
+                    if due_at <= now:
+                        served.add(recipient)
+            ids = sorted(i for r in served for i in wanted[r])
+            mine = claim(
+                session,
+                ids=ids,
+                now=horizon,
+                lease=timedelta(seconds=self.settings.relay_lease_seconds),
+            )
+            report_skipped = len(ids) - len(mine)
+        with report.lock:
+            report.skipped += report_skipped
+        if not mine:
+            return []
+        with Session(self.engine, expire_on_commit=False) as session:
+            rows = session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(mine))).all()
+            by_recipient: dict[str, list[OutboxMessage]] = defaultdict(list)
+            for row in sorted(rows, key=lambda r: r.id or 0):
+                by_recipient[row.recipient].append(row)
+            preload(session, rows)
+            deliveries = [
+                self._render(session, catalog, recipient, group, now)
+                for recipient, group in by_recipient.items()
+            ]
+            session.expunge_all()  # the rows travel on to the senders, detached and unchanged
+        return deliveries
+
+    def _render(
+        self,
+        session: Session,
+        catalog: Catalog,
+        recipient: str,
+        rows: list[OutboxMessage],
+        now: datetime,
+    ) -> Delivery:
+        try:
+            if len(rows) == 1:
+                rendered = render_outbox_message(
+                    session, message=rows[0], catalog=catalog, settings=self.settings, now=now
+                )
+            else:
+                rendered = render_digest(
+                    session, messages=rows, catalog=catalog, settings=self.settings, now=now
+                )
+        except Exception as exc:  # a broken template or row fails this delivery only
+            return Delivery(recipient, rows, None, f"could not render ({exc.__class__.__name__})")
+        return Delivery(recipient, rows, rendered)
+
+    def _send(
+        self,
+        notifier: apprise.Apprise,
+        delivery: Delivery,
+        now: datetime | None,
+        report: RelayReport,
+    ) -> None:
+        try:
+            if delivery.rendered is None:
+                outcome = Outcome(False, delivery.error)
+            else:
+                outcome = deliver(
+                    notifier,
+                    recipient=delivery.recipient,
+                    message=delivery.rendered,
+                    key=self.key,
+                    already=delivery.already,
+                )
+                with report.lock:
+                    report.sends += 1
+                if outcome.delivered:
+                    crash_point("after-send")  # the harness's window: sent, not yet marked
+            with transaction(self.engine) as session:
+                for row in delivery.rows:
+                    _record(session, row, outcome, now or utcnow(), self.settings, report)
+        except Exception as exc:  # noqa: BLE001 - the lease returns the rows to the queue
+            log.warning("relay send stopped: %s", exc.__class__.__name__)
+            with report.lock:
+                report.errors.append(f"relay send stopped: {exc.__class__.__name__}")
+        finally:
+            pace = _pace(notifier, delivery.recipient)
+            with self.lock:
+                self.busy.discard(delivery.recipient)
+                self.next_send[delivery.recipient] = time.monotonic() + pace
+
+
+def _pace(notifier: apprise.Apprise, recipient: str) -> float:
+    """The longest pause Apprise keeps between two sends through one of the recipient's
+    channels (`request_rate_per_sec`, in seconds)."""
+    try:
+        services = list(notifier.find(recipient, match_always=False))
+    except Exception:  # noqa: BLE001 - no pace known: no pause
+        return 0.0
+    return max((float(getattr(s, "request_rate_per_sec", 0) or 0) for s in services), default=0.0)
+
+
+def preload(session: Session, rows: list[OutboxMessage]) -> None:
+    """Load the referrals and steps of these rows in two queries: rendering then finds them in
+    the session instead of asking for each."""
+    referral_ids = {r.referral_id for r in rows}
+    step_ids = {r.step_id for r in rows if r.step_id is not None}
+    session.exec(select(Referral).where(col(Referral.id).in_(referral_ids))).all()
+    if step_ids:
+        session.exec(select(Step).where(col(Step.id).in_(step_ids))).all()
 
 
 def relay_now(
-    settings: Settings, *, referral_ids: list[int] | None = None, now: datetime | None = None
+    settings: Settings,
+    *,
+    referral_ids: list[int] | None = None,
+    now: datetime | None = None,
+    budget: float | None = None,
 ) -> RelayReport:
-    """Send every due pending or failed row (only these referrals' if given); never raises."""
+    """Send every due pending or failed row (only these referrals' if given); never raises.
+
+    With a `budget` (seconds), no new send starts after it; sends already started finish, and
+    `waiting` counts the rows left for the relay timer.
+    """
     report = RelayReport()
+    if referral_ids is not None and not referral_ids:
+        return report
+    relay: Relay | None = None
     try:
-        _relay(settings, referral_ids=referral_ids, now=now, report=report)
+        relay = Relay(settings)
+        relay.release_leases(now or utcnow())
+        deadline = None if budget is None else time.monotonic() + budget
+        while deadline is None or time.monotonic() < deadline:
+            if relay.tick(report, referral_ids=referral_ids, now=now):
+                relay.wait()  # sends already started always finish
+                continue
+            pause = _pace_pause(relay, referral_ids, now)
+            if pause is None or (deadline is not None and time.monotonic() + pause >= deadline):
+                break
+            time.sleep(pause)
+        relay.close()
+        if budget is not None:
+            report.waiting = _due_count(relay.engine, referral_ids, now or utcnow())
     except Exception as exc:  # the caller already committed its change; the timer retries
         log.warning("relay pass stopped: %s", exc.__class__.__name__)
         report.errors.append(f"relay pass stopped: {exc.__class__.__name__}")
+        if relay is not None:
+            relay.close()
     return report
 
 
-def _relay(
-    settings: Settings, *, referral_ids: list[int] | None, now: datetime | None, report: RelayReport
-) -> None:
-    if referral_ids is not None and not referral_ids:
-        return
-    engine = engine_for(settings.resolved_database_url)
-    catalog = _catalog(settings)
-    notifier: apprise.Apprise | None = None
-    key = channel_key(settings.resolved_secret_key())
-    seen: set[int] = set()
-    with transaction(engine) as session:
-        release_expired_leases(
-            session, now=now or utcnow(), max_attempts=settings.relay_max_attempts
+def _pace_pause(relay: Relay, referral_ids: list[int] | None, now: datetime | None) -> float | None:
+    """Seconds until a recipient whose rows wait only for its channels' pace may send again;
+    None when no due row waits for that."""
+    with relay.lock:
+        paced = {r: at for r, at in relay.next_send.items() if at > time.monotonic()}
+    if not paced:
+        return None
+    with Session(relay.engine) as session:
+        due = due_rows(session, now=now or utcnow(), referral_ids=referral_ids)
+    waits = [paced[r] - time.monotonic() for _, r, _ in due if r in paced]
+    return max(0.0, min(waits)) if waits else None
+
+
+def _due_count(engine: Engine, referral_ids: list[int] | None, now: datetime) -> int:
+    with Session(engine) as session:
+        query = select(func.count()).where(
+            col(OutboxMessage.status).in_([OutboxStatus.pending, OutboxStatus.failed]),
+            OutboxMessage.next_attempt_at <= now,
         )
-    while True:
-        moment = now or utcnow()
-        batch = _claim_batch(
-            engine,
-            catalog,
-            settings,
-            referral_ids=referral_ids,
-            now=moment,
-            seen=seen,
-            report=report,
-        )
-        if batch is None:
-            return
-        if not batch:
-            continue
-        if notifier is None:
-            notifier = _notifier(settings)
-        by_recipient: dict[str, list[_Claimed]] = defaultdict(list)
-        for item in batch:
-            by_recipient[item.message.recipient].append(item)
-        with ThreadPoolExecutor(max_workers=min(SENDERS, len(by_recipient))) as pool:
-            senders = [
-                pool.submit(_send_all, notifier, key, items) for items in by_recipient.values()
-            ]
-            outcomes = [sender.result() for sender in senders]
-        with transaction(engine) as session:
-            for pairs in outcomes:
-                for item, outcome in pairs:
-                    _record(session, item, outcome, now or utcnow(), settings, report)
+        if referral_ids is not None:
+            query = query.where(col(OutboxMessage.referral_id).in_(referral_ids))
+        return int(session.exec(query).one())
 
 
 _cache_lock = threading.Lock()
@@ -391,96 +603,46 @@ def _notifier(settings: Settings) -> apprise.Apprise:
         return _notifiers[key]
 
 
-def _claim_batch(
-    engine: Engine,
-    catalog: Catalog,
-    settings: Settings,
-    *,
-    referral_ids: list[int] | None,
-    now: datetime,
-    seen: set[int],
-    report: RelayReport,
-) -> list[_Claimed] | None:
-    """Claim and render the next due rows; None when nothing is left."""
-    with transaction(engine) as session:
-        ids = due_ids(session, now=now, referral_ids=referral_ids, exclude=seen)
-        if not ids:
-            return None
-        seen.update(ids)
-        mine = []
-        for message_id in ids:
-            if claim(
-                session,
-                message_id=message_id,
-                now=now,
-                lease=timedelta(seconds=settings.relay_lease_seconds),
-            ):
-                mine.append(message_id)
-            else:
-                report.skipped += 1
-    claimed = []
-    with Session(engine, expire_on_commit=False) as session:
-        rows = session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(mine))).all()
-        for row in sorted(rows, key=lambda r: r.id or 0):
-            try:
-                rendered = render_outbox_message(
-                    session, message=row, catalog=catalog, settings=settings, now=now
-                )
-                claimed.append(_Claimed(row, rendered, None))
-            except Exception as exc:  # a broken template or row fails this row only
-                claimed.append(_Claimed(row, None, f"could not render ({exc.__class__.__name__})"))
-        session.expunge_all()  # the rows travel on to the senders, detached and unchanged
-    return claimed
-
-
-def _send_all(
-    notifier: apprise.Apprise, key: bytes, items: list[_Claimed]
-) -> list[tuple[_Claimed, Outcome]]:
-    results = []
-    for item in items:
-        if item.rendered is None:
-            results.append((item, Outcome(False, item.error)))
-        else:
-            outcome = deliver(
-                notifier,
-                recipient=item.message.recipient,
-                message=item.rendered,
-                key=key,
-                already=frozenset(item.message.delivered_to),
-            )
-            if outcome.delivered:
-                crash_point("after-send")  # the harness's window: sent, not yet marked
-            results.append((item, outcome))
-    return results
-
-
 def _record(
     session: Session,
-    item: _Claimed,
+    message: OutboxMessage,
     outcome: Outcome,
     now: datetime,
     settings: Settings,
     report: RelayReport,
 ) -> None:
-    status = mark(session, message=item.message, outcome=outcome, now=now, settings=settings)
-    if status == OutboxStatus.sent:
-        report.sent += 1
-        return
-    if status is None:
-        report.skipped += 1
-        return
-    if status == OutboxStatus.dead:
-        report.dead += 1
-        log.warning(
-            "outbox message %s is dead after %s attempts", item.message.id, item.message.attempts
-        )
-    else:
-        report.failed += 1
-    report.errors.append(f"message {item.message.id}: {outcome.error}")
+    status = mark(session, message=message, outcome=outcome, now=now, settings=settings)
+    with report.lock:
+        if status == OutboxStatus.sent:
+            report.sent += 1
+            return
+        if status is None:
+            report.skipped += 1
+            return
+        if status == OutboxStatus.dead:
+            report.dead += 1
+            log.warning("outbox message %s is dead after %s attempts", message.id, message.attempts)
+        else:
+            report.failed += 1
+        report.errors.append(f"message {message.id}: {outcome.error}")
 
 
 def run_relay(settings: Settings, stop: threading.Event) -> None:
-    """Relay every relay_interval_seconds until `stop` is set (for `rujukan serve`)."""
-    while not stop.is_set():
-        relay_now(settings)
-        stop.wait(settings.relay_interval_seconds)
+    """Relay until `stop` is set (for `rujukan serve`): a tick every relay_interval_seconds, or
+    sooner while recipients wait only for their channels' pace; sends run beside the ticks."""
+    relay = Relay(settings)
+    try:
+        relay.release_leases(utcnow())
+        while not stop.is_set():
+            report = RelayReport()
+            try:
+                relay.tick(report)
+            except Exception as exc:  # noqa: BLE001 - the next tick tries again
+                log.warning("relay tick stopped: %s", exc.__class__.__name__)
+            stop.wait(
+                min(settings.relay_interval_seconds, 1.0)
+                if relay.in_flight
+                else settings.relay_interval_seconds
+            )
+    finally:
+        relay.close()

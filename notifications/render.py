@@ -161,6 +161,78 @@ def message_context(
     return template, locale, MessageContext(referral.reference, title, deadline, link)
 
 
+@dataclass(frozen=True)
+class DigestRow:
+    """One row of a digest: what happened, to which referral and step, by when, and its link."""
+
+    event: str
+    reference: str
+    step: str | None
+    deadline: str | None
+    link: str
+
+
+def render_digest(
+    session: Session,
+    *,
+    messages: list[OutboxMessage],
+    catalog: Catalog,
+    settings: Settings,
+    now: datetime,
+) -> Message:
+    """One message for several rows of one recipient: a table of references, steps and deadlines
+    (the same facts as the single messages, nothing more) and one link to the inbox."""
+    recipient = recipient_agency(catalog, settings, messages[0].recipient)
+    locale = recipient.locale if recipient.locale in LOCALES else DEFAULT_LOCALE
+    rows, own = [], False
+    for message in messages:
+        _, _, context = message_context(
+            session, message=message, catalog=catalog, settings=settings, now=now
+        )
+        own = own or "/s/" in context.link
+        rows.append(
+            DigestRow(
+                message.event.value, context.reference, context.step, context.deadline, context.link
+            )
+        )
+    shown = rows[: settings.digest_max_rows]
+    # The agency's own steps: a signed link to its inbox. The coordinator and the task force act
+    # on referrals: their link opens the site, which asks them to sign in.
+    inbox = (
+        step_link(settings, agency=recipient.slug, step_id=None, now=now)
+        if own
+        else settings.base_url.rstrip("/") + "/"
+    )
+    events = {row.event for row in rows}
+    values = {
+        "count": len(rows),
+        "agency": recipient.name,
+        "event": events.pop() if len(events) == 1 else "mixed",
+        "rows": shown,
+        "more": len(rows) - len(shown),
+        "inbox": inbox,
+    }
+    name = f"{locale}/digest.j2"
+    bodies = {}
+    for body_format in FORMATS:
+        listed = shown
+        if body_format == "markdown":
+            listed = [
+                DigestRow(r.event, r.reference, _markdown_escaped(r.step), r.deadline, r.link)
+                for r in shown
+            ]
+        compiled = _environment(body_format == "html").get_template(name)
+        bodies[body_format] = (
+            compiled.render(dict(values, rows=listed, format=body_format)).strip() + "\n"
+        )
+    text_template = _environment(False).get_template(name)
+    subject_parts = text_template.blocks["subject"](
+        text_template.new_context(dict(values, format="text"))
+    )
+    subject = _CONTROL.sub(" ", "".join(subject_parts)).strip()
+    return Message(subject=subject, **bodies)
+
+
 def render_outbox_message(
     session: Session, *, message: OutboxMessage, catalog: Catalog, settings: Settings, now: datetime
 ) -> Message:

@@ -58,6 +58,8 @@ def test_a_dead_message_is_listed_and_retried(
         "failed": 0,
         "dead": 0,
         "skipped": 0,
+        "sends": 1,
+        "waiting": 0,
     }
     assert len(read_mailbox(settings)) == 1
     with transaction(engine) as session:
