@@ -98,17 +98,51 @@ TEXT: dict[str, Words] = {
     "back_to_inbox": Words(id="Kembali ke kotak masuk", en="Back to the inbox"),
     "step_closed": Words(id="Tugas ini sudah ditutup.", en="This step is closed."),
     "done_accepted": Words(id="Tugas diterima. Terima kasih.", en="Step accepted. Thank you."),
-    "done_declined": Words(
-        id="Tugas ditolak. Koordinator sudah diberi tahu.",
-        en="Step declined. The coordinator has been told.",
+    "accepted_next": Words(
+        id="Tidak ada pesan yang dikirim; koordinator melihatnya di linimasa rujukan. "
+        "Setelah dilayani, selesaikan tugas di bawah.",
+        en="No message was sent; the coordinator sees it in the referral's timeline. "
+        "When it is done, complete the step below.",
     ),
-    "done_completed": Words(
-        id="Tugas selesai. Instansi berikutnya sudah diberi tahu.",
-        en="Step completed. The next agencies have been told.",
+    "done_declined": Words(id="Tugas ditolak.", en="Step declined."),
+    "declined_next": Words(
+        id="Koordinator ({agency}) akan mengalihkannya ke instansi lain.",
+        en="The coordinator ({agency}) will hand it to another agency.",
     ),
+    "done_completed": Words(id="Tugas selesai.", en="Step completed."),
     "done_extension": Words(
-        id="Permintaan perpanjangan terkirim ke koordinator.",
-        en="Your request for more time went to the coordinator.",
+        id="Permintaan perpanjangan tercatat.", en="Your request for more time is recorded."
+    ),
+    "extension_next": Words(
+        id="Koordinator ({agency}) memutuskan; batas waktu lama berlaku sampai disetujui.",
+        en="The coordinator ({agency}) decides; the current deadline holds until then.",
+    ),
+    "delivery_sent": Words(id="Pesan terkirim ke {agency}.", en="A message went to {agency}."),
+    "delivery_pending": Words(
+        id="Pesan untuk {agency} sedang dikirim.", en="A message to {agency} is on its way."
+    ),
+    "delivery_failed": Words(
+        id="Pesan untuk {agency} belum terkirim; sistem mencoba lagi dan operator melihatnya.",
+        en="The message to {agency} has not gone through yet; it is retried and the operator "
+        "sees it.",
+    ),
+    "delivery_none": Words(id="Tidak ada pesan untuk {agency}.", en="No message went to {agency}."),
+    "told_intro": Words(
+        id="Tugas berikutnya sudah siap dan instansinya diberi tahu:",
+        en="The next steps are ready and their agencies were told:",
+    ),
+    "step_of": Words(id="tugas {agency}", en="a step of {agency}"),
+    "next": Words(id="Berikutnya:", en="Next:"),
+    "waits_for": Words(id="masih menunggu", en="still waits for"),
+    "not_told_yet": Words(
+        id="Belum ada instansi lain yang diberi tahu.", en="No other agency was told yet."
+    ),
+    "referral_done": Words(
+        id="Semua tugas rujukan ini selesai.", en="Every step of this referral is done."
+    ),
+    "nothing_next": Words(
+        id="Tidak ada tugas lain yang menunggu tugas ini; tidak ada pesan yang dikirim.",
+        en="No other step waits for this one; no message was sent.",
     ),
     "done_already": Words(
         id="Sudah dilakukan sebelumnya; tidak ada yang berubah.",

@@ -63,7 +63,7 @@ from web.session import (
     signed_in,
     with_officer,
 )
-from web.views import inbox, referral_list, step_view, timeline
+from web.views import confirmation, inbox, referral_list, step_view, timeline
 
 pages = APIRouter(include_in_schema=False)
 Field = Annotated[str, Form()]  # a form field; always optional, so the engine names what is missing
@@ -253,6 +253,15 @@ def _step_page(
         pathway = stored_pathway(db, referral.pathway_id, referral.pathway_version)
         spec = pathway.step(step.key)
         view = step_view(step, referral, db, web.catalog, now, locale)
+        confirm = confirmation(
+            db,
+            referral=referral,
+            step=step,
+            catalog=web.catalog,
+            viewer=principal.agency,
+            done=done,
+            locale=locale,
+        )
         actor = str(principal.actor)
         facts = disclose_for_step(
             db, referral=referral, step=step, spec=spec, sealer=web.sealer, actor=actor, now=now
@@ -280,6 +289,7 @@ def _step_page(
             "codes": codes,
             "error": error,
             "done": done,
+            "confirm": confirm,
             "agency": web.catalog.agency(principal.agency),
             "ask_officer": principal.grant_id is None,
             "officer": page.session.officer if page.session else "",

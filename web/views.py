@@ -8,10 +8,12 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from models.access import Principal
-from models.actions import steps_of
+from models.actions import key_done, steps_of
 from models.audit import AuditEntry
 from models.catalog import Catalog, stored_pathway
 from models.deadline import local_time_text
+from models.outbox import MessageEvent, OutboxMessage, OutboxStatus
+from models.pathway import Pathway
 from models.referral import Consent, Referral, ReferralStatus
 from models.step import OPEN, Step, StepStatus
 from models.vocabulary import AuditAction, DeclineCode, ExtensionCode, OutcomeCode, label
@@ -186,4 +188,151 @@ def timeline(
             }
             for a in audit
         ],
+    }
+
+
+# --- what an agency's action really did -----------------------------------------------------------
+
+DELIVERY = {
+    OutboxStatus.pending: "pending",
+    OutboxStatus.sending: "pending",
+    OutboxStatus.failed: "failed",
+    OutboxStatus.dead: "failed",
+    OutboxStatus.sent: "sent",
+}
+
+
+def _delivery(
+    session: Session, referral_id: int, event: MessageEvent, step_id: int | None
+) -> str | None:
+    """The state of the newest message of `event` about a step ("sent", "pending", "failed")."""
+    query = select(OutboxMessage).where(
+        OutboxMessage.referral_id == referral_id,
+        OutboxMessage.event == event,
+        OutboxMessage.step_id == step_id,
+    )
+    row = session.exec(query.order_by(OutboxMessage.id.desc())).first()  # type: ignore[union-attr]
+    return DELIVERY[row.status] if row is not None else None
+
+
+def _seen_step(step: Step, pathway: Pathway, catalog: Catalog, viewer: str, locale: str) -> dict:
+    """Another step as `viewer` may see it: its agency's name, and its title unless hidden."""
+    spec = pathway.step(step.key)
+    hidden = step.agency != viewer and catalog.hides_title(step.agency, spec.agency)
+    return {
+        "id": step.id,
+        "agency": step.agency,
+        "agency_name": catalog.agency(step.agency).name,
+        "title": None if hidden else spec.title.text(locale),
+        "awaits_reroute": step.awaits_reroute,
+    }
+
+
+def _waiting(
+    steps: list[Step], step: Step, pathway: Pathway, catalog: Catalog, viewer: str, locale: str
+) -> list[dict]:
+    """The steps after `step` that still wait, each with the unfinished steps it waits on.
+
+    A step skipped by its condition passes the wait on to the steps after it.
+    """
+    waits: list[dict] = []
+    keys, seen = [step.key], {step.key}
+    while keys:
+        key = keys.pop(0)
+        for spec in pathway.steps:
+            if key not in spec.depends_on or spec.key in seen:
+                continue
+            seen.add(spec.key)
+            instances = [s for s in steps if s.key == spec.key]
+            if instances and all(s.status == StepStatus.skipped for s in instances):
+                keys.append(spec.key)
+                continue
+            pending = [s for s in instances if s.status == StepStatus.pending]
+            if not pending:
+                continue
+            blockers = [
+                s
+                for dep in spec.depends_on
+                if not key_done(steps, dep)
+                for s in steps
+                if s.key == dep and not key_done([s], dep)
+            ]
+            waits.append(
+                {
+                    "step": _seen_step(pending[0], pathway, catalog, viewer, locale),
+                    "on": [_seen_step(b, pathway, catalog, viewer, locale) for b in blockers],
+                }
+            )
+    return waits
+
+
+def confirmation(
+    session: Session,
+    *,
+    referral: Referral,
+    step: Step,
+    catalog: Catalog,
+    viewer: str,
+    done: str | None,
+    locale: str,
+) -> dict | None:
+    """What an agency's action did, read from the record (never from the address).
+
+    `done` only says which action to report; nothing is reported that the step, the audit
+    trail and the outbox do not show. None when the record does not bear it out.
+    """
+    assert referral.id is not None and step.id is not None
+    coordinator = catalog.agency(referral.coordinator_agency).name
+    if done == "accepted" and step.accepted_at is not None:
+        return {"kind": "accepted"}
+    if done == "declined" and step.status == StepStatus.declined:
+        delivery = _delivery(session, referral.id, MessageEvent.declined, step.id)
+        return {"kind": "declined", "coordinator": coordinator, "delivery": delivery}
+    if done == "extension" and step.extension_until is not None:
+        delivery = _delivery(session, referral.id, MessageEvent.extension_requested, step.id)
+        return {"kind": "extension", "coordinator": coordinator, "delivery": delivery}
+    if done != "completed" or step.status != StepStatus.completed:
+        return None
+    completed = session.exec(
+        select(AuditEntry).where(
+            AuditEntry.referral_id == referral.id,
+            AuditEntry.step_id == step.id,
+            AuditEntry.action == AuditAction.completed,
+        )
+    ).first()
+    pathway = stored_pathway(session, referral.pathway_id, referral.pathway_version)
+    steps = steps_of(session, referral.id)
+    by_id = {s.id: s for s in steps}
+    told: list[dict] = []
+    referral_done = None
+    if completed is not None:
+        # What the same transaction did after the completion: the steps it made ready.
+        after = session.exec(
+            select(AuditEntry)
+            .where(
+                AuditEntry.referral_id == referral.id,
+                AuditEntry.seq > completed.seq,
+                AuditEntry.at == completed.at,
+                AuditEntry.actor == completed.actor,
+            )
+            .order_by(AuditEntry.seq)  # type: ignore[arg-type]
+        ).all()
+        for entry in after:
+            if entry.action == AuditAction.ready and entry.step_id in by_id:
+                shown = _seen_step(by_id[entry.step_id], pathway, catalog, viewer, locale)
+                shown["delivery"] = _delivery(
+                    session, referral.id, MessageEvent.assigned, entry.step_id
+                )
+                told.append(shown)
+            elif entry.action == AuditAction.referral_completed:
+                referral_done = _delivery(
+                    session, referral.id, MessageEvent.referral_completed, None
+                )
+    return {
+        "kind": "completed",
+        "told": told,
+        "waits": _waiting(steps, step, pathway, catalog, viewer, locale),
+        "referral_done": completed is not None and referral.status == ReferralStatus.completed,
+        "referral_delivery": referral_done,
+        "coordinator": coordinator,
     }

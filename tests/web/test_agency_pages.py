@@ -1,0 +1,89 @@
+"""What an agency's pages say after it acts: only what the record bears out."""
+
+from __future__ import annotations
+
+import re
+
+from models.actions import Actor, accept_step, complete_step
+from models.database import transaction
+from models.step import Step, StepStatus
+
+
+def csrf_of(page: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert match, "the page has no CSRF field"
+    return match.group(1)
+
+
+def text_of(page: str) -> str:
+    """The page's words without tags, as a reader sees them."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
+
+
+def open_step(client, world, agency: str, step_id: int) -> str:
+    return client.get(f"/s/{world.link(agency, step_id)}").headers["location"]
+
+
+def finish(world, step_id: int, agency: str) -> None:
+    """An agency completes a step through the engine (the part of the path not under test)."""
+    actor = Actor("agency", "budi", agency)
+    with transaction(world.engine) as session:
+        step = session.get(Step, step_id)
+        accept_step(session=session, step=step, actor=actor, now=world.clock.now)
+        complete_step(
+            session=session,
+            step=step,
+            outcome="served",
+            actor=actor,
+            now=world.clock.now,
+            catalog=world.catalog,
+        )
+
+
+def test_a_completion_says_who_was_told_or_what_the_next_step_waits_for(client, world, referral):
+    steps = world.steps(referral)
+    finish(world, steps["identifikasi"].id, "polres-ppa")
+    shelter = steps["rumah-aman"].id
+    url = open_step(client, world, "dinsos", shelter)
+    csrf = csrf_of(client.get(url).text)
+
+    accepted = client.post(f"{url}/accept", data={"csrf": csrf, "officer": "Bu Ratna"})
+    page = text_of(client.get(accepted.headers["location"]).text)
+    assert "Tugas diterima" in page and "Tidak ada pesan yang dikirim" in page
+
+    done = client.post(f"{url}/complete", data={"csrf": csrf, "outcome": "served"})
+    assert done.headers["location"].endswith("done=completed")
+    page = text_of(client.get(done.headers["location"]).text)
+    assert "Tugas selesai" in page
+    assert "Instansi berikutnya sudah diberi tahu" not in page
+    # The next step (psychology) waits for health; both agencies hide their step titles.
+    assert "masih menunggu tugas Dinas Kesehatan / RSUD / Puskesmas" in page
+    assert "Belum ada instansi lain yang diberi tahu" in page
+    assert "Pemeriksaan dan rehabilitasi" not in page and "Asesmen" not in page
+
+    # Health completes: now the psychologist is told of its step, by name.
+    health = steps["kesehatan"].id
+    finish(world, health, "dinkes")
+    assert world.step(health).status == StepStatus.completed
+    url = open_step(client, world, "dinkes", health)
+    page = text_of(client.get(f"{url}?done=completed").text)
+    assert "Tugas berikutnya sudah siap dan instansinya diberi tahu" in page
+    told = r"tugas Psikolog \(melalui UPTD PPA\): Pesan (untuk|terkirim ke) Psikolog"
+    assert re.search(told, page)
+    assert "Asesmen" not in page and "masih menunggu" not in page
+
+
+def test_the_address_cannot_make_the_page_claim_an_action(client, world, referral):
+    ident = world.steps(referral)["identifikasi"].id
+    url = open_step(client, world, "polres-ppa", ident)
+    for done in ("completed", "declined", "extension", "accepted"):
+        page = client.get(f"{url}?done={done}").text
+        assert 'role="status"' not in page, done
+    csrf = csrf_of(client.get(url).text)
+    declined = client.post(
+        f"{url}/decline", data={"csrf": csrf, "officer": "Ani", "reason": "no-capacity"}
+    )
+    page = text_of(client.get(declined.headers["location"]).text)
+    assert "Tugas ditolak" in page
+    assert "Koordinator (UPTD Perlindungan Perempuan dan Anak) akan mengalihkannya" in page
+    assert "UPTD Perlindungan Perempuan dan Anak" in page.split("mengalihkannya", 1)[1]
