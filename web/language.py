@@ -41,7 +41,26 @@ TEXT: dict[str, Words] = {
         id="Tidak ada tugas terbuka. Terima kasih!", en="No open steps. Thank you!"
     ),
     "inbox_scope_one": Words(
-        id="Tautan ini membuka satu tugas saja.", en="This link opens one step only."
+        id="Tautan yang Anda buka hanya membuka tugas di bawah ini, bukan seluruh kotak masuk "
+        "instansi Anda.",
+        en="The links you opened open only the steps below, not your agency's whole inbox.",
+    ),
+    "link_steps_title": Words(id="Tugas dari tautan Anda", en="Steps from your links"),
+    "link_steps_none_open": Words(
+        id="Tugas dari tautan ini tidak ada yang terbuka lagi. Terima kasih!",
+        en="None of the steps from these links is open any more. Thank you!",
+    ),
+    "whole_inbox": Words(id="Semua tugas instansi Anda", en="All your agency's steps"),
+    "whole_inbox_signin": Words(
+        id="Untuk melihat semua tugas {agency}, masuk dengan token akses pribadi Anda "
+        "(minta ke operator Rujukan bila belum punya).",
+        en="To see every step of {agency}, sign in with your personal access token "
+        "(ask the Rujukan operator if you have none).",
+    ),
+    "whole_inbox_links": Words(
+        id="Tautan dalam setiap pesan Rujukan untuk instansi Anda menambahkan tugasnya ke "
+        "daftar ini.",
+        en="The link in each Rujukan message to your agency adds its step to this list.",
     ),
     "reference": Words(id="Kode rujukan", en="Reference"),
     "step": Words(id="Tugas", en="Step"),

@@ -63,7 +63,7 @@ from web.session import (
     signed_in,
     with_officer,
 )
-from web.views import confirmation, inbox, referral_list, step_view, timeline
+from web.views import confirmation, inbox, link_steps, referral_list, step_view, timeline
 
 pages = APIRouter(include_in_schema=False)
 Field = Annotated[str, Form()]  # a form field; always optional, so the engine names what is missing
@@ -222,15 +222,20 @@ def switch_language(web: WebDep, locale: str, next: str = "/"):
 def inbox_page(page: PageDep, principal: PagePrincipal):
     """The agency's open steps, overdue first (a coordinator sees every agency's)."""
     web = page.web
+    one_step = principal.step_ids is not None
     with web.transaction() as db:
-        rows = inbox(db, principal, web.catalog, web.now(), page.locale)
+        if one_step:
+            rows = link_steps(db, principal, web.catalog, web.now(), page.locale)
+        else:
+            rows = inbox(db, principal, web.catalog, web.now(), page.locale)
     return render(
         page.request,
         "inbox.html",
         {
             "rows": rows,
+            "open_rows": [r for r in rows if r["open"]],
             "agency": web.catalog.agency(principal.agency),
-            "one_step": principal.step_ids is not None,
+            "one_step": one_step,
         },
     )
 

@@ -91,6 +91,27 @@ def inbox(
     return rows
 
 
+def link_steps(
+    session: Session, principal: Principal, catalog: Catalog, now: datetime, locale: str
+) -> list[dict]:
+    """The steps a step-link session opens, whatever their state now: open ones first."""
+    if principal.step_ids is None:
+        return []
+    steps = session.exec(
+        select(Step).where(
+            Step.id.in_(principal.step_ids),  # type: ignore[union-attr]
+            Step.agency == principal.agency,
+        )
+    ).all()
+    rows = []
+    for step in steps:
+        referral = session.get(Referral, step.referral_id)
+        assert referral is not None
+        rows.append(step_view(step, referral, session, catalog, now, locale))
+    rows.sort(key=lambda r: (not r["open"], not r["overdue"], r["due_at"] or "9999", r["id"]))
+    return rows
+
+
 def referral_list(
     session: Session, catalog: Catalog, now: datetime, locale: str, include_closed: bool = False
 ) -> list[dict]:

@@ -87,3 +87,24 @@ def test_the_address_cannot_make_the_page_claim_an_action(client, world, referra
     assert "Tugas ditolak" in page
     assert "Koordinator (UPTD Perlindungan Perempuan dan Anak) akan mengalihkannya" in page
     assert "UPTD Perlindungan Perempuan dan Anak" in page.split("mengalihkannya", 1)[1]
+
+
+def test_the_inbox_of_a_step_link_says_what_it_opens_and_how_to_see_every_step(
+    client, world, referral, intake_data
+):
+    finish(world, world.steps(referral)["identifikasi"].id, "polres-ppa")
+    other = world.launch(intake_data)
+    finish(world, world.steps(other)["identifikasi"].id, "polres-ppa")
+    shelter = world.steps(referral)["rumah-aman"].id
+    open_step(client, world, "dinsos", shelter)
+    page = text_of(client.get("/inbox").text)
+    assert "Tugas dari tautan Anda" in page and "Penempatan di rumah aman" in page
+    assert referral.reference in page and other.reference not in page  # the link's step only
+    assert "masuk dengan token akses pribadi" in page
+
+    finish(world, shelter, "dinsos")
+    page = text_of(client.get("/inbox").text)
+    assert "Tidak ada tugas terbuka" not in page
+    assert "Tugas dari tautan ini tidak ada yang terbuka lagi" in page
+    assert "Penempatan di rumah aman" in page and "Selesai" in page  # the step, with its state
+    assert 'href="/signin?next=/inbox"' in client.get("/inbox").text
