@@ -110,7 +110,26 @@ TEXT: dict[str, Words] = {
     "new_date": Words(id="Tanggal baru", en="New date"),
     "new_time": Words(id="Jam", en="Time"),
     "in_local_time": Words(id="waktu setempat", en="local time"),
-    "officer": Words(id="Nama petugas (tidak wajib)", en="Your name (optional)"),
+    "officer": Words(id="Nama petugas (wajib)", en="Your name (required)"),
+    "officer_hint": Words(
+        id="Tautan tidak menyebut siapa Anda; nama Anda dicatat bersama tindakan ini dan "
+        "diingat selama sesi ini.",
+        en="A link does not say who you are; your name is recorded with this action and "
+        "remembered for this session.",
+    ),
+    "acting_as": Words(id="Bertindak sebagai", en="Acting as"),
+    "change": Words(id="ganti", en="change"),
+    "save": Words(id="Simpan", en="Save"),
+    "officer_needed": Words(
+        id="Tulis nama Anda (petugas yang bertindak): tautan tidak menyebut siapa Anda, dan "
+        "jejak audit mencatat siapa yang bertindak.",
+        en="Write your name (the officer acting): a link does not say who you are, and the "
+        "audit trail records who acted.",
+    ),
+    "officer_invalid": Words(
+        id="Nama petugas harus 1-60 huruf, angka, spasi atau . @ ' -",
+        en="Your name must be 1-60 letters, digits, spaces or . @ ' -",
+    ),
     "send": Words(id="Kirim", en="Send"),
     "extension_pending": Words(id="Perpanjangan diminta sampai", en="Extension requested until"),
     "notes": Words(id="Catatan", en="Notes"),

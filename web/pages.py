@@ -13,6 +13,8 @@ from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
 from models.access import (
+    HOLDER_RULE,
+    OFFICER_NEEDED,
     Principal,
     authorize_referral,
     authorize_step,
@@ -52,6 +54,7 @@ from models.vocabulary import (
 from web.action import StepAct, agency_action, coordinator_action, launch_referral
 from web.deps import CookieSession, Coordinator, Page, PageDep, PagePrincipal, WebDep
 from web.guard import Unauthorized, check_csrf, check_link_session, refuse
+from web.language import words
 from web.render import error_page, error_status, render
 from web.session import (
     COOKIE,
@@ -356,13 +359,42 @@ def _agency_action(
         raise
     except BadInput as exc:
         status = error_status(exc)
-        return _step_page(page, principal, reference, step_id, error=str(exc), status=status)
+        error = _in_words(page, str(exc))
+        return _step_page(page, principal, reference, step_id, error=error, status=status)
     response = _redirect(
         _step_url(result.reference, step_id, done if result.changed else "already")
     )
     if principal.grant_id is None and name != session.officer:
         _set_session(web, response, with_officer(session, check_holder(name)))
     return response
+
+
+# Errors about the officer's name, in the page's language (the engine's are in English).
+OFFICER_ERRORS = {OFFICER_NEEDED: "officer_needed", HOLDER_RULE: "officer_invalid"}
+
+
+def _in_words(page: Page, message: str) -> str:
+    key = OFFICER_ERRORS.get(message)
+    return words(page.locale)(key) if key else message
+
+
+@pages.post("/officer")
+def change_officer(
+    page: PageDep, principal: PagePrincipal, csrf: Field = "", officer: Field = "", next: Field = ""
+):
+    """A link session names another officer for its next actions (a personal token names its
+    holder, so it has nothing to change)."""
+    web = page.web
+    session = check_csrf(web, page.session, csrf, "name-officer", principal, page.source)
+    target = _local_path(next or "/inbox")
+    if principal.grant_id is not None or principal.is_coordinator:
+        return _redirect(target)
+    try:
+        name = check_holder(officer)
+    except BadInput as exc:
+        refuse(web, principal, "name-officer", exc, source=page.source)
+        return error_page(page.request, 400, _in_words(page, str(exc)))
+    return _set_session(web, _redirect(target), with_officer(session, name))
 
 
 @pages.post("/referrals/{reference}/steps/{step_id}/accept")

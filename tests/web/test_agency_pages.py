@@ -108,3 +108,54 @@ def test_the_inbox_of_a_step_link_says_what_it_opens_and_how_to_see_every_step(
     assert "Tugas dari tautan ini tidak ada yang terbuka lagi" in page
     assert "Penempatan di rumah aman" in page and "Selesai" in page  # the step, with its state
     assert 'href="/signin?next=/inbox"' in client.get("/inbox").text
+
+
+def test_a_link_session_asks_the_officer_once_and_records_the_name(client, world, referral):
+    ident = world.steps(referral)["identifikasi"].id
+    url = open_step(client, world, "polres-ppa", ident)
+    page = client.get(url).text
+    assert "Nama petugas (wajib)" in page and "Nama petugas (tidak wajib)" not in page
+    csrf = csrf_of(page)
+    nameless = client.post(f"{url}/accept", data={"csrf": csrf})
+    assert nameless.status_code == 400
+    assert "Tulis nama Anda (petugas yang bertindak)" in nameless.text  # in the page's language
+    assert "write your name" not in nameless.text
+    bad = client.post(f"{url}/accept", data={"csrf": csrf, "officer": "Ani\n<b>"})
+    assert bad.status_code == 400 and "Nama petugas harus 1-60 huruf" in bad.text
+    assert world.step(ident).status == StepStatus.ready
+
+    client.post(f"{url}/accept", data={"csrf": csrf, "officer": "Bu Ratna"})
+    page = client.get(url).text
+    # Asked once: the complete form has no name field; the page says who acts, with a change.
+    assert 'name="officer"' in page and 'id="officer-complete"' not in page
+    assert "Bertindak sebagai: Bu Ratna" in text_of(page)
+    changed = client.post("/officer", data={"csrf": csrf, "officer": "Pak Joko", "next": url})
+    assert changed.status_code == 303 and changed.headers["location"] == url
+    assert "Bertindak sebagai: Pak Joko" in text_of(client.get(url).text)
+    client.post(f"{url}/complete", data={"csrf": csrf, "outcome": "served"})
+    assert [a.actor for a in world.audit("accepted")] == ["agency:polres-ppa/Bu Ratna"]
+    assert [a.actor for a in world.audit("completed")] == ["agency:polres-ppa/Pak Joko"]
+
+
+def test_a_personal_token_session_is_never_asked_for_a_name(client, world, referral):
+    from models.access import GrantKind
+
+    token = world.grant(GrantKind.agency, "polres-ppa", "ani")
+    signin = client.get("/signin")
+    client.post("/signin", data={"csrf": csrf_of(signin.text), "token": token})
+    ident = world.steps(referral)["identifikasi"].id
+    url = f"/referrals/{referral.reference}/steps/{ident}"
+    page = client.get(url).text
+    assert 'name="officer"' not in page and "Bertindak sebagai" not in page
+    client.post(f"{url}/accept", data={"csrf": csrf_of(page)})
+    assert [a.actor for a in world.audit("accepted")] == ["agency:polres-ppa/ani"]
+
+
+def test_the_api_needs_the_officer_with_a_link_token(client, world, referral):
+    ident = world.steps(referral)["identifikasi"].id
+    url = f"/api/referrals/{referral.reference}/steps/{ident}/accept"
+    link = {"Authorization": f"Bearer {world.link('polres-ppa', ident)}"}
+    nameless = client.post(url, headers=link, json={})
+    assert nameless.status_code == 400 and "write your name" in nameless.json()["message"]
+    assert client.post(url, headers=link, json={"officer": "Ani"}).status_code == 200
+    assert [a.actor for a in world.audit("accepted")] == ["agency:polres-ppa/Ani"]
