@@ -33,6 +33,7 @@ from models.actions import (
     decline_step,
     request_extension,
     reroute_step,
+    steps_of,
 )
 from models.audit import record
 from models.catalog import stored_pathway
@@ -66,7 +67,16 @@ from web.session import (
     signed_in,
     with_officer,
 )
-from web.views import confirmation, inbox, link_steps, referral_list, step_view, timeline
+from web.views import (
+    confirmation,
+    inbox,
+    link_steps,
+    readable_facts,
+    readable_notes,
+    referral_list,
+    step_view,
+    timeline,
+)
 
 pages = APIRouter(include_in_schema=False)
 Field = Annotated[str, Form()]  # a form field; always optional, so the engine names what is missing
@@ -286,13 +296,14 @@ def _step_page(
     tz = ZoneInfo(view["timezone"])
     for note in notes:
         note["local"] = note["created_at"].astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    readable_notes(notes, referral, web.catalog, {step.id: view["title"]}, locale)
     codes = {kind: choices(enum, locale) for kind, enum in CODE_KINDS.items()}
     return render(
         page.request,
         "step.html",
         {
             "step": view,
-            "facts": facts,
+            "facts": readable_facts(facts, locale),
             "notes": notes,
             "codes": codes,
             "error": error,
@@ -670,7 +681,16 @@ def person_page(page: PageDep, principal: Coordinator, reference: str):
             actor=actor,
             now=web.now(),
         )
-    context = {"reference": referral.reference, "facts": facts, "notes": notes}
+        pathway = stored_pathway(db, referral.pathway_id, referral.pathway_version)
+        titles = {
+            s.id: pathway.step(s.key).title.text(page.locale) for s in steps_of(db, referral.id)
+        }
+    readable_notes(notes, referral, web.catalog, titles, page.locale)
+    context = {
+        "reference": referral.reference,
+        "facts": readable_facts(facts, page.locale),
+        "notes": notes,
+    }
     return render(page.request, "person.html", context)
 
 

@@ -16,7 +16,16 @@ from models.outbox import MessageEvent, OutboxMessage, OutboxStatus
 from models.pathway import Pathway
 from models.referral import Consent, Referral, ReferralStatus
 from models.step import OPEN, Step, StepStatus
-from models.vocabulary import AuditAction, DeclineCode, ExtensionCode, OutcomeCode, label
+from models.vocabulary import (
+    AuditAction,
+    DeclineCode,
+    ExtensionCode,
+    OutcomeCode,
+    Words,
+    age_group_label,
+    label,
+    language_name,
+)
 from web.language import time_left_text
 
 
@@ -357,3 +366,60 @@ def confirmation(
         "referral_delivery": referral_done,
         "coordinator": coordinator,
     }
+
+
+# --- people and facts as a reader reads them ------------------------------------------------------
+
+SYSTEM_NAME = Words(id="Rujukan (sistem)", en="Rujukan (system)")
+# A note is written with the attempt it came with (web/action.py's `attempt`).
+NOTE_ACTIONS = {
+    "accept": AuditAction.accepted,
+    "decline": AuditAction.declined,
+    "complete": AuditAction.completed,
+    "request-extension": AuditAction.extension_requested,
+}
+
+
+def actor_label(actor: str, catalog: Catalog, coordinator_agency: str, locale: str) -> str:
+    """Who acted, for people: 'Bu Ratna · Dinas Sosial' for 'agency:dinsos/Bu Ratna'.
+
+    A coordinator is named with the referral's coordinating agency, the system as Rujukan.
+    """
+    kind, _, rest = actor.partition(":")
+    if kind == "agency":
+        slug, _, name = rest.partition("/")
+        agency = catalog.agency(slug).name if slug in catalog.directory else slug
+        return f"{name} · {agency}" if name else agency
+    if kind == "coordinator":
+        agency = catalog.agency(coordinator_agency).name
+        return f"{rest} · {agency}" if rest else agency
+    if kind == "system":
+        return SYSTEM_NAME.text(locale)
+    return actor
+
+
+def readable_notes(
+    notes: list[dict], referral: Referral, catalog: Catalog, titles: dict, locale: str
+) -> list[dict]:
+    """Notes with their author, action and step in words (`titles`: step id -> title)."""
+    for note in notes:
+        note["author_label"] = actor_label(
+            str(note["author"]), catalog, referral.coordinator_agency, locale
+        )
+        action = NOTE_ACTIONS.get(str(note["action"]))
+        note["action_label"] = label(AuditAction, action, locale) if action else note["action"]
+        note["step_title"] = titles.get(note["step_id"], "")
+    return notes
+
+
+def readable_facts(facts: dict[str, object] | None, locale: str) -> dict[str, object] | None:
+    """The person's facts with words for codes: language names, the age group in `locale`."""
+    if not facts:
+        return facts
+    shown = dict(facts)
+    languages = shown.get("languages")
+    if isinstance(languages, list):
+        shown["languages"] = [language_name(str(code), locale) for code in languages]
+    if isinstance(shown.get("age_group"), str):
+        shown["age_group"] = age_group_label(str(shown["age_group"]), locale)
+    return shown

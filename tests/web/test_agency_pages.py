@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from models.actions import Actor, accept_step, complete_step
 from models.database import transaction
+from models.settings import PROJECT_ROOT
 from models.step import Step, StepStatus
 
 
@@ -159,3 +161,47 @@ def test_the_api_needs_the_officer_with_a_link_token(client, world, referral):
     assert nameless.status_code == 400 and "write your name" in nameless.json()["message"]
     assert client.post(url, headers=link, json={"officer": "Ani"}).status_code == 200
     assert [a.actor for a in world.audit("accepted")] == ["agency:polres-ppa/Ani"]
+
+
+# What pages must never show: an actor as the audit trail stores it, or a bare language code.
+RAW = re.compile(r"\b(agency|coordinator|system):[a-z]|<dd>[a-z]{2,3}(, [a-z]{2,3})*</dd>")
+
+
+def test_pages_show_people_agencies_and_languages_in_words(client, world, intake_data):
+    intake_data["person"]["languages"] = ["id", "jv", "xx"]
+    referral = world.launch(intake_data)
+    ident = world.steps(referral)["identifikasi"].id
+    url = open_step(client, world, "polres-ppa", ident)
+    csrf = csrf_of(client.get(url).text)
+    client.post(f"{url}/accept", data={"csrf": csrf, "officer": "Bu Ratna"})
+    until = (world.clock.now.date() + timedelta(days=5)).isoformat()
+    extension = {"csrf": csrf, "reason": "other", "until_date": until, "note": "ok"}
+    assert client.post(f"{url}/request-extension", data=extension).status_code == 303
+    page = client.get(url).text
+    assert not RAW.search(page), RAW.search(page)
+    words = text_of(page)
+    assert "Bahasa Indonesia, Jawa, bahasa lain (kode xx)" in words
+    assert "Bu Ratna · Polres Bengkulu Tengah, Unit PPA · perpanjangan diminta" in words
+    english = text_of(client.get("/lang/en", params={"next": url}, follow_redirects=True).text)
+    assert "Indonesian, Javanese" in english and "adult (20-29)" in english
+    assert "dewasa" not in english
+
+    from models.access import GrantKind
+
+    token = world.grant(GrantKind.coordinator, "uptd-ppa", "coordinator-1")
+    client.cookies.clear()
+    signin = client.get("/signin")
+    client.post("/signin", data={"csrf": csrf_of(signin.text), "token": token})
+    person = client.get(f"/referrals/{referral.reference}/person").text
+    assert not RAW.search(person), RAW.search(person)
+    assert "Identifikasi korban dan keterangan awal · Bu Ratna · Polres" in text_of(person)
+
+
+def test_messages_say_tugas_not_langkah():
+    from notifications.render import MessageContext, render
+
+    context = MessageContext("RJK-TEST-01", "Identifikasi", "2026-12-01 09:00 WIB", "x")
+    for template in (PROJECT_ROOT / "templates" / "messages" / "id").glob("*.j2"):
+        message = render(template.stem, "id", context)
+        for text in (message.subject, message.text, message.html):
+            assert "langkah" not in text.lower(), template.name
