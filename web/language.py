@@ -169,6 +169,13 @@ TEXT: dict[str, Words] = {
         id="Tugas berikutnya sudah siap dan instansinya diberi tahu:",
         en="The next steps are ready and their agencies were told:",
     ),
+    "a_new_step": Words(id="tugas baru", en="a new step"),
+    "sent_sent": Words(id="pesan terkirim", en="message sent"),
+    "sent_pending": Words(id="pesan sedang dikirim", en="message on its way"),
+    "sent_failed": Words(
+        id="pesan belum terkirim (dicoba lagi)", en="message not through yet (retried)"
+    ),
+    "sent_none": Words(id="tanpa pesan", en="no message"),
     "step_of": Words(id="tugas {agency}", en="a step of {agency}"),
     "next": Words(id="Berikutnya:", en="Next:"),
     "waits_for": Words(id="masih menunggu", en="still waits for"),

@@ -70,7 +70,7 @@ def test_a_completion_says_who_was_told_or_what_the_next_step_waits_for(client, 
     url = open_step(client, world, "dinkes", health)
     page = text_of(client.get(f"{url}?done=completed").text)
     assert "Tugas berikutnya sudah siap dan instansinya diberi tahu" in page
-    told = r"tugas Psikolog \(melalui UPTD PPA\): Pesan (untuk|terkirim ke) Psikolog"
+    told = r"Psikolog \(melalui UPTD PPA\) ?: tugas baru · pesan (sedang dikirim|terkirim)"
     assert re.search(told, page)
     assert "Asesmen" not in page and "masih menunggu" not in page
 
