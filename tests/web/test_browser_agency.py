@@ -5,6 +5,11 @@ Screenshots are saved under test-output/screenshots/agency-*.png.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from models.access import GrantKind, issue_grant
+from models.catalog import load_catalog
+from models.database import transaction
 from tests.web.test_browser import (  # noqa: F401 (fixtures)
     browser,
     inbox,
@@ -45,6 +50,7 @@ def test_an_agency_is_told_the_truth_on_its_phone(site, inbox, browser, intake_d
     dinsos.locator("#officer-accept").fill("Pak Joko")
     dinsos.get_by_role("button", name="Terima tugas").click()
     dinsos.get_by_label("Hasil").select_option("served")
+    dinsos.locator("#note-complete").fill("Korban sudah di rumah aman.")
     dinsos.get_by_role("button", name="Selesaikan tugas").click()
     status = dinsos.get_by_role("status").inner_text()
     assert "masih menunggu tugas Dinas Kesehatan / RSUD / Puskesmas" in status
@@ -63,3 +69,25 @@ def test_an_agency_is_told_the_truth_on_its_phone(site, inbox, browser, intake_d
     dinsos.get_by_role("link", name="English").click()
     assert dinsos.get_by_role("heading", name="Steps from your links").is_visible()
     shot(dinsos, "agency-inbox-one-link-en")
+
+    # The coordinator reads the note: the person and the agency, not the audit trail's code.
+    with transaction(site.engine) as session:
+        _, token = issue_grant(
+            session,
+            kind=GrantKind.coordinator,
+            agency="uptd-ppa",
+            holder="coordinator-1",
+            issued_by="operator:test",
+            now=datetime.now(UTC),
+            catalog=load_catalog(site.settings),
+        )
+    coordinator = phone(browser)
+    coordinator.goto(site.url + "/signin")
+    coordinator.get_by_label("Token akses").fill(token)
+    coordinator.get_by_role("button", name="Masuk").click()
+    coordinator.goto(f"{site.url}/referrals/{referral.reference}/person")
+    note = coordinator.locator(".notes li").first.inner_text()
+    assert "Penempatan di rumah aman · Pak Joko · Dinas Sosial · selesai" in note
+    assert "agency:" not in coordinator.content()
+    assert "Bahasa Indonesia, Jawa" in coordinator.content()
+    shot(coordinator, "agency-note-for-coordinator")
