@@ -205,3 +205,28 @@ def test_messages_say_tugas_not_langkah():
         message = render(template.stem, "id", context)
         for text in (message.subject, message.text, message.html):
             assert "langkah" not in text.lower(), template.name
+
+
+def test_the_last_completion_says_the_referral_is_done(client, world, intake_data):
+    intake_data["pathway"] = "demo-singkat"
+    referral = world.launch(intake_data)
+    steps = world.steps(referral)
+    finish(world, steps["identifikasi"].id, "polres-ppa")
+    finish(world, steps["kesehatan"].id, "dinkes")
+    url = open_step(client, world, "dinsos", steps["rumah-aman"].id)
+    csrf = csrf_of(client.get(url).text)
+    client.post(f"{url}/accept", data={"csrf": csrf, "officer": "Bu Ratna"})
+    done = client.post(f"{url}/complete", data={"csrf": csrf, "outcome": "served"})
+    page = text_of(client.get(done.headers["location"]).text)
+    assert "Semua tugas rujukan ini selesai" in page
+    assert re.search(r"Pesan (untuk|terkirim ke) UPTD Perlindungan Perempuan dan Anak", page)
+    assert "masih menunggu" not in page
+
+
+def test_age_groups_read_in_english():
+    from models.vocabulary import age_group_label, language_name
+
+    assert age_group_label("anak (<18)", "en") == "child (<18)"
+    assert age_group_label("anak (<18)", "id") == "anak (<18)"
+    assert age_group_label("dewasa (30-39)", "en") == "adult (30-39)"
+    assert language_name("jv", "id") == "Jawa" and language_name("zz", "en").endswith("zz)")
