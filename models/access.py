@@ -96,11 +96,14 @@ OFFICER_NEEDED = (
 )
 
 
+HOLDER_RULE = "the holder's name must be 1-60 letters, digits, spaces or . @ ' -"
+
+
 def check_holder(holder: str) -> str:
     """A holder name fit for the audit trail: one line, letters, digits, space, . @ ' -."""
     holder = holder.strip()
     if not HOLDER.fullmatch(holder):
-        raise BadInput("the holder's name must be 1-60 letters, digits, spaces or . @ ' -")
+        raise BadInput(HOLDER_RULE)
     return holder
 
 

@@ -62,6 +62,14 @@ class Catalog:
                 f"(known: {', '.join(sorted(self.pathways))})"
             ) from None
 
+    def hides_title(self, step_agency: str, spec_agency: str) -> bool:
+        """True if a step's title is kept from others: its agency, or the agency its pathway
+        gave it to (before a re-route), hides its step titles."""
+        return any(
+            slug in self.directory and self.agency(slug).hide_step_titles
+            for slug in (step_agency, spec_agency)
+        )
+
     def escalation_target(self, spec: StepSpec, agency: str) -> str:
         """Who hears when a step stays late: the step's own target, else that of the agency that
         holds it now (a re-routed step escalates along its new agency), else that agency."""

@@ -292,6 +292,62 @@ LABELS: dict[type[StrEnum], dict[StrEnum, Words]] = {
     },
 }
 
+# Languages a victim may speak, by the code the intake records (ISO 639-1, or ISO 639-3 where a
+# language of Indonesia has no two-letter code). A code not listed is shown with a fallback.
+LANGUAGE_NAMES: dict[str, Words] = {
+    "id": Words(id="Bahasa Indonesia", en="Indonesian"),
+    "jv": Words(id="Jawa", en="Javanese"),
+    "su": Words(id="Sunda", en="Sundanese"),
+    "ms": Words(id="Melayu", en="Malay"),
+    "mad": Words(id="Madura", en="Madurese"),
+    "min": Words(id="Minangkabau", en="Minangkabau"),
+    "ban": Words(id="Bali", en="Balinese"),
+    "bug": Words(id="Bugis", en="Buginese"),
+    "bjn": Words(id="Banjar", en="Banjarese"),
+    "ace": Words(id="Aceh", en="Acehnese"),
+    "sas": Words(id="Sasak", en="Sasak"),
+    "mak": Words(id="Makassar", en="Makasar"),
+    "bew": Words(id="Betawi", en="Betawi"),
+    "en": Words(id="Inggris", en="English"),
+    "ar": Words(id="Arab", en="Arabic"),
+    "zh": Words(id="Tionghoa (Mandarin)", en="Chinese"),
+    "tl": Words(id="Tagalog", en="Tagalog"),
+    "vi": Words(id="Vietnam", en="Vietnamese"),
+    "th": Words(id="Thai", en="Thai"),
+    "km": Words(id="Khmer", en="Khmer"),
+    "my": Words(id="Myanmar", en="Burmese"),
+    "lo": Words(id="Laos", en="Lao"),
+    "tet": Words(id="Tetun", en="Tetum"),
+    "pt": Words(id="Portugis", en="Portuguese"),
+    "ko": Words(id="Korea", en="Korean"),
+    "ja": Words(id="Jepang", en="Japanese"),
+    "hi": Words(id="Hindi", en="Hindi"),
+    "bn": Words(id="Bengali", en="Bengali"),
+    "ne": Words(id="Nepal", en="Nepali"),
+    "ur": Words(id="Urdu", en="Urdu"),
+}
+UNKNOWN_LANGUAGE = Words(id="bahasa lain (kode {code})", en="another language (code {code})")
+
+# The words of an age group as models/intake.py's age_group writes it ("anak (<18)").
+AGE_WORDS: dict[str, Words] = {
+    "anak": Words(id="anak", en="child"),
+    "dewasa": Words(id="dewasa", en="adult"),
+}
+
+
+def language_name(code: str, locale: str) -> str:
+    """The name of a language code in `locale`: 'Jawa' / 'Javanese' for 'jv'."""
+    words = LANGUAGE_NAMES.get(code)
+    return words.text(locale) if words else UNKNOWN_LANGUAGE.text(locale).format(code=code)
+
+
+def age_group_label(group: str, locale: str) -> str:
+    """An age group in `locale`: 'anak (<18)' reads 'child (<18)' in English."""
+    word, _, span = group.partition(" ")
+    words = AGE_WORDS.get(word)
+    return f"{words.text(locale)} {span}".strip() if words else group
+
+
 # The kinds of reason and outcome codes, as `rujukan codes` and GET /api/codes name them.
 CODE_KINDS: dict[str, type[StrEnum]] = {
     "outcome": OutcomeCode,

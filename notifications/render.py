@@ -22,7 +22,7 @@ from models.step import Step
 from models.vocabulary import DEFAULT_LOCALE, LOCALES, Words
 
 FORMATS = ("text", "markdown", "html")
-HIDDEN_STEP = Words(id="langkah layanan yang ditugaskan", en="an assigned service step")
+HIDDEN_STEP = Words(id="tugas layanan yang ditugaskan", en="an assigned service step")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]()<>|#!])")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 

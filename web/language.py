@@ -41,7 +41,26 @@ TEXT: dict[str, Words] = {
         id="Tidak ada tugas terbuka. Terima kasih!", en="No open steps. Thank you!"
     ),
     "inbox_scope_one": Words(
-        id="Tautan ini membuka satu tugas saja.", en="This link opens one step only."
+        id="Tautan yang Anda buka hanya membuka tugas di bawah ini, bukan seluruh kotak masuk "
+        "instansi Anda.",
+        en="The links you opened open only the steps below, not your agency's whole inbox.",
+    ),
+    "link_steps_title": Words(id="Tugas dari tautan Anda", en="Steps from your links"),
+    "link_steps_none_open": Words(
+        id="Tugas dari tautan ini tidak ada yang terbuka lagi. Terima kasih!",
+        en="None of the steps from these links is open any more. Thank you!",
+    ),
+    "whole_inbox": Words(id="Semua tugas instansi Anda", en="All your agency's steps"),
+    "whole_inbox_signin": Words(
+        id="Untuk melihat semua tugas {agency}, masuk dengan token akses pribadi Anda "
+        "(minta ke operator Rujukan bila belum punya).",
+        en="To see every step of {agency}, sign in with your personal access token "
+        "(ask the Rujukan operator if you have none).",
+    ),
+    "whole_inbox_links": Words(
+        id="Tautan dalam setiap pesan Rujukan untuk instansi Anda menambahkan tugasnya ke "
+        "daftar ini.",
+        en="The link in each Rujukan message to your agency adds its step to this list.",
     ),
     "reference": Words(id="Kode rujukan", en="Reference"),
     "step": Words(id="Tugas", en="Step"),
@@ -91,24 +110,84 @@ TEXT: dict[str, Words] = {
     "new_date": Words(id="Tanggal baru", en="New date"),
     "new_time": Words(id="Jam", en="Time"),
     "in_local_time": Words(id="waktu setempat", en="local time"),
-    "officer": Words(id="Nama petugas (tidak wajib)", en="Your name (optional)"),
+    "officer": Words(id="Nama petugas (wajib)", en="Your name (required)"),
+    "officer_hint": Words(
+        id="Tautan tidak menyebut siapa Anda; nama Anda dicatat bersama tindakan ini dan "
+        "diingat selama sesi ini.",
+        en="A link does not say who you are; your name is recorded with this action and "
+        "remembered for this session.",
+    ),
+    "acting_as": Words(id="Bertindak sebagai", en="Acting as"),
+    "change": Words(id="ganti", en="change"),
+    "save": Words(id="Simpan", en="Save"),
+    "officer_needed": Words(
+        id="Tulis nama Anda (petugas yang bertindak): tautan tidak menyebut siapa Anda, dan "
+        "jejak audit mencatat siapa yang bertindak.",
+        en="Write your name (the officer acting): a link does not say who you are, and the "
+        "audit trail records who acted.",
+    ),
+    "officer_invalid": Words(
+        id="Nama petugas harus 1-60 huruf, angka, spasi atau . @ ' -",
+        en="Your name must be 1-60 letters, digits, spaces or . @ ' -",
+    ),
     "send": Words(id="Kirim", en="Send"),
     "extension_pending": Words(id="Perpanjangan diminta sampai", en="Extension requested until"),
     "notes": Words(id="Catatan", en="Notes"),
     "back_to_inbox": Words(id="Kembali ke kotak masuk", en="Back to the inbox"),
     "step_closed": Words(id="Tugas ini sudah ditutup.", en="This step is closed."),
     "done_accepted": Words(id="Tugas diterima. Terima kasih.", en="Step accepted. Thank you."),
-    "done_declined": Words(
-        id="Tugas ditolak. Koordinator sudah diberi tahu.",
-        en="Step declined. The coordinator has been told.",
+    "accepted_next": Words(
+        id="Tidak ada pesan yang dikirim; koordinator melihatnya di linimasa rujukan. "
+        "Setelah dilayani, selesaikan tugas di bawah.",
+        en="No message was sent; the coordinator sees it in the referral's timeline. "
+        "When it is done, complete the step below.",
     ),
-    "done_completed": Words(
-        id="Tugas selesai. Instansi berikutnya sudah diberi tahu.",
-        en="Step completed. The next agencies have been told.",
+    "done_declined": Words(id="Tugas ditolak.", en="Step declined."),
+    "declined_next": Words(
+        id="Koordinator ({agency}) akan mengalihkannya ke instansi lain.",
+        en="The coordinator ({agency}) will hand it to another agency.",
     ),
+    "done_completed": Words(id="Tugas selesai.", en="Step completed."),
     "done_extension": Words(
-        id="Permintaan perpanjangan terkirim ke koordinator.",
-        en="Your request for more time went to the coordinator.",
+        id="Permintaan perpanjangan tercatat.", en="Your request for more time is recorded."
+    ),
+    "extension_next": Words(
+        id="Koordinator ({agency}) memutuskan; batas waktu lama berlaku sampai disetujui.",
+        en="The coordinator ({agency}) decides; the current deadline holds until then.",
+    ),
+    "delivery_sent": Words(id="Pesan terkirim ke {agency}.", en="A message went to {agency}."),
+    "delivery_pending": Words(
+        id="Pesan untuk {agency} sedang dikirim.", en="A message to {agency} is on its way."
+    ),
+    "delivery_failed": Words(
+        id="Pesan untuk {agency} belum terkirim; sistem mencoba lagi dan operator melihatnya.",
+        en="The message to {agency} has not gone through yet; it is retried and the operator "
+        "sees it.",
+    ),
+    "delivery_none": Words(id="Tidak ada pesan untuk {agency}.", en="No message went to {agency}."),
+    "told_intro": Words(
+        id="Tugas berikutnya sudah siap dan instansinya diberi tahu:",
+        en="The next steps are ready and their agencies were told:",
+    ),
+    "a_new_step": Words(id="tugas baru", en="a new step"),
+    "sent_sent": Words(id="pesan terkirim", en="message sent"),
+    "sent_pending": Words(id="pesan sedang dikirim", en="message on its way"),
+    "sent_failed": Words(
+        id="pesan belum terkirim (dicoba lagi)", en="message not through yet (retried)"
+    ),
+    "sent_none": Words(id="tanpa pesan", en="no message"),
+    "step_of": Words(id="tugas {agency}", en="a step of {agency}"),
+    "next": Words(id="Berikutnya:", en="Next:"),
+    "waits_for": Words(id="masih menunggu", en="still waits for"),
+    "not_told_yet": Words(
+        id="Belum ada instansi lain yang diberi tahu.", en="No other agency was told yet."
+    ),
+    "referral_done": Words(
+        id="Semua tugas rujukan ini selesai.", en="Every step of this referral is done."
+    ),
+    "nothing_next": Words(
+        id="Tidak ada tugas lain yang menunggu tugas ini; tidak ada pesan yang dikirim.",
+        en="No other step waits for this one; no message was sent.",
     ),
     "done_already": Words(
         id="Sudah dilakukan sebelumnya; tidak ada yang berubah.",
@@ -237,7 +316,6 @@ TEXT: dict[str, Words] = {
     "launch": Words(id="Mulai rujukan", en="Launch the referral"),
     "timeline": Words(id="Linimasa", en="Timeline"),
     "steps": Words(id="Tugas", en="Steps"),
-    "system_actor": Words(id="Rujukan (sistem)", en="Rujukan (system)"),
     "audit_from": Words(id="dari", en="from"),
     "audit_to": Words(id="ke", en="to"),
     "audit_due_at": Words(id="batas", en="due"),

@@ -13,6 +13,8 @@ from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
 from models.access import (
+    HOLDER_RULE,
+    OFFICER_NEEDED,
     Principal,
     authorize_referral,
     authorize_step,
@@ -31,6 +33,7 @@ from models.actions import (
     decline_step,
     request_extension,
     reroute_step,
+    steps_of,
 )
 from models.audit import record
 from models.catalog import stored_pathway
@@ -65,7 +68,16 @@ from web.session import (
     signed_in,
     with_officer,
 )
-from web.views import inbox, referral_list, step_view, timeline
+from web.views import (
+    confirmation,
+    inbox,
+    link_steps,
+    readable_facts,
+    readable_notes,
+    referral_list,
+    step_view,
+    timeline,
+)
 
 pages = APIRouter(include_in_schema=False)
 Field = Annotated[str, Form()]  # a form field; always optional, so the engine names what is missing
@@ -224,15 +236,20 @@ def switch_language(web: WebDep, locale: str, next: str = "/"):
 def inbox_page(page: PageDep, principal: PagePrincipal):
     """The agency's open steps, overdue first (a coordinator sees every agency's)."""
     web = page.web
+    one_step = principal.step_ids is not None
     with web.transaction() as db:
-        rows = inbox(db, principal, web.catalog, web.now(), page.locale)
+        if one_step:
+            rows = link_steps(db, principal, web.catalog, web.now(), page.locale)
+        else:
+            rows = inbox(db, principal, web.catalog, web.now(), page.locale)
     return render(
         page.request,
         "inbox.html",
         {
             "rows": rows,
+            "open_rows": [r for r in rows if r["open"]],
             "agency": web.catalog.agency(principal.agency),
-            "one_step": principal.step_ids is not None,
+            "one_step": one_step,
         },
     )
 
@@ -255,6 +272,15 @@ def _step_page(
         pathway = stored_pathway(db, referral.pathway_id, referral.pathway_version)
         spec = pathway.step(step.key)
         view = step_view(step, referral, db, web.catalog, now, locale)
+        confirm = confirmation(
+            db,
+            referral=referral,
+            step=step,
+            catalog=web.catalog,
+            viewer=principal.agency,
+            done=done,
+            locale=locale,
+        )
         actor = str(principal.actor)
         facts = disclose_for_step(
             db, referral=referral, step=step, spec=spec, sealer=web.sealer, actor=actor, now=now
@@ -271,17 +297,19 @@ def _step_page(
     tz = ZoneInfo(view["timezone"])
     for note in notes:
         note["local"] = note["created_at"].astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    readable_notes(notes, referral, web.catalog, {step.id: view["title"]}, locale)
     codes = {kind: choices(enum, locale) for kind, enum in CODE_KINDS.items()}
     return render(
         page.request,
         "step.html",
         {
             "step": view,
-            "facts": facts,
+            "facts": readable_facts(facts, locale),
             "notes": notes,
             "codes": codes,
             "error": error,
             "done": done,
+            "confirm": confirm,
             "agency": web.catalog.agency(principal.agency),
             "ask_officer": principal.grant_id is None,
             "officer": page.session.officer if page.session else "",
@@ -343,13 +371,42 @@ def _agency_action(
         raise
     except BadInput as exc:
         status = error_status(exc)
-        return _step_page(page, principal, reference, step_id, error=str(exc), status=status)
+        error = _in_words(page, str(exc))
+        return _step_page(page, principal, reference, step_id, error=error, status=status)
     response = _redirect(
         _step_url(result.reference, step_id, done if result.changed else "already")
     )
     if principal.grant_id is None and name != session.officer:
         _set_session(web, response, with_officer(session, check_holder(name)))
     return response
+
+
+# Errors about the officer's name, in the page's language (the engine's are in English).
+OFFICER_ERRORS = {OFFICER_NEEDED: "officer_needed", HOLDER_RULE: "officer_invalid"}
+
+
+def _in_words(page: Page, message: str) -> str:
+    key = OFFICER_ERRORS.get(message)
+    return words(page.locale)(key) if key else message
+
+
+@pages.post("/officer")
+def change_officer(
+    page: PageDep, principal: PagePrincipal, csrf: Field = "", officer: Field = "", next: Field = ""
+):
+    """A link session names another officer for its next actions (a personal token names its
+    holder, so it has nothing to change)."""
+    web = page.web
+    session = check_csrf(web, page.session, csrf, "name-officer", principal, page.source)
+    target = _local_path(next or "/inbox")
+    if principal.grant_id is not None or principal.is_coordinator:
+        return _redirect(target)
+    try:
+        name = check_holder(officer)
+    except BadInput as exc:
+        refuse(web, principal, "name-officer", exc, source=page.source)
+        return error_page(page.request, 400, _in_words(page, str(exc)))
+    return _set_session(web, _redirect(target), with_officer(session, name))
 
 
 @pages.post("/referrals/{reference}/steps/{step_id}/accept")
@@ -698,7 +755,16 @@ def person_page(page: PageDep, principal: Coordinator, reference: str):
             actor=actor,
             now=web.now(),
         )
-    context = {"reference": referral.reference, "facts": facts, "notes": notes}
+        pathway = stored_pathway(db, referral.pathway_id, referral.pathway_version)
+        titles = {
+            s.id: pathway.step(s.key).title.text(page.locale) for s in steps_of(db, referral.id)
+        }
+    readable_notes(notes, referral, web.catalog, titles, page.locale)
+    context = {
+        "reference": referral.reference,
+        "facts": readable_facts(facts, page.locale),
+        "notes": notes,
+    }
     return render(page.request, "person.html", context)
 
 

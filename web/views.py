@@ -9,11 +9,12 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from models.access import Principal
-from models.actions import steps_of
+from models.actions import key_done, steps_of
 from models.audit import AuditEntry
 from models.catalog import Catalog, stored_pathway
 from models.deadline import local_time_text
 from models.errors import BadInput
+from models.outbox import MessageEvent, OutboxMessage, OutboxStatus
 from models.pathway import Pathway
 from models.referral import Consent, Referral, ReferralStatus
 from models.step import OPEN, Step, StepStatus
@@ -23,7 +24,10 @@ from models.vocabulary import (
     DeclineCode,
     ExtensionCode,
     OutcomeCode,
+    Words,
+    age_group_label,
     label,
+    language_name,
 )
 from web.language import TEXT, time_left_text
 
@@ -99,6 +103,27 @@ def inbox(
     return rows
 
 
+def link_steps(
+    session: Session, principal: Principal, catalog: Catalog, now: datetime, locale: str
+) -> list[dict]:
+    """The steps a step-link session opens, whatever their state now: open ones first."""
+    if principal.step_ids is None:
+        return []
+    steps = session.exec(
+        select(Step).where(
+            Step.id.in_(principal.step_ids),  # type: ignore[union-attr]
+            Step.agency == principal.agency,
+        )
+    ).all()
+    rows = []
+    for step in steps:
+        referral = session.get(Referral, step.referral_id)
+        assert referral is not None
+        rows.append(step_view(step, referral, session, catalog, now, locale))
+    rows.sort(key=lambda r: (not r["open"], not r["overdue"], r["due_at"] or "9999", r["id"]))
+    return rows
+
+
 def referral_list(
     session: Session, catalog: Catalog, now: datetime, locale: str, include_closed: bool = False
 ) -> list[dict]:
@@ -141,19 +166,6 @@ def referral_list(
 def agency_name(catalog: Catalog, slug: str) -> str:
     """An agency's name; a slug the directory no longer knows is shown as it is."""
     return catalog.directory.get(slug).name if slug in catalog.directory else slug
-
-
-def actor_text(actor: str, catalog: Catalog, locale: str) -> str:
-    """Who acted, as a person reads it: 'Bu Ratna · Dinas Sosial', 'coordinator-1 · Koordinator'."""
-    kind, _, rest = actor.partition(":")
-    if kind == "agency":
-        slug, _, name = rest.partition("/")
-        return f"{name} · {agency_name(catalog, slug)}" if name else agency_name(catalog, slug)
-    if kind == "coordinator":
-        return f"{rest} · {TEXT['coordinator'].text(locale)}"
-    if kind == "system":
-        return TEXT["system_actor"].text(locale)
-    return actor  # an operator's own name
 
 
 # The code kind of an audit entry's `reason`, by its action.
@@ -210,7 +222,12 @@ def audit_text(
 
 
 def _step_events(
-    entries: list[AuditEntry], step_id: int | None, catalog: Catalog, locale: str, tz: str
+    entries: list[AuditEntry],
+    step_id: int | None,
+    referral: Referral,
+    catalog: Catalog,
+    locale: str,
+    tz: str,
 ) -> list[dict]:
     """What was said and done about one step: who, when, and in the page's words."""
     shown = []
@@ -221,7 +238,7 @@ def _step_events(
         shown.append(
             {
                 "at_local": local_time_text(entry.at, tz),
-                "who": actor_text(entry.actor, catalog, locale),
+                "who": actor_label(entry.actor, catalog, referral.coordinator_agency, locale),
                 "action": entry.action,
                 "action_label": label(AuditAction, entry.action, locale),
                 "detail": audit_text(entry.action, detail, catalog=catalog, locale=locale, tz=tz),
@@ -300,12 +317,12 @@ def timeline(
         view = step_view(step, referral, session, catalog, now, locale)
         source = rerouted.get(step.id)
         view["replaces"] = agency_name(catalog, source) if source else None
-        view["events"] = _step_events(audit, step.id, catalog, locale, tz)
+        view["events"] = _step_events(audit, step.id, referral, catalog, locale, tz)
         view["reroute_to"] = _reroute_options(catalog, step.agency, consented)
         view["notes"] = [
             {
                 **n,
-                "who": actor_text(str(n["author"]), catalog, locale),
+                "who": actor_label(str(n["author"]), catalog, referral.coordinator_agency, locale),
                 "at_local": local_time_text(n["created_at"], tz),  # type: ignore[arg-type]
             }
             for n in (notes or [])
@@ -338,7 +355,7 @@ def timeline(
                 "at": _iso(a.at),
                 "at_local": local_time_text(a.at, tz),
                 "actor": a.actor,
-                "who": actor_text(a.actor, catalog, locale),
+                "who": actor_label(a.actor, catalog, referral.coordinator_agency, locale),
                 "action": a.action,
                 "action_label": label(AuditAction, a.action, locale),
                 "step_id": a.step_id,
@@ -350,3 +367,207 @@ def timeline(
             for a in audit
         ],
     }
+
+
+# --- what an agency's action really did -----------------------------------------------------------
+
+DELIVERY = {
+    OutboxStatus.pending: "pending",
+    OutboxStatus.sending: "pending",
+    OutboxStatus.failed: "failed",
+    OutboxStatus.dead: "failed",
+    OutboxStatus.sent: "sent",
+}
+
+
+def _delivery(
+    session: Session, referral_id: int, event: MessageEvent, step_id: int | None
+) -> str | None:
+    """The state of the newest message of `event` about a step ("sent", "pending", "failed")."""
+    query = select(OutboxMessage).where(
+        OutboxMessage.referral_id == referral_id,
+        OutboxMessage.event == event,
+        OutboxMessage.step_id == step_id,
+    )
+    row = session.exec(query.order_by(OutboxMessage.id.desc())).first()  # type: ignore[union-attr]
+    return DELIVERY[row.status] if row is not None else None
+
+
+def _seen_step(step: Step, pathway: Pathway, catalog: Catalog, viewer: str, locale: str) -> dict:
+    """Another step as `viewer` may see it: its agency's name, and its title unless hidden."""
+    spec = pathway.step(step.key)
+    hidden = step.agency != viewer and catalog.hides_title(step.agency, spec.agency)
+    return {
+        "id": step.id,
+        "agency": step.agency,
+        "agency_name": catalog.agency(step.agency).name,
+        "title": None if hidden else spec.title.text(locale),
+        "awaits_reroute": step.awaits_reroute,
+    }
+
+
+def _waiting(
+    steps: list[Step], step: Step, pathway: Pathway, catalog: Catalog, viewer: str, locale: str
+) -> list[dict]:
+    """The steps after `step` that still wait, each with the unfinished steps it waits on.
+
+    A step skipped by its condition passes the wait on to the steps after it.
+    """
+    waits: list[dict] = []
+    keys, seen = [step.key], {step.key}
+    while keys:
+        key = keys.pop(0)
+        for spec in pathway.steps:
+            if key not in spec.depends_on or spec.key in seen:
+                continue
+            seen.add(spec.key)
+            instances = [s for s in steps if s.key == spec.key]
+            if instances and all(s.status == StepStatus.skipped for s in instances):
+                keys.append(spec.key)
+                continue
+            pending = [s for s in instances if s.status == StepStatus.pending]
+            if not pending:
+                continue
+            blockers = [
+                s
+                for dep in spec.depends_on
+                if not key_done(steps, dep)
+                for s in steps
+                if s.key == dep and not key_done([s], dep)
+            ]
+            waits.append(
+                {
+                    "step": _seen_step(pending[0], pathway, catalog, viewer, locale),
+                    "on": [_seen_step(b, pathway, catalog, viewer, locale) for b in blockers],
+                }
+            )
+    return waits
+
+
+def confirmation(
+    session: Session,
+    *,
+    referral: Referral,
+    step: Step,
+    catalog: Catalog,
+    viewer: str,
+    done: str | None,
+    locale: str,
+) -> dict | None:
+    """What an agency's action did, read from the record (never from the address).
+
+    `done` only says which action to report; nothing is reported that the step, the audit
+    trail and the outbox do not show. None when the record does not bear it out.
+    """
+    assert referral.id is not None and step.id is not None
+    coordinator = catalog.agency(referral.coordinator_agency).name
+    if done == "accepted" and step.accepted_at is not None:
+        return {"kind": "accepted"}
+    if done == "declined" and step.status == StepStatus.declined:
+        delivery = _delivery(session, referral.id, MessageEvent.declined, step.id)
+        return {"kind": "declined", "coordinator": coordinator, "delivery": delivery}
+    if done == "extension" and step.extension_until is not None:
+        delivery = _delivery(session, referral.id, MessageEvent.extension_requested, step.id)
+        return {"kind": "extension", "coordinator": coordinator, "delivery": delivery}
+    if done != "completed" or step.status != StepStatus.completed:
+        return None
+    completed = session.exec(
+        select(AuditEntry).where(
+            AuditEntry.referral_id == referral.id,
+            AuditEntry.step_id == step.id,
+            AuditEntry.action == AuditAction.completed,
+        )
+    ).first()
+    pathway = stored_pathway(session, referral.pathway_id, referral.pathway_version)
+    steps = steps_of(session, referral.id)
+    by_id = {s.id: s for s in steps}
+    told: list[dict] = []
+    referral_done = None
+    if completed is not None:
+        # What the same transaction did after the completion: the steps it made ready.
+        after = session.exec(
+            select(AuditEntry)
+            .where(
+                AuditEntry.referral_id == referral.id,
+                AuditEntry.seq > completed.seq,
+                AuditEntry.at == completed.at,
+                AuditEntry.actor == completed.actor,
+            )
+            .order_by(AuditEntry.seq)  # type: ignore[arg-type]
+        ).all()
+        for entry in after:
+            if entry.action == AuditAction.ready and entry.step_id in by_id:
+                shown = _seen_step(by_id[entry.step_id], pathway, catalog, viewer, locale)
+                shown["delivery"] = _delivery(
+                    session, referral.id, MessageEvent.assigned, entry.step_id
+                )
+                told.append(shown)
+            elif entry.action == AuditAction.referral_completed:
+                referral_done = _delivery(
+                    session, referral.id, MessageEvent.referral_completed, None
+                )
+    return {
+        "kind": "completed",
+        "told": told,
+        "waits": _waiting(steps, step, pathway, catalog, viewer, locale),
+        "referral_done": completed is not None and referral.status == ReferralStatus.completed,
+        "referral_delivery": referral_done,
+        "coordinator": coordinator,
+    }
+
+
+# --- people and facts as a reader reads them ------------------------------------------------------
+
+SYSTEM_NAME = Words(id="Rujukan (sistem)", en="Rujukan (system)")
+# A note is written with the attempt it came with (web/action.py's `attempt`).
+NOTE_ACTIONS = {
+    "accept": AuditAction.accepted,
+    "decline": AuditAction.declined,
+    "complete": AuditAction.completed,
+    "request-extension": AuditAction.extension_requested,
+}
+
+
+def actor_label(actor: str, catalog: Catalog, coordinator_agency: str, locale: str) -> str:
+    """Who acted, for people: 'Bu Ratna · Dinas Sosial' for 'agency:dinsos/Bu Ratna'.
+
+    A coordinator is named with the referral's coordinating agency, the system as Rujukan.
+    """
+    kind, _, rest = actor.partition(":")
+    if kind == "agency":
+        slug, _, name = rest.partition("/")
+        agency = catalog.agency(slug).name if slug in catalog.directory else slug
+        return f"{name} · {agency}" if name else agency
+    if kind == "coordinator":
+        agency = catalog.agency(coordinator_agency).name
+        return f"{rest} · {agency}" if rest else agency
+    if kind == "system":
+        return SYSTEM_NAME.text(locale)
+    return actor
+
+
+def readable_notes(
+    notes: list[dict], referral: Referral, catalog: Catalog, titles: dict, locale: str
+) -> list[dict]:
+    """Notes with their author, action and step in words (`titles`: step id -> title)."""
+    for note in notes:
+        note["author_label"] = actor_label(
+            str(note["author"]), catalog, referral.coordinator_agency, locale
+        )
+        action = NOTE_ACTIONS.get(str(note["action"]))
+        note["action_label"] = label(AuditAction, action, locale) if action else note["action"]
+        note["step_title"] = titles.get(note["step_id"], "")
+    return notes
+
+
+def readable_facts(facts: dict[str, object] | None, locale: str) -> dict[str, object] | None:
+    """The person's facts with words for codes: language names, the age group in `locale`."""
+    if not facts:
+        return facts
+    shown = dict(facts)
+    languages = shown.get("languages")
+    if isinstance(languages, list):
+        shown["languages"] = [language_name(str(code), locale) for code in languages]
+    if isinstance(shown.get("age_group"), str):
+        shown["age_group"] = age_group_label(str(shown["age_group"]), locale)
+    return shown

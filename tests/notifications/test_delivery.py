@@ -46,7 +46,7 @@ def _only_row(engine) -> OutboxMessage:
             "Asia/Jakarta",
             "WIB",
             "2026-12-08 09:00",
-            ("Penugasan langkah baru", "Identifikasi korban"),
+            ("Tugas baru", "Identifikasi korban"),
         ),
         (
             "en",
@@ -116,7 +116,7 @@ def test_webhook_receives_plain_text_with_reference_deadline_and_link(
     assert relay_now(relay_settings, referral_ids=[referral.id], now=now).sent == 1
 
     [payload] = receiver.received
-    assert payload["title"].startswith(f"[{referral.reference}] Penugasan langkah baru")
+    assert payload["title"].startswith(f"[{referral.reference}] Tugas baru")
     assert "Batas waktu: 2026-12-08 09:00 WIB" in payload["message"]
     assert f"{relay_settings.base_url}/s/" in payload["message"]
     assert "<" not in payload["message"]  # the plain-text body, not HTML

@@ -312,7 +312,7 @@ def test_focal_point_completes_a_step_from_a_real_message(site, inbox, browser, 
     assert dinsos.get_by_text(referral.reference).is_visible()
     shot(dinsos, "inbox-one-link")
     dinsos.get_by_role("link", name="English").click()
-    assert dinsos.get_by_text("Open steps").is_visible()
+    assert dinsos.get_by_text("Steps from your links").is_visible()
     shot(dinsos, "inbox-en")
     page.goto(dinsos.url)
 

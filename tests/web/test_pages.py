@@ -80,7 +80,7 @@ def test_missing_reason_and_bad_date_show_the_page_again_with_the_error(client, 
     step_url = open_link(client, world.link("polres-ppa", ident.id)).headers["location"]
     csrf = csrf_of(client.get(step_url).text)
     nameless = client.post(f"{step_url}/accept", data={"csrf": csrf})  # a link says no name
-    assert nameless.status_code == 400 and "write your name" in nameless.text
+    assert nameless.status_code == 400 and "Tulis nama Anda" in nameless.text
     assert world.step(ident.id).status == StepStatus.ready
     declined = client.post(
         f"{step_url}/decline", data={"csrf": csrf, "reason": "", "officer": "Ani"}
