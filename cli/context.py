@@ -57,10 +57,9 @@ class Context:
             line += f", {report.failed + report.dead} failed (see `rujukan outbox list`)"
         if report.waiting:
             line += f", {report.waiting} waiting for the relay"
-            if not relay_running(self.settings):
-                line += (
-                    ": no `rujukan serve` runs for this home, so nothing sends them until it does"
-                )
+        if (report.waiting or report.failed) and not relay_running(self.settings):
+            line += "; no `rujukan serve` runs for this home: nothing sends or retries them until"
+            line += " it does"
         typer.echo(line, err=True)
 
     @contextmanager
