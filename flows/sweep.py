@@ -15,6 +15,7 @@ from prefect.events import emit_event
 from sqlmodel import Session, select
 
 from flows.referral import catch_up, sync_referrals
+from flows.wake import relay_running
 from models.catalog import load_catalog
 from models.clock import utcnow
 from models.database import engine_for, transaction
@@ -56,7 +57,15 @@ def sweep_and_relay(settings: Settings, now: datetime | None = None) -> SweepRes
     catalog = load_catalog(settings)
     with transaction(engine) as session:
         notices = sweep(session, catalog=catalog, now=moment)
-    report = relay_now(settings, referral_ids=sorted({n.referral_id for n in notices}) or None)
+    # The relay `rujukan serve` runs sends them within its tick; the sweep never waits on a
+    # channel. Without one (a sweep run by hand), it sends within the command's budget.
+    if relay_running(settings):
+        return SweepResult(notices=notices)
+    report = relay_now(
+        settings,
+        referral_ids=sorted({n.referral_id for n in notices}) or None,
+        budget=settings.send_budget_seconds,
+    )
     return SweepResult(notices=notices, sent=report.sent, failed=report.failed)
 
 
