@@ -6,8 +6,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, insert
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.database import UTCDateTime
@@ -66,11 +67,14 @@ def record(
     step_id: int | None = None,
     detail: dict | None = None,
 ) -> AuditEntry:
-    """Append one audit entry to the chain, in the caller's transaction."""
-    head = session.exec(select(AuditHead).where(AuditHead.id == 1).with_for_update()).first()
-    if head is None:
-        head = AuditHead(id=1)
-        session.add(head)
+    """Append one audit entry to the chain, in the caller's transaction.
+
+    The chain's head is read (and on PostgreSQL locked) once per transaction and kept in the
+    session; entries are linked in memory and written together at the next flush, with one
+    update of the head at commit. A batch of a thousand entries costs one head read and write,
+    not a thousand.
+    """
+    head = _head(session)
     entry = AuditEntry(
         seq=head.seq + 1,
         at=now,
@@ -85,9 +89,46 @@ def record(
     entry.hash = entry_hash(head.hash, entry)
     head.seq, head.hash = entry.seq, entry.hash
     session.add(entry)
-    session.add(head)
-    session.flush()
     return entry
+
+
+def record_many(session: Session, entries: list[dict]) -> None:
+    """Append many entries (each: record's keyword arguments but session) in one executemany,
+    linked in memory from the head this transaction holds."""
+    if not entries:
+        return
+    head = _head(session)
+    rows = []
+    for values in entries:
+        row = SimpleNamespace(
+            seq=head.seq + 1,
+            at=values["now"],
+            actor=values["actor"],
+            action=str(values["action"]),
+            referral_id=values.get("referral_id"),
+            step_id=values.get("step_id"),
+            detail=values.get("detail") or {},
+            prev_hash=head.hash,
+        )
+        row.hash = entry_hash(head.hash, row)  # type: ignore[arg-type]
+        head.seq, head.hash = row.seq, row.hash
+        rows.append(vars(row))
+    session.add(head)
+    session.execute(insert(AuditEntry.__table__), rows)  # type: ignore[arg-type]
+
+
+def _head(session: Session) -> AuditHead:
+    """The chain's head for this transaction: locked and read at its first entry, then kept."""
+    transaction = session.get_transaction()
+    held = session.info.get("audit_head")
+    if held is not None and held[0] is transaction and held[1] in session:
+        return held[1]
+    head = session.exec(select(AuditHead).where(AuditHead.id == 1).with_for_update()).first()
+    if head is None:
+        head = AuditHead(id=1)
+        session.add(head)
+    session.info["audit_head"] = (transaction, head)
+    return head
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,13 @@ def load_catalog(settings: Settings) -> Catalog:
 
 
 def register_pathways(session: Session, catalog: Catalog, now: datetime) -> list[str]:
-    """Store every pathway version not stored yet; refuse a changed file with an unchanged one."""
+    """Store every pathway version not stored yet; refuse a changed file with an unchanged one.
+
+    Checked once per transaction and catalog: a batch of a thousand launches checks once.
+    """
+    checked = (session.get_transaction(), id(catalog))
+    if session.info.get("pathways_checked") == checked and checked[0] is not None:
+        return []
     added = []
     for pathway in catalog.pathways.values():
         stored = session.get(PathwayRecord, (pathway.id, pathway.version))
@@ -107,6 +113,7 @@ def register_pathways(session: Session, catalog: Catalog, now: datetime) -> list
                 "used: raise its `version` so running referrals keep the one they started on"
             )
     session.flush()
+    session.info["pathways_checked"] = (session.get_transaction(), id(catalog))
     return added
 
 

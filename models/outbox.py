@@ -110,6 +110,36 @@ def enqueue(
     return session.exec(statement).rowcount == 1  # type: ignore[call-overload]
 
 
+def enqueue_many(session: Session, rows: list[dict]) -> None:
+    """Add many messages in one executemany (`rows`: enqueue's keyword arguments but session);
+    those whose dedup key exists already are left out."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = OutboxMessage.__table__
+    statement = insert(table).on_conflict_do_nothing(index_elements=["dedup_key"])  # type: ignore[arg-type]
+    session.execute(
+        statement,
+        [
+            dict(
+                dedup_key=row["key"],
+                event=row["event"].value,
+                recipient=row["recipient"],
+                referral_id=row["referral_id"],
+                step_id=row["step_id"],
+                due_at=row["due_at"],
+                created_at=row["now"],
+                status=OutboxStatus.pending.value,
+                attempts=0,
+                next_attempt_at=row["now"],
+                delivered_to=[],
+            )
+            for row in rows
+        ],
+    )
+
+
 def retry_messages(session: Session, *, now: datetime, message_id: int | None = None) -> int:
     """Queue one failed or dead message (by id), or every dead one, again with fresh attempts.
 
