@@ -26,6 +26,7 @@ class MessageEvent(StrEnum):
     extension_approved = "extension-approved"
     extension_refused = "extension-refused"
     referral_completed = "referral-completed"
+    report_danger = "report-danger"  # a public report says someone is in danger now
 
 
 class OutboxStatus(StrEnum):
