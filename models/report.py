@@ -26,6 +26,7 @@ from models.actions import (
     _close,
     _code,
     _make_ready,
+    _move,
     _require_aware,
     _unused_reference,
     advance,
@@ -361,7 +362,8 @@ def _acknowledge(
     step = _triage_step(session, report)
     if step is None:
         return
-    if step.status == StepStatus.ready:
+    if step.status == StepStatus.ready:  # through accepted, as TRANSITIONS has it
+        _move(step, StepStatus.accepted)
         step.accepted_at = now
     _close(step, StepStatus.completed, now)
     step.outcome = "served"
