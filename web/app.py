@@ -32,6 +32,7 @@ from web.lapor import public, webhook
 from web.limits import Door
 from web.pages import pages
 from web.render import error_answer, error_page, error_status, is_api, render
+from web.report_pages import report_pages
 from web.session import COOKIE
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -140,6 +141,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     app.include_router(api)
     app.include_router(webhook)
     app.include_router(pages)
+    app.include_router(report_pages)
     app.include_router(public)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -363,6 +363,49 @@ TEXT: dict[str, Words] = {
         id="Laporan tanpa nama. Alamat internet dan jenis perangkat Anda tidak disimpan.",
         en="Anonymous report. Your internet address and device are not recorded.",
     ),
+    # the coordinators' pages of public reports
+    "public_reports": Words(id="Laporan masyarakat", en="Public reports"),
+    "public_report": Words(id="Laporan masyarakat", en="Public report"),
+    "no_reports": Words(id="Tidak ada laporan terbuka.", en="No open reports."),
+    "danger_now": Words(id="Bahaya sekarang", en="Danger now"),
+    "report_state_received": Words(id="Belum ditelaah", en="Not yet triaged"),
+    "report_state_question": Words(id="Menunggu jawaban pelapor", en="Waiting for the reporter"),
+    "report_state_in-progress": Words(id="Ditindaklanjuti", en="In progress"),
+    "report_state_referred": Words(id="Menjadi rujukan", en="Led to a referral"),
+    "report_state_closed": Words(id="Ditutup", en="Closed"),
+    "report_words": Words(id="Isi laporan", en="What the reporter wrote"),
+    "report_contact": Words(id="Kontak pelapor", en="Reporter's contact"),
+    "report_no_contact": Words(id="(tidak diberikan)", en="(none given)"),
+    "report_viewed_note": Words(
+        id="Setiap kali isi laporan dibuka, hal itu dicatat. Jangan meneruskan isi atau kontak.",
+        en="Every opening of the report is recorded. Do not forward its words or contact.",
+    ),
+    "reporter": Words(id="Pelapor", en="Reporter"),
+    "no_questions": Words(id="Belum ada pertanyaan.", en="No questions yet."),
+    "ask_reporter": Words(
+        id="Pertanyaan kepada pelapor (dibaca dengan nomor tanda terimanya)",
+        en="A question to the reporter (read with their receipt)",
+    ),
+    "ask_send": Words(id="Kirim pertanyaan", en="Send the question"),
+    "triage": Words(id="Telaah", en="Triage"),
+    "acknowledge": Words(id="Tandai sudah ditelaah", en="Mark as acknowledged"),
+    "forward_to": Words(
+        id="Teruskan ke instansi untuk verifikasi", en="Forward to an agency to verify"
+    ),
+    "forward": Words(id="Teruskan", en="Forward"),
+    "launch_from_report": Words(
+        id="Mulai rujukan dari laporan ini", en="Launch a referral from it"
+    ),
+    "close_reason": Words(id="Tutup dengan alasan", en="Close with a reason"),
+    "close_report": Words(id="Tutup laporan", en="Close the report"),
+    "intake_from_report": Words(
+        id="Rujukan ini dimulai dari laporan masyarakat",
+        en="This referral comes from public report",
+    ),
+    "report_for_step": Words(
+        id="Laporan yang perlu diverifikasi (tanpa kontak pelapor)",
+        en="The report to verify (without the reporter's contact)",
+    ),
     # errors
     "error": Words(id="Terjadi masalah", en="Something went wrong"),
     "error_400": Words(id="Isian belum benar", en="Please check your input"),

@@ -40,6 +40,7 @@ from models.intake import CaseOptions
 from models.links import microseconds, verify
 from models.note import notes_of
 from models.referral import Referral
+from models.report import REPORT_PATHWAY, VERIFY, intake_prefill, open_report, report_of
 from models.step import Step
 from models.vocabulary import (
     CODE_KINDS,
@@ -257,6 +258,13 @@ def _step_page(
         facts = disclose_for_step(
             db, referral=referral, step=step, spec=spec, sealer=web.sealer, actor=actor, now=now
         )
+        report_words = None
+        if pathway.kind == "report" and step.key == VERIFY and step.is_open:
+            # The agency verifying a public report reads what was reported, never who reported.
+            report_words = open_report(
+                db, report=report_of(db, referral), sealer=web.sealer, actor=actor, now=now,
+                with_contact=False,
+            )  # fmt: skip
         assert referral.id is not None and step.id is not None
         notes = read_notes(
             db,
@@ -276,6 +284,7 @@ def _step_page(
         {
             "step": view,
             "facts": facts,
+            "report_words": report_words,
             "notes": notes,
             "codes": codes,
             "error": error,
@@ -465,7 +474,11 @@ def coordinator_home(page: PageDep, _: Coordinator, all: int = 0):
 def _intake_context(page: Page, values: dict, error: str | None) -> dict:
     web, locale = page.web, page.locale
     # Demonstration pathways (clocks in seconds) are never offered for a real case.
-    pathways = sorted((p for p in web.catalog.pathways.values() if not p.demo), key=lambda p: p.id)
+    # Nor is the triage of public reports, which models/report.py files.
+    pathways = sorted(
+        (p for p in web.catalog.pathways.values() if not p.demo and p.kind == "referral"),
+        key=lambda p: p.id,
+    )
     used_by: dict[str, list[str]] = {}
     for p in pathways:
         for slug in sorted(p.agencies()):
@@ -481,14 +494,19 @@ def _intake_context(page: Page, values: dict, error: str | None) -> dict:
 
 
 @pages.get("/coordinator/intake")
-def intake_page(page: PageDep, _: Coordinator):
-    """The intake form."""
+def intake_page(page: PageDep, principal: Coordinator, report: str | None = None):
+    """The intake form; from a public report (`?report=REF`), pre-filled with what it tells."""
     values = {
         "pathway": "",
         "urgency": "regular",
         "consent": [],
         "case": CaseOptions().model_dump(),
     }
+    if report:
+        web = page.web
+        with web.transaction() as db:
+            source = report_of(db, authorize_referral(db, principal, report))
+            values |= intake_prefill(source) | {"report": report.upper()}
     return render(page.request, "intake.html", _intake_context(page, values, None))
 
 
@@ -518,6 +536,7 @@ async def intake_submit(page: PageDep, principal: Coordinator, background: Backg
         "override": bool(form.get("override")),
         "override_reason": get("override_reason"),
         "case": {k: bool(form.get(k)) for k in CaseOptions.model_fields},
+        "report": get("report").upper(),
     }
     languages = values["languages"].replace(";", ",").split(",")
     person: dict = {
@@ -550,7 +569,9 @@ async def intake_submit(page: PageDep, principal: Coordinator, background: Backg
                 f"'{chosen.id}' is a demonstration pathway with deadlines in seconds: "
                 "choose the pathway of the case"
             )
-        result = await run_in_threadpool(launch_referral, web, principal, background, intake)
+        result = await run_in_threadpool(
+            launch_referral, web, principal, background, intake, from_report=values["report"]
+        )
     except BadInput as exc:
         context = _intake_context(page, values, str(exc))
         return render(page.request, "intake.html", context, 400)
@@ -578,6 +599,8 @@ def referral_page(page: PageDep, principal: PagePrincipal, reference: str, done:
                 if not ids:
                     return _redirect("/inbox")
                 return _redirect(_step_url(referral.reference, ids[-1]))
+            if referral.pathway_id == REPORT_PATHWAY:
+                return _redirect(f"/reports/{referral.reference}")
             data = timeline(db, referral, web.catalog, web.now(), page.locale)
     except (Forbidden, NotFound) as exc:
         refuse(web, principal, "view-referral", exc, reference=reference)
