@@ -18,6 +18,8 @@ from models.deadline import local_time_text
 from models.errors import BadInput, Forbidden, NotFound
 from models.referral import Referral
 from models.report import (
+    TRIAGE,
+    TRIAGE_DANGER,
     PublicReport,
     acknowledge_report,
     ask_reporter,
@@ -107,6 +109,7 @@ def _report_context(page: Page, principal: Principal, reference: str) -> dict:
             "words": words,
             "thread": thread,
             "steps": steps,
+            "triage_open": any(s["open"] and s["step"] in (TRIAGE, TRIAGE_DANGER) for s in steps),
             "agencies": web.catalog.directory.agencies,
             "close_reasons": choices(ReportCloseCode, locale),
         }

@@ -14,11 +14,10 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from models.actions import Actor
+from models.access import GrantKind, issue_grant
+from models.catalog import load_catalog
 from models.database import transaction
-from models.referral import Referral
-from models.report import PublicReport, ask_reporter
-from models.seal import Sealer
+from models.report import PublicReport
 from tests.web.test_browser import (  # noqa: F401 (the fixtures and marks of the browser tests)
     SHOTS,
     browser,
@@ -73,17 +72,29 @@ def test_a_reporter_files_follows_up_answers_and_leaves_no_trace(site, inbox, br
     page.get_by_role("button", name="Lihat status").click()
     assert "menunggu ditelaah" in page.locator("#state").inner_text()
 
-    # A coordinator asks a question (the engine function the coordinator page and CLI call).
+    # A coordinator signs in, reads the report and asks a question on the report's page.
     with transaction(site.engine) as session:
-        referral = session.exec(select(Referral).where(Referral.reference == reference)).one()
-        ask_reporter(
-            session=session,
-            referral=referral,
-            question="Apakah anak-anak itu masih di rumah dekat pelabuhan?",
-            actor=Actor("coordinator", "rina"),
-            now=datetime.now(UTC),
-            sealer=Sealer(site.settings.resolved_secret_key()),
-        )
+        _, token = issue_grant(
+            session, kind=GrantKind.coordinator, agency="uptd-ppa", holder="rina",
+            issued_by="operator:test", now=datetime.now(UTC), catalog=load_catalog(site.settings),
+        )  # fmt: skip
+    desk = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    office = desk.new_page()
+    office.goto(site.url + "/signin")
+    office.get_by_label("Token akses").fill(token)
+    office.get_by_role("button", name="Masuk").click()
+    office.goto(site.url + "/coordinator/reports")
+    assert reference in office.content() and CANARY not in office.content()
+    shot(office, "reports-list")
+    office.get_by_role("link", name=re.compile(reference)).click()
+    assert CANARY in office.content() and CONTACT in office.content()
+    office.get_by_label("Pertanyaan kepada pelapor").fill(
+        "Apakah anak-anak itu masih di rumah dekat pelabuhan?"
+    )
+    office.get_by_role("button", name="Kirim pertanyaan").click()
+    assert "Tersimpan" in office.content()
+    shot(office, "report-page")
+    desk.close()
 
     page.goto(site.url + "/lapor?lang=en")
     page.get_by_label("Receipt number").fill(receipt.replace(" ", ""))
