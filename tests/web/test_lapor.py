@@ -1,7 +1,8 @@
 """The public reporting page, the webhook and the coordinators' report pages, through the app.
 
-Runs on SQLite and PostgreSQL (the `client` fixture). Nothing of ours is patched: a distinct
-client address is the test client's own, the clock is the app's test clock.
+On SQLite only: the engine's report functions run on both databases in tests/core/
+test_reports.py. Nothing of ours is patched: a distinct client address is the test client's own,
+the clock is the app's test clock.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ FORWARDED = "192.0.2.201"
 AGENT = "CanaryBrowser/3.1 (reporter)"
 CANARY = "KANARI-9913 disekap di gudang dekat pelabuhan"
 CONTACT = "kanari.pelapor@example.org"
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 RECEIPT = re.compile(r'id="receipt">([0-9 ]+)<')
 
 
@@ -175,7 +177,6 @@ def _reference(world) -> str:
         return session.get(Referral, report.referral_id).reference
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_coordinators_triage_on_their_pages(client, world):
     receipt = _receipt(
         client.post(
