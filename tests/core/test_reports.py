@@ -34,6 +34,8 @@ from models.report import (
 )
 from models.step import Step, StepStatus
 from models.sweep import sweep
+from models.vocabulary import LOCALES
+from notifications.render import MessageContext, render
 
 SECRET = "test-secret-key"
 COORDINATOR = Actor("coordinator", "rina")
@@ -192,3 +194,12 @@ def test_a_receipt_is_stored_only_as_a_slow_hash_and_a_wrong_one_reveals_nothing
         # Another installation's key opens nothing with the same digits.
         with pytest.raises(NotFound):
             find_by_receipt(session, digits, "another-secret")
+
+
+@pytest.mark.parametrize("template", ["laporan-baru", "laporan-verifikasi", "report-danger"])
+def test_the_report_messages_render_in_every_locale_with_the_allowed_facts_only(template):
+    context = MessageContext("RJK-7QK2-M9", "Telaah", "2026-12-08 09:00 WIB", "http://x/s/t")
+    for locale in LOCALES:
+        message = render(template, locale, context)
+        assert message.subject.startswith("[RJK-7QK2-M9] ") and "{{" not in message.html
+        assert "2026-12-08 09:00 WIB" in message.text and "http://x/s/t" in message.markdown
