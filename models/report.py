@@ -450,6 +450,16 @@ def answer_question(
         referral_id=referral.id,
         detail={"message_id": message.id},
     )
+    enqueue(
+        session,
+        event=MessageEvent.report_answered,
+        recipient=referral.coordinator_agency,
+        referral_id=referral.id,  # type: ignore[arg-type]
+        step_id=None,
+        due_at=None,
+        now=now,
+        key=dedup_key(referral.id, "report-answered", message.id),
+    )
     return message
 
 

@@ -125,6 +125,7 @@ def test_questions_answers_forwarding_and_closing(engine, catalog, sealer, now):
         assert report_status(session, report) == ReportStatus.in_progress
         with pytest.raises(BadInput, match="no question"):
             answer_question(session=session, report=report, answer="again", now=now, sealer=sealer)
+    assert _events(engine, referral_id)[-1] == ("report-answered", "uptd-ppa")
     with transaction(engine) as session:
         referral = session.get(Referral, referral_id)
         step = forward_report(
