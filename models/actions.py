@@ -81,6 +81,10 @@ def launch(
     """Record a referral with its sealed person, consent and steps; make its first steps ready."""
     _require_aware(now, "now")
     pathway = catalog.pathway(intake.pathway)
+    if pathway.kind != "referral":
+        raise BadInput(
+            f"pathway '{pathway.id}' holds public reports: launch a victim's pathway instead"
+        )
     check_consent(intake, pathway, catalog)
     coordinator_agency = intake.coordinator_agency or catalog.coordinator_agency
     catalog.agency(coordinator_agency)

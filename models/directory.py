@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from models.errors import BadInput, quoted
+from models.vocabulary import Words
 
 SLUG = r"^[a-z0-9][a-z0-9-]{0,39}$"
 Locale = Literal["id", "en"]
@@ -47,13 +48,40 @@ class Agency(BaseModel):
         return value
 
 
+class Hotline(BaseModel):
+    """A number the public page names for help now (e.g. SAPA 129, police 110)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Words
+    number: str = Field(pattern=r"^[0-9+ ()-]{2,24}$")
+    note: Words | None = None
+
+
+DEFAULT_HOTLINES = [
+    Hotline(
+        name=Words(id="SAPA 129 (KemenPPPA)", en="SAPA 129 (Ministry of Women and Children)"),
+        number="129",
+        note=Words(
+            id="Telepon 129 atau WhatsApp 08111-129-129", en="Call 129 or WhatsApp 08111-129-129"
+        ),
+    ),
+    Hotline(
+        name=Words(id="Polisi (darurat)", en="Police (emergency)"),
+        number="110",
+        note=Words(id="Jika ada orang dalam bahaya sekarang", en="If someone is in danger now"),
+    ),
+]
+
+
 class Directory(BaseModel):
-    """All agencies, by slug."""
+    """All agencies, by slug, and the hotlines the public page names."""
 
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     district: str
     agencies: list[Agency]
+    hotlines: list[Hotline] = Field(default_factory=lambda: list(DEFAULT_HOTLINES))
 
     def get(self, slug: str) -> Agency:
         """The agency with this slug, or BadInput naming the slug."""

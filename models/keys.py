@@ -15,6 +15,7 @@ from itsdangerous import URLSafeSerializer
 
 LINK_SALT = "link"
 SESSION_SALT = "session"
+REPORT_PASS_SALT = "report-pass"
 
 
 def _derive(secret: str, purpose: str) -> bytes:
@@ -29,6 +30,11 @@ def seal_key(secret: str) -> bytes:
 def channel_key(secret: str) -> bytes:
     """The HMAC key that names channels in the outbox without revealing their URLs."""
     return _derive(secret, "channels")
+
+
+def receipt_salt(secret: str) -> bytes:
+    """The salt of public-report receipts' scrypt hashes: a stolen table alone opens nothing."""
+    return _derive(secret, "receipt")[:16]
 
 
 def signing_keys(secret: str) -> list[bytes]:
@@ -57,3 +63,8 @@ def link_serializer(secret: str) -> URLSafeSerializer:
 def session_serializer(secret: str) -> URLSafeSerializer:
     """Signs the web session cookie with the key HMAC-SHA256(signing key, "session")."""
     return _serializer(secret, SESSION_SALT)
+
+
+def report_pass_serializer(secret: str) -> URLSafeSerializer:
+    """Signs the short-lived pass a reporter's receipt opens (a hidden form field, no cookie)."""
+    return _serializer(secret, REPORT_PASS_SALT)

@@ -26,6 +26,8 @@ class MessageEvent(StrEnum):
     extension_approved = "extension-approved"
     extension_refused = "extension-refused"
     referral_completed = "referral-completed"
+    report_danger = "report-danger"  # a public report says someone is in danger now
+    report_answered = "report-answered"  # a reporter answered the coordinators' question
 
 
 class OutboxStatus(StrEnum):

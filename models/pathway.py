@@ -113,6 +113,11 @@ class Pathway(BaseModel):
         "launched by `serve --demo`, the CLI and the API, never offered on the "
         "intake form",
     )
+    kind: Literal["referral", "report"] = Field(
+        default="referral",
+        description="'report': the triage of public reports (models/report.py files them; "
+        "never launched from an intake)",
+    )
     steps: list[StepSpec] = Field(min_length=1)
 
     @model_validator(mode="after")

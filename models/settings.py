@@ -151,6 +151,27 @@ class Settings(BaseSettings):
         "redis://HOST:6379 when several inbox processes share the load.",
     )
 
+    # --- public reports (/lapor) ---
+    quick_exit_url: str = Field(
+        default="https://www.bmkg.go.id/",
+        description="The neutral site the public pages' quick-exit link opens (a reporter on a "
+        "watched phone leaves /lapor at once).",
+    )
+    receipt_checks_per_client: str = Field(
+        default="10/minute",
+        description="Receipt numbers one client may try at /lapor before it must wait "
+        "(limits syntax); with 20-digit receipts, guessing stays hopeless.",
+    )
+    receipt_checks_overall: str = Field(
+        default="300/minute",
+        description="Receipt numbers all clients together may try before everybody must wait.",
+    )
+    report_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Shared secret of the reporting webhook POST /api/reports (HMAC-SHA256 of the "
+        "body in X-Rujukan-Signature); the webhook is off while it is unset.",
+    )
+
     # --- crash-safety harness ---
     crash_at: str | None = Field(
         default=None,

@@ -107,6 +107,24 @@ class RecruitmentCode(StrEnum):
     unknown = "unknown"
 
 
+class ReportCloseCode(StrEnum):
+    """Why a coordinator closes a public report without launching a referral."""
+
+    not_trafficking = "not-trafficking"
+    duplicate = "duplicate"
+    handled_elsewhere = "handled-elsewhere"
+    not_enough = "not-enough-to-act"
+
+
+class AtRiskCode(StrEnum):
+    """Who may be at risk, as a public report says (a statistical fact)."""
+
+    adults = "adults"
+    children = "children"
+    both = "adults-and-children"
+    unknown = "unknown"
+
+
 # The second value of an audit action says whether it belongs in a referral's history in Prefect:
 # views of personal data, notes, access grants and refusals stay out of it.
 HISTORY = True
@@ -149,6 +167,13 @@ class AuditAction(StrEnum):
     access_revoked = "access-revoked", NOT_HISTORY
     links_withdrawn = "links-withdrawn", NOT_HISTORY
     link_issued = "link-issued", NOT_HISTORY
+    report_filed = "report-filed", HISTORY
+    report_asked = "report-asked", HISTORY
+    report_answered = "report-answered", HISTORY
+    report_forwarded = "report-forwarded", HISTORY
+    report_launched = "report-launched", HISTORY
+    report_closed = "report-closed", HISTORY
+    report_viewed = "report-viewed", NOT_HISTORY
 
     @classmethod
     def history(cls) -> list[AuditAction]:
@@ -247,6 +272,22 @@ LABELS: dict[type[StrEnum], dict[StrEnum, Words]] = {
         RecruitmentCode.other: Words(id="Lainnya", en="Other"),
         RecruitmentCode.unknown: Words(id="Tidak diketahui", en="Unknown"),
     },
+    ReportCloseCode: {
+        ReportCloseCode.not_trafficking: Words(id="Bukan perdagangan orang", en="Not trafficking"),
+        ReportCloseCode.duplicate: Words(id="Laporan ganda", en="Duplicate"),
+        ReportCloseCode.handled_elsewhere: Words(
+            id="Sudah ditangani pihak lain", en="Handled elsewhere"
+        ),
+        ReportCloseCode.not_enough: Words(
+            id="Keterangan belum cukup untuk ditindaklanjuti", en="Not enough to act on"
+        ),
+    },
+    AtRiskCode: {
+        AtRiskCode.adults: Words(id="Orang dewasa", en="Adults"),
+        AtRiskCode.children: Words(id="Anak-anak", en="Children"),
+        AtRiskCode.both: Words(id="Dewasa dan anak-anak", en="Adults and children"),
+        AtRiskCode.unknown: Words(id="Tidak tahu", en="Don't know"),
+    },
     StepStatus: {
         StepStatus.pending: Words(id="Menunggu", en="Waiting"),
         StepStatus.ready: Words(id="Baru", en="New"),
@@ -289,6 +330,17 @@ LABELS: dict[type[StrEnum], dict[StrEnum, Words]] = {
         AuditAction.access_revoked: Words(id="akses dicabut", en="access revoked"),
         AuditAction.links_withdrawn: Words(id="tautan ditarik", en="links withdrawn"),
         AuditAction.link_issued: Words(id="tautan diberikan", en="link issued"),
+        AuditAction.report_filed: Words(id="laporan masyarakat masuk", en="public report filed"),
+        AuditAction.report_asked: Words(id="pertanyaan ke pelapor", en="question to the reporter"),
+        AuditAction.report_answered: Words(id="pelapor menjawab", en="the reporter answered"),
+        AuditAction.report_forwarded: Words(
+            id="laporan diteruskan ke instansi", en="report forwarded to an agency"
+        ),
+        AuditAction.report_launched: Words(
+            id="rujukan dimulai dari laporan", en="referral launched from the report"
+        ),
+        AuditAction.report_closed: Words(id="laporan ditutup", en="report closed"),
+        AuditAction.report_viewed: Words(id="isi laporan dilihat", en="report's content viewed"),
     },
 }
 
@@ -357,6 +409,8 @@ CODE_KINDS: dict[str, type[StrEnum]] = {
     "exploitation": ExploitationCode,
     "case-source": CaseSourceCode,
     "recruitment": RecruitmentCode,
+    "report-close-reason": ReportCloseCode,
+    "at-risk": AtRiskCode,
 }
 
 

@@ -135,11 +135,15 @@ def message_context(
     template = message.event.value
     title: str | None = None
     owner: str | None = None
+    coordinators_step = False
     if message.step_id is not None:
         step = session.get(Step, message.step_id)
         if step is None:
             raise LookupError(f"outbox row {message.id}: step {message.step_id} not found")
-        spec = stored_pathway(session, referral.pathway_id, referral.pathway_version).step(step.key)
+        pathway = stored_pathway(session, referral.pathway_id, referral.pathway_version)
+        spec = pathway.step(step.key)
+        # A public report's triage is the coordinators' work: they sign in to read it.
+        coordinators_step = pathway.kind == "report" and step.agency == referral.coordinator_agency
         if message.event == MessageEvent.assigned:
             template = spec.template
         owner = step.agency
@@ -152,7 +156,7 @@ def message_context(
         hidden = recipient.hide_step_titles or bool(hiders)
         title = HIDDEN_STEP.text(locale) if hidden else spec.title.text(locale)
     deadline = local_time_text(message.due_at, recipient.timezone) if message.due_at else None
-    if owner is not None and message.recipient == owner:
+    if owner is not None and message.recipient == owner and not coordinators_step:
         link = step_link(settings, agency=owner, step_id=message.step_id, now=now)
     else:
         # The coordinator and the task force act on the referral, not as the step's agency:

@@ -1,9 +1,10 @@
-"""Keeping link tokens out of the access log.
+"""Keeping link tokens, and the public reporters' addresses, out of the access log.
 
 A message's link is `/s/TOKEN`; a browser asks for that path once, and uvicorn's access log would
 write it down. The app answers with a redirect to a token-free address, and this filter rewrites
 the logged path to `/s/[redacted]`. `rujukan serve` should run uvicorn with `LOG_CONFIG` (or with
 `access_log=False`); the app also installs the filter at startup, whatever the configuration.
+For the public reporting paths (/lapor, /api/reports) the client's address is written as `-`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,15 @@ import re
 
 _TOKEN_PATH = re.compile(r"^(/s)/[^?\s]*")
 _QUERY = re.compile(r"\?.*$")
+# Paths of the public (reporters'): their client address is never written.
+PUBLIC_PATHS = ("/lapor", "/api/reports")
+
+
+def is_public(path: str) -> bool:
+    """True for the public reporting pages and webhook, whose callers stay anonymous."""
+    return any(
+        path == p or path.startswith(p + "/") or path.startswith(p + "?") for p in PUBLIC_PATHS
+    )
 
 
 def redact_path(path: str) -> str:
@@ -27,7 +37,8 @@ class RedactLinkTokens(logging.Filter):
         args = record.args
         # uvicorn.access: (client_addr, method, full_path, http_version, status_code)
         if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
-            record.args = (*args[:2], redact_path(args[2]), *args[3:])
+            client = "-" if is_public(args[2]) else args[0]
+            record.args = (client, args[1], redact_path(args[2]), *args[3:])
         elif isinstance(record.msg, str) and "/s/" in record.msg:
             record.msg = re.sub(r"/s/[A-Za-z0-9_.=-]+", "/s/[redacted]", record.msg)
         return True

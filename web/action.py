@@ -25,6 +25,7 @@ from models.errors import AlreadyDone, BadInput, Forbidden
 from models.intake import validate_intake
 from models.note import add_note, clean_note
 from models.referral import Referral
+from models.report import launch_from_report
 from models.step import Step
 from web.context import Web
 from web.guard import refuse
@@ -157,8 +158,13 @@ def launch_referral(
     background: BackgroundTasks,
     intake_data: dict,
     via: str = "web",
+    from_report: str | None = None,
 ) -> ActionResult:
-    """Validate an intake and launch it as the signed-in coordinator; refusals are audited."""
+    """Validate an intake and launch it as the signed-in coordinator; refusals are audited.
+
+    `from_report` names a public report the referral comes from: the two are linked and the
+    report is closed as having led to a referral.
+    """
     try:
         if not principal.is_coordinator:
             raise Forbidden("only a coordinator may launch a referral")
@@ -171,13 +177,22 @@ def launch_referral(
                 consent["recorded_by"] = principal.holder
         intake = validate_intake(intake_data)
         with web.transaction() as session:
-            referral = launch(
-                session, intake=intake, catalog=web.catalog, sealer=web.sealer, now=web.now()
-            )
+            woken = []
+            if from_report:
+                report = authorize_referral(session, principal, from_report)
+                woken.append(report.id)
+                referral = launch_from_report(
+                    session, referral=report, intake=intake, catalog=web.catalog,
+                    sealer=web.sealer, now=web.now(),
+                )  # fmt: skip
+            else:
+                referral = launch(
+                    session, intake=intake, catalog=web.catalog, sealer=web.sealer, now=web.now()
+                )
             result = ActionResult(True, "launched", referral.reference)
-            referral_id = referral.id
+            woken.insert(0, referral.id)
     except BadInput as exc:
         refuse(web, principal, "launch", exc, via=via)
         raise
-    background.add_task(after_commit, web.settings, [referral_id])
+    background.add_task(after_commit, web.settings, woken)
     return result

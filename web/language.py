@@ -357,6 +357,202 @@ TEXT: dict[str, Words] = {
     "back_to_referral": Words(id="Kembali ke rujukan", en="Back to the referral"),
     "back_to_list": Words(id="Kembali ke daftar", en="Back to the list"),
     "reset": Words(id="Ulangi", en="Start over"),
+    # the public reporting page (/lapor)
+    "lapor_title": Words(id="Laporkan dugaan perdagangan orang", en="Report suspected trafficking"),
+    "lapor_short": Words(id="Lapor TPPO", en="Report trafficking"),
+    "lapor_intro": Words(
+        id="Tanpa nama, tanpa akun. Laporan Anda dibaca koordinator kasus pemerintah daerah dan "
+        "ditanggapi dalam 24 jam (2 jam jika ada orang dalam bahaya).",
+        en="No name, no account. Your report is read by the district's case coordinators and "
+        "taken up within 24 hours (2 hours if someone is in danger).",
+    ),
+    "quick_exit": Words(id="Keluar cepat", en="Quick exit"),
+    "quick_exit_hint": Words(
+        id="Tombol ini langsung membuka situs cuaca. Halaman ini tidak disimpan di peramban.",
+        en="This button opens a weather site at once. This page is not kept in the browser.",
+    ),
+    "danger_box": Words(
+        id="Ada orang dalam bahaya sekarang? Telepon polisi 110.",
+        en="Is someone in danger right now? Call the police on 110.",
+    ),
+    "f_what": Words(id="Apa yang terjadi?", en="What happened?"),
+    "f_what_hint": Words(
+        id="Ceritakan dengan kata-kata Anda: siapa yang merekrut, janji apa, di mana orangnya "
+        "sekarang. Tidak perlu menulis nama Anda.",
+        en="In your own words: who recruited, what was promised, where the people are now. "
+        "You do not need to give your name.",
+    ),
+    "f_place": Words(
+        id="Di mana? (kabupaten, desa, tempat)", en="Where? (district, village, place)"
+    ),
+    "f_when": Words(id="Kapan?", en="When?"),
+    "f_when_hint": Words(
+        id="Contoh: minggu lalu, 3 hari yang lalu", en="E.g. last week, 3 days ago"
+    ),
+    "f_people": Words(
+        id="Berapa orang yang mungkin dalam bahaya?", en="How many people may be at risk?"
+    ),
+    "f_at_risk": Words(id="Siapa mereka?", en="Who are they?"),
+    "f_nationality": Words(id="Kewarganegaraan (jika tahu)", en="Nationality (if known)"),
+    "f_exploitation": Words(
+        id="Jenis eksploitasi (jika tahu)", en="Kind of exploitation (if known)"
+    ),
+    "f_unknown": Words(id="Tidak tahu", en="Don't know"),
+    "f_danger": Words(id="Ada orang dalam bahaya sekarang", en="Someone is in danger right now"),
+    "f_contact_wanted": Words(
+        id="Saya bersedia dihubungi kembali", en="I agree to be contacted back"
+    ),
+    "f_contact": Words(
+        id="Cara menghubungi Anda (nomor, email; boleh kosong)",
+        en="How to reach you (number, email; may stay empty)",
+    ),
+    "f_contact_hint": Words(
+        id="Hanya koordinator yang dapat membacanya. Tanpa ini, Anda tetap bisa membaca pertanyaan "
+        "kami dengan nomor tanda terima.",
+        en="Only the coordinators can read it. Without it you can still read our questions with "
+        "your receipt number.",
+    ),
+    "f_send": Words(id="Kirim laporan", en="Send the report"),
+    "lapor_error": Words(
+        id="Ada isian yang belum benar. Periksa angka dan pilihan, lalu kirim lagi.",
+        en="Something in the form is not right. Check the numbers and choices, then send again.",
+    ),
+    "lapor_error_what": Words(
+        id="Tuliskan apa yang terjadi (paling banyak 4.000 huruf).",
+        en="Write what happened (at most 4,000 characters).",
+    ),
+    "check_title": Words(id="Sudah pernah melapor?", en="Reported before?"),
+    "check_intro": Words(
+        id="Masukkan nomor tanda terima untuk melihat status dan pertanyaan koordinator.",
+        en="Enter your receipt number to see the status and the coordinators' questions.",
+    ),
+    "receipt": Words(id="Nomor tanda terima", en="Receipt number"),
+    "check_button": Words(id="Lihat status", en="See the status"),
+    "lapor_receipt_unknown": Words(
+        id="Nomor ini tidak membuka laporan apa pun. Periksa 20 angkanya.",
+        en="This number opens no report. Check its 20 digits.",
+    ),
+    "lapor_too_many": Words(
+        id="Terlalu banyak percobaan. Tunggu satu menit, lalu coba lagi.",
+        en="Too many tries. Wait a minute, then try again.",
+    ),
+    "lapor_pass_expired": Words(
+        id="Halaman sudah terlalu lama terbuka. Masukkan nomor tanda terima lagi.",
+        en="The page was open too long. Enter your receipt number again.",
+    ),
+    "receipt_title": Words(id="Laporan Anda sudah diterima", en="Your report has been received"),
+    "receipt_once": Words(
+        id="Ini nomor tanda terima Anda. Nomor ini hanya ditampilkan SEKALI dan tidak dapat "
+        "dipulihkan.",
+        en="This is your receipt number. It is shown only ONCE and cannot be recovered.",
+    ),
+    "receipt_keep": Words(
+        id="Tulis di kertas atau hafalkan. Jangan memotret layar jika ponsel ini dipakai "
+        "orang lain.",
+        en="Write it on paper or learn it. Do not take a screenshot if others use this phone.",
+    ),
+    "receipt_next": Words(
+        id="Kembalilah ke halaman ini dalam 1-2 hari dan masukkan nomornya untuk membaca "
+        "pertanyaan koordinator dan menjawabnya.",
+        en="Come back to this page in a day or two and enter the number to read the "
+        "coordinators' questions and answer them.",
+    ),
+    "receipt_danger": Words(
+        id="Anda menyatakan ada orang dalam bahaya sekarang: koordinator dan gugus tugas sudah "
+        "diberi tahu. Jika bisa, telepon juga polisi 110.",
+        en="You said someone is in danger now: the coordinators and the task force have been "
+        "told. If you can, also call the police on 110.",
+    ),
+    "receipt_done": Words(id="Selesai, tutup halaman", en="Done, leave this page"),
+    "status_title": Words(id="Status laporan Anda", en="Your report's status"),
+    "filed_on": Words(id="Dikirim tanggal", en="Sent on"),
+    "state_received": Words(
+        id="Laporan Anda sudah masuk dan menunggu ditelaah koordinator.",
+        en="Your report has arrived and is waiting for the coordinators.",
+    ),
+    "state_question": Words(
+        id="Koordinator mengajukan pertanyaan kepada Anda. Mohon jawab di bawah.",
+        en="The coordinators have a question for you. Please answer below.",
+    ),
+    "state_in-progress": Words(
+        id="Laporan Anda sedang ditindaklanjuti oleh instansi terkait.",
+        en="Your report is being followed up by the agencies.",
+    ),
+    "state_referred": Words(
+        id="Terima kasih. Laporan Anda membuat seseorang mendapat pertolongan dari instansi "
+        "layanan.",
+        en="Thank you. Your report led to someone being helped by the services.",
+    ),
+    "state_closed": Words(
+        id="Laporan Anda sudah ditelaah dan ditutup. Terima kasih telah melapor.",
+        en="Your report has been looked at and closed. Thank you for reporting.",
+    ),
+    "thread_title": Words(id="Pertanyaan dan jawaban", en="Questions and answers"),
+    "from_coordinator": Words(id="Koordinator", en="Coordinator"),
+    "from_you": Words(id="Anda", en="You"),
+    "answer": Words(id="Jawaban Anda", en="Your answer"),
+    "answer_send": Words(id="Kirim jawaban", en="Send the answer"),
+    "lapor_answer_sent": Words(id="Jawaban Anda sudah terkirim.", en="Your answer has been sent."),
+    "lapor_answer_error": Words(
+        id="Jawaban belum terkirim: tuliskan jawabannya (paling banyak 4.000 huruf).",
+        en="The answer was not sent: write it (at most 4,000 characters).",
+    ),
+    "learn_title": Words(id="Kenali tanda-tandanya", en="Know the signs"),
+    "signs_trafficking": Words(id="Tanda perdagangan orang", en="Signs of trafficking"),
+    "signs_offer": Words(id="Tanda tawaran kerja palsu", en="Signs of a fraudulent job offer"),
+    "safe_migration": Words(id="Bermigrasi dengan aman", en="Migrate safely"),
+    "hotlines_title": Words(id="Butuh bantuan sekarang?", en="Need help now?"),
+    "private_hint": Words(
+        id="Di ponsel bersama, gunakan mode penyamaran (incognito) dan hapus riwayat setelahnya.",
+        en="On a shared phone, use a private (incognito) window and clear the history after.",
+    ),
+    "public_footer": Words(
+        id="Laporan tanpa nama. Alamat internet dan jenis perangkat Anda tidak disimpan.",
+        en="Anonymous report. Your internet address and device are not recorded.",
+    ),
+    # the coordinators' pages of public reports
+    "public_reports": Words(id="Laporan masyarakat", en="Public reports"),
+    "public_report": Words(id="Laporan masyarakat", en="Public report"),
+    "no_reports": Words(id="Tidak ada laporan terbuka.", en="No open reports."),
+    "danger_now": Words(id="Bahaya sekarang", en="Danger now"),
+    "report_state_received": Words(id="Belum ditelaah", en="Not yet triaged"),
+    "report_state_question": Words(id="Menunggu jawaban pelapor", en="Waiting for the reporter"),
+    "report_state_in-progress": Words(id="Ditindaklanjuti", en="In progress"),
+    "report_state_referred": Words(id="Menjadi rujukan", en="Led to a referral"),
+    "report_state_closed": Words(id="Ditutup", en="Closed"),
+    "report_words": Words(id="Isi laporan", en="What the reporter wrote"),
+    "report_contact": Words(id="Kontak pelapor", en="Reporter's contact"),
+    "report_no_contact": Words(id="(tidak diberikan)", en="(none given)"),
+    "report_viewed_note": Words(
+        id="Setiap kali isi laporan dibuka, hal itu dicatat. Jangan meneruskan isi atau kontak.",
+        en="Every opening of the report is recorded. Do not forward its words or contact.",
+    ),
+    "reporter": Words(id="Pelapor", en="Reporter"),
+    "no_questions": Words(id="Belum ada pertanyaan.", en="No questions yet."),
+    "ask_reporter": Words(
+        id="Pertanyaan kepada pelapor (dibaca dengan nomor tanda terimanya)",
+        en="A question to the reporter (read with their receipt)",
+    ),
+    "ask_send": Words(id="Kirim pertanyaan", en="Send the question"),
+    "triage": Words(id="Telaah", en="Triage"),
+    "acknowledge": Words(id="Tandai sudah ditelaah", en="Mark as acknowledged"),
+    "forward_to": Words(
+        id="Teruskan ke instansi untuk verifikasi", en="Forward to an agency to verify"
+    ),
+    "forward": Words(id="Teruskan", en="Forward"),
+    "launch_from_report": Words(
+        id="Mulai rujukan dari laporan ini", en="Launch a referral from it"
+    ),
+    "close_reason": Words(id="Tutup dengan alasan", en="Close with a reason"),
+    "close_report": Words(id="Tutup laporan", en="Close the report"),
+    "intake_from_report": Words(
+        id="Rujukan ini dimulai dari laporan masyarakat",
+        en="This referral comes from public report",
+    ),
+    "report_for_step": Words(
+        id="Laporan yang perlu diverifikasi (tanpa kontak pelapor)",
+        en="The report to verify (without the reporter's contact)",
+    ),
     # errors
     "error": Words(id="Terjadi masalah", en="Something went wrong"),
     "error_400": Words(id="Isian belum benar", en="Please check your input"),

@@ -18,6 +18,7 @@ import hashlib
 import json
 import secrets
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,8 +35,11 @@ BODY_LIMITS = {  # (method, path) -> bytes
     ("POST", "/api/referrals"): 64 * KIB,  # one intake
     ("POST", "/coordinator/intake"): 64 * KIB,
 }
+# Authenticated by their own HMAC signature, not a bearer token (web/lapor.py).
+SIGNED_API = {("POST", "/api/reports")}
 WINDOW = timedelta(minutes=1)
 AUDITED_ONE_BY_ONE = 5  # refusals of one attempt from one client a window; the rest are counted
+SALT_LIFETIME = 3600.0  # seconds: a client's hash changes every hour, so it follows nobody for long
 
 Scope = dict
 Receive = Callable[[], Awaitable[dict]]
@@ -69,6 +73,7 @@ class Throttle:
 
     settings: Settings
     salt: bytes = field(default_factory=lambda: secrets.token_bytes(16))
+    salt_born: float = field(default_factory=time.monotonic)
     tallies: dict[tuple[str, str], Tally] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -78,10 +83,26 @@ class Throttle:
         )
         self.per_client = parse(self.settings.refusals_per_client)
         self.overall = parse(self.settings.refusals_overall)
+        self.receipts_per_client = parse(self.settings.receipt_checks_per_client)
+        self.receipts_overall = parse(self.settings.receipt_checks_overall)
 
     def source(self, host: str | None) -> str:
-        """The client as the counters know it: a salted hash of its address, never the address."""
-        return hashlib.blake2b((host or "-").encode(), key=self.salt, digest_size=8).hexdigest()
+        """The client as the counters know it: a keyed hash of its address, never the address.
+
+        The key is random, held in memory only, and replaced every hour: a hash links a client's
+        requests for an hour at most, and nothing outside this process can compute it.
+        """
+        with self.lock:
+            if time.monotonic() - self.salt_born >= SALT_LIFETIME:
+                self.salt, self.salt_born = secrets.token_bytes(16), time.monotonic()
+            salt = self.salt
+        return hashlib.blake2b((host or "-").encode(), key=salt, digest_size=8).hexdigest()
+
+    def check_receipt(self, source: str) -> bool:
+        """Spend one receipt check of the client's and the overall budget; False if none is left."""
+        return self.limiter.hit(self.receipts_per_client, "receipt", source) and self.limiter.hit(
+            self.receipts_overall, "receipt", "all"
+        )
 
     def over_budget(self, source: str) -> bool:
         """True if this client, or all clients together, used up their refusals for now."""
@@ -155,7 +176,11 @@ class Door:
         if length is not None and (not length.isdigit() or int(length) > limit):
             await _too_large(send, limit, is_api)
             return
-        if is_api and not headers.get(b"authorization", b"").lower().startswith(b"bearer "):
+        if (
+            is_api
+            and (method, path.rstrip("/")) not in SIGNED_API
+            and not headers.get(b"authorization", b"").lower().startswith(b"bearer ")
+        ):
             await _answer(
                 send,
                 401,

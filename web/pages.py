@@ -44,6 +44,7 @@ from models.links import microseconds, verify
 from models.note import notes_of
 from models.pathway import Pathway
 from models.referral import Referral
+from models.report import REPORT_PATHWAY, VERIFY, intake_prefill, open_report, report_of
 from models.step import Step
 from models.vocabulary import (
     CODE_KINDS,
@@ -285,6 +286,13 @@ def _step_page(
         facts = disclose_for_step(
             db, referral=referral, step=step, spec=spec, sealer=web.sealer, actor=actor, now=now
         )
+        report_words = None
+        if pathway.kind == "report" and step.key == VERIFY and step.is_open:
+            # The agency verifying a public report reads what was reported, never who reported.
+            report_words = open_report(
+                db, report=report_of(db, referral), sealer=web.sealer, actor=actor, now=now,
+                with_contact=False,
+            )  # fmt: skip
         assert referral.id is not None and step.id is not None
         notes = read_notes(
             db,
@@ -305,6 +313,7 @@ def _step_page(
         {
             "step": view,
             "facts": readable_facts(facts, locale),
+            "report_words": report_words,
             "notes": notes,
             "codes": codes,
             "error": error,
@@ -539,7 +548,12 @@ def _receiving(page: Page, pathway: Pathway) -> list[dict]:
 
 def _intake_context(page: Page, values: dict, error: str | None) -> dict:
     web, locale = page.web, page.locale
-    pathways = sorted((p for p in web.catalog.pathways.values() if not p.demo), key=lambda p: p.id)
+    # Demonstration pathways (clocks in seconds) are never offered for a real case, nor is the
+    # triage of public reports, which models/report.py files.
+    pathways = sorted(
+        (p for p in web.catalog.pathways.values() if not p.demo and p.kind == "referral"),
+        key=lambda p: p.id,
+    )
     chosen = _offered(page, values["pathway"])
     receiving = _receiving(page, chosen) if chosen else []
     slugs = {a["slug"] for a in receiving}
@@ -555,17 +569,22 @@ def _intake_context(page: Page, values: dict, error: str | None) -> dict:
 
 
 @pages.get("/coordinator/intake")
-def intake_page(page: PageDep, _: Coordinator, pathway: str = ""):
-    """The intake form: first the pathway, then the person, the case and the consent it needs."""
-    chosen = _offered(page, pathway)
-    values = {
-        "pathway": chosen.id if chosen else "",
-        "urgency": "regular",
-        # The pathway's receiving agencies come ticked; the coordinator confirms the consent once
-        # and unticks any agency the victim refused.
-        "consent": sorted(chosen.agencies()) if chosen else [],
-        "case": CaseOptions().model_dump(),
-    }
+def intake_page(
+    page: PageDep, principal: Coordinator, pathway: str = "", report: str | None = None
+):
+    """The intake form: first the pathway, then the person, the case and the consent it needs;
+    from a public report (`?report=REF`), pre-filled with what it tells."""
+    values: dict = {"pathway": pathway, "urgency": "regular", "case": CaseOptions().model_dump()}
+    if report:
+        web = page.web
+        with web.transaction() as db:
+            source = report_of(db, authorize_referral(db, principal, report))
+            values |= intake_prefill(source) | {"report": report.upper()}
+    chosen = _offered(page, values["pathway"])
+    values["pathway"] = chosen.id if chosen else ""
+    # The pathway's receiving agencies come ticked; the coordinator confirms the consent once
+    # and unticks any agency the victim refused.
+    values["consent"] = sorted(chosen.agencies()) if chosen else []
     return render(page.request, "intake.html", _intake_context(page, values, None))
 
 
@@ -609,6 +628,7 @@ async def intake_submit(page: PageDep, principal: Coordinator, background: Backg
         "override": bool(form.get("override")),
         "override_reason": get("override_reason"),
         "case": {k: bool(form.get(k)) for k in CaseOptions.model_fields},
+        "report": get("report").upper(),
     }
     languages = values["languages"].replace(";", ",").split(",")
     person: dict = {
@@ -643,7 +663,9 @@ async def intake_submit(page: PageDep, principal: Coordinator, background: Backg
     if problem:
         return render(page.request, "intake.html", _intake_context(page, values, problem), 400)
     try:
-        result = await run_in_threadpool(launch_referral, web, principal, background, intake)
+        result = await run_in_threadpool(
+            launch_referral, web, principal, background, intake, from_report=values["report"]
+        )
     except BadInput as exc:
         context = _intake_context(page, values, str(exc))
         return render(page.request, "intake.html", context, 400)
@@ -677,6 +699,8 @@ def referral_page(
                 if not ids:
                     return _redirect("/inbox")
                 return _redirect(_step_url(referral.reference, ids[-1]))
+            if referral.pathway_id == REPORT_PATHWAY:
+                return _redirect(f"/reports/{referral.reference}")
             data = _timeline_of(page, principal, db, referral)
     except (Forbidden, NotFound) as exc:
         refuse(web, principal, "view-referral", exc, reference=reference)

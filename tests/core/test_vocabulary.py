@@ -18,6 +18,7 @@ from models.vocabulary import (
     CODE_KINDS,
     LABELS,
     LOCALES,
+    AtRiskCode,
     AuditAction,
     CancelCode,
     CaseSourceCode,
@@ -26,6 +27,7 @@ from models.vocabulary import (
     ExtensionCode,
     OutcomeCode,
     RecruitmentCode,
+    ReportCloseCode,
     all_codes,
     label,
 )
@@ -41,6 +43,8 @@ CODE_ENUMS = (
     ExploitationCode,
     CaseSourceCode,
     RecruitmentCode,
+    ReportCloseCode,
+    AtRiskCode,
     StepStatus,
     ReferralStatus,
     AuditAction,
@@ -99,6 +103,8 @@ def test_all_codes_lists_every_reason_and_outcome_code_with_both_labels():
         "exploitation",
         "case-source",
         "recruitment",
+        "report-close-reason",
+        "at-risk",
     }
     for kind, enum in CODE_KINDS.items():
         assert [c["code"] for c in data[kind]] == [m.value for m in enum]
@@ -123,6 +129,12 @@ def test_the_history_in_prefect_keeps_the_actions_it_always_had():
         "extension-refused",
         "referral-completed",
         "referral-cancelled",
+        "report-filed",
+        "report-asked",
+        "report-answered",
+        "report-forwarded",
+        "report-launched",
+        "report-closed",
     }
 
 
