@@ -214,7 +214,9 @@ def test_coordinators_triage_on_their_pages(client, world):
     assert verify.status_code == 200 and CANARY in verify.text and CONTACT not in verify.text
     intake = client.get(f"/coordinator/intake?report={reference}")
     assert f'name="report" value="{reference}"' in intake.text
-    assert 'value="tppo-anak" required checked' in intake.text  # children at risk
+    assert (
+        'name="pathway" value="tppo-anak"' in intake.text
+    )  # children at risk: the form opens on it
     launched = client.post(
         "/coordinator/intake",
         data={
