@@ -124,17 +124,18 @@ def launch(
                 recorded_at=now,
             )
         )
-    for spec in pathway.steps:
-        for instance, offset in enumerate(spec.repeat or [None], start=1):
-            session.add(
-                Step(
-                    referral_id=referral.id,
-                    key=spec.key,
-                    instance=instance,
-                    agency=spec.agency,
-                    offset=offset,
-                )
-            )
+    steps = [
+        Step(
+            referral_id=referral.id,
+            key=spec.key,
+            instance=instance,
+            agency=spec.agency,
+            offset=offset,
+        )
+        for spec in pathway.steps
+        for instance, offset in enumerate(spec.repeat or [None], start=1)
+    ]
+    session.add_all(steps)
     session.flush()
     actor = Actor("coordinator", intake.coordinator)
     record(
@@ -151,14 +152,16 @@ def launch(
             "consent_override": bool(intake.consent.override),
         },
     )
-    advance(session, referral=referral, catalog=catalog, now=now, actor=actor)
+    advance(session, referral=referral, catalog=catalog, now=now, actor=actor, steps=steps)
     return referral
 
 
 def _unused_reference(session: Session) -> str:
     for _ in range(20):
         reference = new_reference()
-        if session.exec(select(Referral.id).where(Referral.reference == reference)).first() is None:
+        with session.no_autoflush:  # a batch's referrals so far were flushed when they got ids
+            taken = session.exec(select(Referral.id).where(Referral.reference == reference)).first()
+        if taken is None:
             return reference
     raise RuntimeError("could not find an unused reference code")
 
@@ -181,17 +184,25 @@ def key_done(steps: Iterable[Step], key: str) -> bool:
 
 
 def advance(
-    session: Session, *, referral: Referral, catalog: Catalog, now: datetime, actor: Actor = SYSTEM
+    session: Session,
+    *,
+    referral: Referral,
+    catalog: Catalog,
+    now: datetime,
+    actor: Actor = SYSTEM,
+    steps: list[Step] | None = None,
 ) -> list[Step]:
     """Make ready every pending step whose dependencies are done; skip those whose condition fails.
 
     Idempotent: calling it again with nothing new changes nothing. Returns the steps it changed.
+    `steps`, when the caller holds every step of the referral already (a launch), saves a query.
     """
     assert referral.id is not None
     if referral.status != ReferralStatus.active:
         return []
     pathway = stored_pathway(session, referral.pathway_id, referral.pathway_version)
-    steps = steps_of(session, referral.id)
+    if steps is None:
+        steps = steps_of(session, referral.id)
     changed: list[Step] = []
     progress = True
     while progress:  # a skipped step can free the steps after it
@@ -277,7 +288,8 @@ def _make_ready(
     step.due_at = spec.clock(referral.urgency).add_to(start, agency_tz)
     step.next_check_at = next_check(step, spec)
     session.add(step)
-    session.flush()
+    if step.id is None:
+        session.flush()
     record(
         session,
         actor=str(actor),
