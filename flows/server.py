@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -86,7 +87,40 @@ def prefect_at(url: str, settings: Settings) -> Iterator[None]:
     if settings.prefect_api_auth_string is not None:
         updates[PREFECT_API_AUTH_STRING] = settings.prefect_api_auth_string.get_secret_value()
     with temporary_settings(updates=updates):
-        yield
+        try:
+            yield
+        finally:
+            deliver_events()
+
+
+def deliver_events(timeout: float = 10.0) -> bool:
+    """Send the events this process queued meanwhile, then stop Prefect's events worker.
+
+    Prefect's client emits an event of its own for every artifact it creates, through a
+    background worker that is otherwise drained at interpreter exit: a short command then exits
+    with the event still queued, and Prefect's drain logs "EventsWorker - Still processing items"
+    as a WARNING. Waiting here, while the API settings above still apply, delivers the events
+    (a few milliseconds once the websocket is open) and leaves nothing to drain at exit. A later
+    event starts a fresh worker. True if the queue emptied within `timeout` seconds.
+    """
+    from prefect.events.worker import EventsWorker  # noqa: PLC0415 - Prefect loads lazily
+
+    # Existing workers only: EventsWorker.instance() would start one just to stop it.
+    workers = list(getattr(EventsWorker, "_instances", {}).values())
+    if not workers:
+        return True
+    waiting = [
+        threading.Thread(target=w.wait_until_empty, name="events-flush", daemon=True)
+        for w in workers
+    ]
+    for thread in waiting:
+        thread.start()
+    deadline = time.monotonic() + timeout
+    for thread in waiting:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    emptied = not any(thread.is_alive() for thread in waiting)
+    EventsWorker.drain_all(timeout=max(0.5, deadline - time.monotonic()))
+    return emptied
 
 
 def check_bind_address(settings: Settings) -> None:
