@@ -46,7 +46,7 @@ from models.audit import AuditEntry
 from models.catalog import load_catalog
 from models.clock import utcnow
 from models.database import engine_for, transaction
-from models.deadline import local_time_text
+from models.deadline import duration_text, local_time_text
 from models.referral import REFERENCE_ALPHABET, Referral, ReferralStatus
 from models.settings import Settings, get_settings
 from models.step import OPEN, Step
@@ -77,19 +77,6 @@ Reference = Annotated[
 def artifact_key(reference: str) -> str:
     """The referral's artifact key: lowercase letters, digits and dashes (referral-rjk-7qk2-m9)."""
     return f"referral-{reference.lower()}"
-
-
-def duration_text(seconds: float) -> str:
-    """'2 d 3 h', '5 h 20 min' or '40 s': how long a step has been overdue."""
-    seconds = int(seconds)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
 @dataclass

@@ -213,6 +213,28 @@ def test_serve_hands_its_children_absolute_paths(tmp_path, monkeypatch):
     get_settings.cache_clear()
 
 
+def test_a_restarted_demo_withdraws_its_earlier_coordinator_token(case_db: Settings):
+    """Each `serve --demo` prints a fresh coordinator token; the one before stops working."""
+    from flows.demo import demo_access
+    from models.access import AccessGrant, principal_of_token
+    from models.audit import AuditEntry
+    from models.errors import Forbidden
+
+    first = demo_access(case_db)["coordinator token"]
+    second = demo_access(case_db)["coordinator token"]
+    engine = engine_for(case_db.resolved_database_url)
+    with Session(engine) as session:
+        grants = session.exec(select(AccessGrant).where(AccessGrant.kind == "coordinator")).all()
+        assert [g.revoked_at is None for g in grants] == [False, True]
+        assert principal_of_token(session, second, datetime.now(UTC)).holder == "demo-coordinator"
+        with pytest.raises(Forbidden, match="revoked"):
+            principal_of_token(session, first, datetime.now(UTC))
+        revoked = session.exec(
+            select(AuditEntry).where(AuditEntry.action == "access-revoked")
+        ).all()
+        assert [(e.actor, e.detail["grant"]) for e in revoked] == [("serve --demo", grants[0].id)]
+
+
 def test_rujukan_sweep_works_without_prefect(case_db: Settings, monkeypatch):
     from typer.testing import CliRunner
 
