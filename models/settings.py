@@ -25,6 +25,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PRIVATE_UMASK = 0o077
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
+# The artifact key of the table of every overdue step (flows/sweep.py writes it).
+OVERDUE_ARTIFACT = "overdue-steps"
 # The home's own settings, written by `rujukan init` and `rujukan serve` (see record_settings).
 SETTINGS_FILE = "settings.env"
 # Never in the settings file: the home names the file; the key has a file of its own
@@ -92,6 +94,12 @@ class Settings(BaseSettings):
         default=None,
         description="Basic-auth 'user:password' for the Prefect API; required to bind beyond "
         "127.0.0.1.",
+    )
+    prefect_ui_url: str | None = Field(
+        default=None,
+        description="Address at which managers open the Prefect UI, for the link to the overdue "
+        "table in escalation messages; default http://RUJUKAN_PREFECT_HOST:RUJUKAN_PREFECT_PORT "
+        "(127.0.0.1 for a wildcard host).",
     )
     web_host: str = Field(default="127.0.0.1", description="Bind address of the web inbox.")
     web_port: int = Field(default=8765, description="Port of the web inbox.")
@@ -225,6 +233,13 @@ class Settings(BaseSettings):
     def resolved_apprise_config(self) -> Path:
         """The Apprise channel configuration file."""
         return self.apprise_config or self.home / "channels.yaml"
+
+    @property
+    def overdue_table_url(self) -> str:
+        """The Prefect UI's page of the overdue table: one address a manager bookmarks."""
+        host = self.prefect_host if self.prefect_host not in ("0.0.0.0", "::") else "127.0.0.1"
+        ui = self.prefect_ui_url or f"http://{host}:{self.prefect_port}"
+        return f"{ui.rstrip('/')}/artifacts/key/{OVERDUE_ARTIFACT}"
 
     @property
     def key_file(self) -> Path:
