@@ -18,6 +18,9 @@ import httpx
 from models.errors import BadInput
 from models.settings import PRIVATE_UMASK, Settings, make_private_dir, open_private
 
+# How many sweep intervals ahead Prefect's scheduler makes runs (at least two runs).
+SCHEDULED_AHEAD_INTERVALS = 3
+
 
 def prefect_home(settings: Settings) -> Path:
     """PREFECT_HOME of this Rujukan home: Prefect's database, logs and profiles."""
@@ -155,6 +158,12 @@ def server_environment(settings: Settings) -> dict[str, str]:
         PREFECT_SERVER_ALLOW_EPHEMERAL_MODE="false",
         # Results could hold case data; Rujukan's flows return nothing worth keeping anyway.
         PREFECT_RESULTS_PERSIST_BY_DEFAULT="false",
+        # The scheduler makes sweep runs ahead of time, by default an hour's worth (60 runs of a
+        # one-minute sweep), which fill the Runs page: a few intervals ahead are enough.
+        PREFECT_SERVER_SERVICES_SCHEDULER_MIN_RUNS="2",
+        PREFECT_SERVER_SERVICES_SCHEDULER_MIN_SCHEDULED_TIME=(
+            f"PT{SCHEDULED_AHEAD_INTERVALS * settings.sweep_interval_seconds}S"
+        ),
         # The runner and its flow runs work in the project folder: relative paths given to
         # serve must name the same files there, or a sweep would open another database.
         RUJUKAN_HOME=str(settings.home.resolve()),
