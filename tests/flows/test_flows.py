@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from flows.referral import artifact_key, sync_referrals
+from flows.referral import sync_referrals
 from flows.server import check_bind_address, reachable_api, server_environment
 from flows.wake import after_commit
 from models.actions import Actor, accept_step, decide_extension, launch, load_step
@@ -101,6 +101,17 @@ def task_run_names(client, run_id) -> list[str]:
 
     runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
     return sorted(t.name for t in runs)
+
+
+def run_tables(client, run_id) -> list:
+    """The referral tables (markdown, no key) of one run, newest first."""
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    return client.read_artifacts(
+        artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])),
+        sort=ArtifactSort.CREATED_DESC,
+    )
 
 
 def artifact_versions(client, key: str) -> list:
@@ -261,10 +272,12 @@ def test_a_referral_is_one_run_named_tagged_with_history_and_artifact(
     assert run.name == referral.reference
     assert run.parameters == {"reference": referral.reference}
     assert run.state.name == "Suspended"
-    assert sorted(run.tags) == ["agency:polres-ppa", "pathway:tppo-dewasa"]
+    assert sorted(run.tags) == ["agency:polres-ppa", "pathway:tppo-dewasa", "referral"]
     names = task_run_names(prefect_client, run.id)
     assert "launched" in names and "ready identifikasi · polres-ppa" in names
-    table = artifact_versions(prefect_client, artifact_key(referral.reference))[0].data
+    tables = run_tables(prefect_client, run.id)
+    assert [t.key for t in tables] == [None]  # the run's own, not a card on the Artifacts page
+    table = tables[0].data
     assert "| identifikasi | polres-ppa | ready |" in table and "WIB" in table
 
     # An agency acts: tags follow, history grows, the same run is kept.
@@ -288,10 +301,10 @@ def test_a_referral_is_one_run_named_tagged_with_history_and_artifact(
 
     # Repeating the wake changes nothing: no new task runs, no new artifact version.
     count = len(task_run_names(prefect_client, run.id))
-    versions = len(artifact_versions(prefect_client, artifact_key(referral.reference)))
+    versions = len(run_tables(prefect_client, run.id))
     after_commit(case_db, [referral.id])
     assert len(task_run_names(prefect_client, run.id)) == count
-    assert len(artifact_versions(prefect_client, artifact_key(referral.reference))) == versions
+    assert len(run_tables(prefect_client, run.id)) == versions
 
 
 def test_deadline_sweep_sends_each_notice_once_and_shows_overdue(
@@ -325,8 +338,7 @@ def test_deadline_sweep_sends_each_notice_once_and_shows_overdue(
     assert {"overdue", "escalated", "agency:polres-ppa", "pathway:uji-detik"} <= set(run.tags)
     rows = artifact_versions(prefect_client, "overdue-steps")[0].data
     assert referral.reference in str(rows)
-    per_agency = artifact_versions(prefect_client, "overdue-polres-ppa")[0].data
-    assert referral.reference in str(per_agency)
+    assert artifact_versions(prefect_client, "overdue-polres-ppa") == []  # one table, one key
     assert "overdue identifikasi · polres-ppa" in task_run_names(prefect_client, run.id)
 
     deadline = time.monotonic() + 60
@@ -443,7 +455,7 @@ def test_a_batch_is_one_transaction_and_never_one_process_per_referral(
     )
     assert set(references) <= {r.name for r in runs}
     ours = [r for r in runs if r.name in references]
-    assert all(r.state.name == "Suspended" and r.start_time is None for r in ours)  # no process
+    assert all(r.state.name == "Suspended" and r.infrastructure_pid is None for r in ours)
 
 
 def test_the_escalation_automation_is_created_once(case_db, with_prefect, prefect_client):
