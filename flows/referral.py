@@ -360,6 +360,12 @@ def sync_view(
             run = client.read_flow_run(uuid.UUID(view.flow_run_id))
         except (ObjectNotFound, ValueError):
             run = None  # Prefect's database was replaced: rebuild the view
+    if run is not None and run.start_time is None and run.state is not None:
+        if run.state.type == StateType.PAUSED:
+            # A run an earlier version made Suspended directly has no start time, and Prefect
+            # cannot be given one in the past: it is made anew (history and table follow below).
+            client.delete_flow_run(run.id)
+            run = None
     if run is None:
         # Made Running for an instant, then put in its state below: Prefect then records a start
         # time, and a run without one reads as "Scheduled for ... (late)" in the UI forever.
@@ -371,13 +377,6 @@ def sync_view(
             state=Running(message="recorded by Rujukan"),
             idempotency_key=f"referral-{view.reference}",
         )
-    elif run.start_time is None and run.state is not None and run.state.type == StateType.PAUSED:
-        # A run of an earlier version, made Suspended directly: its start is its creation.
-        started = run.expected_start_time or run.created
-        client.set_flow_run_state(
-            run.id, Running(message="recorded by Rujukan", timestamp=started), force=True
-        )
-        run = client.read_flow_run(run.id)
     run_id = run.id
     if sorted(run.tags) != view.tags:
         client.update_flow_run(run_id, tags=view.tags)
