@@ -292,8 +292,8 @@ def _tell_where(settings: Settings, url: str, mailbox, web, status: dict) -> Non
     lines = [
         "",
         f"Prefect UI     {ui}",
-        f"  overdue      {ui}/artifacts  (key overdue-steps), runs tagged 'overdue'",
-        f"  referrals    {ui}/runs  (search a reference code, filter tags pathway:… agency:…)",
+        f"  overdue      {ui}/artifacts/key/overdue-steps  (bookmark it), runs tagged 'overdue'",
+        f"  referrals    {ui}/runs?tag=referral  (search a reference code; tags agency:…)",
     ]
     if web is not None:
         lines.append(f"web inbox      http://{settings.web_host}:{settings.web_port}")

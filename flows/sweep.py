@@ -115,7 +115,7 @@ def overdue_markdown(rows: list[dict], zone: str, run_ids: dict[str, str]) -> st
         return f"**Nothing overdue.** (times in {zone})"
     lines = [
         f"**{len(rows)} open step{'s' if len(rows) != 1 else ''} past due** (times in {zone}; "
-        "newest table first below)",
+        "earlier versions below)",
         "",
         "| reference | step | agency | due | overdue by | escalated |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -124,7 +124,8 @@ def overdue_markdown(rows: list[dict], zone: str, run_ids: dict[str, str]) -> st
         reference = str(r["reference"])
         run = run_ids.get(reference)
         shown = f"[{reference}](/runs/flow-run/{run})" if run else reference
-        late = duration_text(float(r["hours overdue"]) * 3600)
+        hours = float(r["hours overdue"])
+        late = duration_text(hours * 3600) if hours >= 0.1 else "under 6 min"
         lines.append(
             f"| {shown} | {r['step']} | {r['agency']} | {r['due']} | {late} | {r['escalated']} |"
         )
