@@ -1,9 +1,11 @@
 """A referral in Prefect: one flow run per referral, kept current through the API, no process.
 
-The run is named by the reference code and created Suspended under the `referral/referral`
-deployment. Every change (launch, an agency's action, the sweep) brings it up to date from the
-case database: tags, one task run per history entry, and a markdown artifact of its steps. A
-manager's Resume in the UI executes `referral_flow`, which reconciles and suspends again.
+The run is named by the reference code and created under the `referral/referral` deployment
+(Running for an instant, so that it has a start time, then suspended: Suspended, Overdue or
+Escalated). Every change (launch, an agency's action, the sweep) brings it up to date from the
+case database: tags, state, one task run per history entry (some also an event), and a markdown
+artifact of its steps without a key. A manager's Resume in the UI executes `referral_flow`,
+which reconciles and suspends again.
 docs/architecture-prefect.md has the measurements behind this shape. Only reference codes, step
 keys, agency slugs, codes and times reach Prefect.
 """
@@ -79,19 +81,12 @@ REFERRAL_TAG = "referral"
 # What an active referral's run is called; all three are Prefect's PAUSED type (a suspended run
 # holding no process, resumable), so none reads as failed, crashed or late.
 WAITING, OVERDUE, ESCALATED = "Suspended", "Overdue", "Escalated"
-ACTIVE_STATE_NAMES = (WAITING, OVERDUE, ESCALATED)
 # History entries that are also events, like the sweep's rujukan.step.overdue and .escalated.
 HISTORY_EVENTS = {
     AuditAction.declined: "rujukan.step.declined",
     AuditAction.extension_requested: "rujukan.step.extension-requested",
     AuditAction.rerouted: "rujukan.step.rerouted",
 }
-
-
-def artifact_key(reference: str) -> str:
-    """The key earlier versions gave a referral's table (referral-rjk-7qk2-m9); the table now
-    lives in its run only, without a key, and cards under this key are retired."""
-    return f"referral-{reference.lower()}"
 
 
 @dataclass
