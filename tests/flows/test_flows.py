@@ -791,11 +791,10 @@ def test_a_cli_write_with_prefect_up_prints_no_events_worker_warning(
         return done
 
     started = time.monotonic()
-    launched = write("launch", "--intake", str(PROJECT_ROOT / "examples" / "intake.json"), "--json")
-    reference = json.loads(launched.stdout)["reference"]
-    accepted = write("step", "accept", reference, "identifikasi", "--agency", "polres-ppa")
-    print(f"\ntwo CLI writes with Prefect up: {time.monotonic() - started:.1f} s")
-    for done in (launched, accepted):
-        assert "EventsWorker" not in done.stderr and "WARNING" not in done.stderr, done.stderr
+    launched = write("launch", "--intake", str(PROJECT_ROOT / "examples" / "intake.json"))
+    print(f"\na CLI write with Prefect up: {time.monotonic() - started:.1f} s")
+    assert "EventsWorker" not in launched.stderr and "WARNING" not in launched.stderr, (
+        launched.stderr
+    )
     with Session(engine_for(case_db.resolved_database_url)) as session:
         assert session.exec(select(Referral)).one().flow_run_id  # Prefect was woken
