@@ -97,21 +97,19 @@ def prefect_at(url: str, settings: Settings) -> Iterator[None]:
 
 
 def deliver_events(timeout: float = 10.0) -> bool:
-    """Send the events this process queued meanwhile, then stop Prefect's events worker.
+    """Wait until the events this process queued have been sent; True if they were in time.
 
     Prefect's client emits an event of its own for every artifact it creates, through a
     background worker that is otherwise drained at interpreter exit: a short command then exits
     with the event still queued, and Prefect's drain logs "EventsWorker - Still processing items"
-    as a WARNING. Waiting here, while the API settings above still apply, delivers the events
-    (a few milliseconds once the websocket is open) and leaves nothing to drain at exit. A later
-    event starts a fresh worker. True if the queue emptied within `timeout` seconds.
+    as a WARNING. Waiting here, while the API settings above still apply, delivers them (a few
+    milliseconds once the websocket is open), so the drain at exit finds nothing left. The worker
+    keeps running: another thread of a long-lived process (the web inbox) may be emitting.
     """
     from prefect.events.worker import EventsWorker  # noqa: PLC0415 - Prefect loads lazily
 
-    # Existing workers only: EventsWorker.instance() would start one just to stop it.
+    # Existing workers only: EventsWorker.instance() would start one just to wait on it.
     workers = list(getattr(EventsWorker, "_instances", {}).values())
-    if not workers:
-        return True
     waiting = [
         threading.Thread(target=w.wait_until_empty, name="events-flush", daemon=True)
         for w in workers
@@ -121,9 +119,7 @@ def deliver_events(timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     for thread in waiting:
         thread.join(max(0.0, deadline - time.monotonic()))
-    emptied = not any(thread.is_alive() for thread in waiting)
-    EventsWorker.drain_all(timeout=max(0.5, deadline - time.monotonic()))
-    return emptied
+    return not any(thread.is_alive() for thread in waiting)
 
 
 def check_bind_address(settings: Settings) -> None:
