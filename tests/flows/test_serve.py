@@ -275,6 +275,16 @@ def test_a_manager_finds_overdue_steps_in_the_prefect_ui(served: Served):
             assert "Escalated" in body or "Overdue" in body
             assert "sweep-" not in body  # sweep runs are not in the referrals' list
 
+            # One overdue referral's own page: its state, no lateness, its table in its run.
+            with client_for(served) as client:
+                run = next(r for r in referral_runs(client) if r.name == overdue[0])
+            page.goto(f"{served.ui}/runs/flow-run/{run.id}", wait_until="networkidle")
+            page.get_by_text(overdue[0]).first.wait_for(timeout=30000)
+            page.wait_for_load_state("networkidle")
+            page.screenshot(path=str(SCREENSHOTS / "referral-run.png"), full_page=True)
+            body = page.inner_text("body")
+            assert " late" not in body and ("Escalated" in body or "Overdue" in body)
+
             # The shipped automation's action is shown and says what it does.
             page.goto(f"{served.ui}/automations", wait_until="networkidle")
             page.get_by_text("rujukan: step escalated to the task force").first.wait_for(
