@@ -583,8 +583,7 @@ class Chaos:
         from prefect.settings import PREFECT_API_URL, temporary_settings
         from sqlmodel import Session, select
 
-        from flows.referral import REFERRAL_FLOW, referral_tags
-        from models.actions import steps_of
+        from flows.referral import REFERRAL_FLOW, referral_view
         from models.database import engine_for
         from models.referral import Referral
 
@@ -596,7 +595,7 @@ class Chaos:
             now = datetime.now(UTC)
             with Session(engine) as session:
                 want = {
-                    r.reference: (r.flow_run_id, referral_tags(r, steps_of(session, r.id), now))
+                    r.reference: (r.flow_run_id, referral_view(session, r, "UTC", now).tags)
                     for r in session.exec(select(Referral))
                 }
             with (

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from cli.context import JsonFlag, context, emit
+from cli.views import aligned, district_time
 from models.access import (
     AccessGrant,
     GrantKind,
@@ -19,6 +20,7 @@ from models.access import (
     withdraw_links,
 )
 from models.clock import utcnow
+from models.deadline import zone_abbreviation
 from models.errors import BadInput
 
 access_app = typer.Typer(
@@ -96,7 +98,7 @@ def access_issue(
         as_json,
         lambda r: (
             f"access grant #{r['id']} ({r['kind']}, {r['agency']}, {r['holder']}) "
-            f"until {r['expires_at']}\n"
+            f"until {district_time(r['expires_at'], ctx.settings.timezone)}\n"
             f"token (shown once; give it to {r['holder']} privately): {r['token']}\n"
             f"sign in at {r['sign_in_url']} and paste the token"
         ),
@@ -138,7 +140,8 @@ def access_withdraw_links(
             session, agency=agency, by=_operator(by), now=utcnow(), catalog=ctx.catalog
         )
     typer.echo(
-        f"every link of {agency} made until {cutoff.not_before:%Y-%m-%d %H:%M:%S} UTC "
+        f"every link of {agency} made until "
+        f"{district_time(cutoff.not_before, ctx.settings.timezone, seconds=True)} "
         "is withdrawn; new messages carry new links (if the lost device also receives "
         f"{agency}'s messages, remove that channel from the channel config too)"
     )
@@ -154,19 +157,28 @@ def access_list(as_json: JsonFlag = False) -> None:
     now = utcnow()
     with ctx.transaction() as session:
         rows = [_grant_row(g, now) for g in list_grants(session)]
-    emit(
-        rows,
-        as_json,
-        lambda rs: (
-            "\n".join(
-                f"#{r['id']:<4} {r['kind']:<12} {r['agency']:<11} {r['status']:<8} "
-                f"until {r['expires_at'][:16]}"
-                f"  {r['holder']}"
-                for r in rs
-            )
-            or "no access grants"
-        ),
-    )
+    emit(rows, as_json, lambda rs: grants_text(rs, ctx.settings.timezone))
+
+
+def grants_text(rows: list[dict], tz: str) -> str:
+    """Grants as an aligned table, times in the district's zone `tz`."""
+    if not rows:
+        return "no access grants"
+    zone = zone_abbreviation(tz)
+    header = ["ID", "KIND", "AGENCY", "STATUS", f"ISSUED ({zone})", f"UNTIL ({zone})", "HOLDER"]
+    cells = [
+        [
+            f"#{r['id']}",
+            r["kind"],
+            r["agency"],
+            r["status"],
+            district_time(r["issued_at"], tz),
+            district_time(r["expires_at"], tz),
+            r["holder"],
+        ]
+        for r in rows
+    ]
+    return "\n".join(aligned([header, *cells]))
 
 
 @access_app.command("link")
@@ -206,5 +218,8 @@ def access_link(
     emit(
         row,
         as_json,
-        lambda r: f"{r['url']}\n(inbox of {r['agency']}, valid until {r['expires_at'][:16]} UTC)",
+        lambda r: (
+            f"{r['url']}\n(inbox of {r['agency']}, valid until "
+            f"{district_time(r['expires_at'], ctx.settings.timezone)})"
+        ),
     )

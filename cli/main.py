@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from cli.access_commands import access_app
 from cli.context import JsonFlag, context, emit, run
-from cli.views import referral_timeline, step_row, timeline_text
+from cli.views import referral_timeline, step_row, steps_text, timeline_text
 from models.actions import (
     Actor,
     accept_step,
@@ -37,7 +37,7 @@ from models.intake import Intake, read_intake_file, read_intakes
 from models.pathway import load_pathway_file
 from models.referral import Referral
 from models.seal import ensure_secret_key
-from models.settings import restrict_umask
+from models.settings import record_settings, restrict_umask
 from models.step import Step, StepStatus
 from models.sweep import open_steps_due_by
 from models.vocabulary import CancelCode, DeclineCode, ExtensionCode, OutcomeCode, all_codes
@@ -79,7 +79,8 @@ app.command()(sweep)
 
 @app.command()
 def init(as_json: JsonFlag = False) -> None:
-    """Create or migrate the case database and load the directory and pathways; safe to repeat.
+    """Create or migrate the case database, load the directory and pathways, and record this
+    home's settings (RUJUKAN_HOME/settings.env, read by every command); safe to repeat.
 
     Example: rujukan init
     """
@@ -90,6 +91,7 @@ def init(as_json: JsonFlag = False) -> None:
     with ctx.transaction() as session:
         added = register_pathways(session, ctx.catalog, utcnow())
     demo_channels = ensure_demo_config(ctx.settings)
+    settings_file = record_settings(ctx.settings)
     result = {
         "database": ctx.settings.resolved_database_url.split("@")[-1],
         "agencies": len(ctx.catalog.directory.agencies),
@@ -97,6 +99,8 @@ def init(as_json: JsonFlag = False) -> None:
         "pathway_versions_added": added,
         "demo_channels_written": str(demo_channels) if demo_channels else None,
         "secret_key_written": str(key_written) if key_written else None,
+        "settings_file": str(settings_file),
+        "base_url": ctx.settings.base_url,
         **prepare_prefect(ctx.settings),  # the shipped automation, when Prefect is up
     }
     emit(
@@ -104,7 +108,8 @@ def init(as_json: JsonFlag = False) -> None:
         as_json,
         lambda r: (
             f"case database ready: {r['database']}\n"
-            f"{r['agencies']} agencies, pathways: {', '.join(r['pathways'])}"
+            f"{r['agencies']} agencies, pathways: {', '.join(r['pathways'])}\n"
+            f"settings of this home: {r['settings_file']} (links to {r['base_url']})"
             + (f"\nregistered: {', '.join(added)}" if added else "")
             + (
                 f"\ndemo channels (local mail catcher): {r['demo_channels_written']}"
@@ -331,7 +336,7 @@ def referral_show(reference: str, as_json: JsonFlag = False) -> None:
     ctx = context()
     with ctx.transaction() as session:
         data = referral_timeline(session, find_referral(session, reference), ctx.catalog)
-    emit(data, as_json, timeline_text)
+    emit(data, as_json, lambda d: timeline_text(d, ctx.settings.timezone))
 
 
 @referral_app.command("cancel")
@@ -364,7 +369,9 @@ def steps(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """List steps; `--overdue --at TIME` answers "what will be overdue by then".
+    """List steps: due time (the district's zone), how late, escalated or not.
+
+    `--overdue --at TIME` answers "what will be overdue by then" (and how late by then).
 
     Example: rujukan steps --agency dinsos --overdue --at 2026-12-01T17:00+07:00 --json
     """
@@ -389,18 +396,7 @@ def steps(
             )
         }  # type: ignore[union-attr]
         data = [step_row(s, references[s.referral_id], moment, ctx.catalog) for s in rows]
-    emit(
-        data,
-        as_json,
-        lambda rs: (
-            "\n".join(
-                f"{r['reference']}  {r['step']:<22} {r['agency']:<11} {r['status']:<9} "
-                f"due {r['due_local'] or '-':<20}{'  OVERDUE' if r['overdue'] else ''}"
-                for r in rs
-            )
-            or "no steps"
-        ),
-    )
+    emit(data, as_json, lambda rs: steps_text(rs, ctx.settings.timezone))
 
 
 # --- acting on a step ---------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from models.settings import (
     get_settings,
     make_private_dir,
     open_private,
+    record_settings,
     restrict_umask,
     tighten_home,
 )
@@ -180,6 +181,8 @@ def serve(
             f"something already answers at {url}: stop it, or set RUJUKAN_PREFECT_PORT "
             "(and RUJUKAN_WEB_PORT) to run a second instance"
         )
+    # What serve runs with becomes the home's settings: another shell's commands agree with it.
+    record_settings(settings)
     migrate(settings.resolved_database_url)
     ensure_secret_key(settings, engine_for(settings.resolved_database_url))
     catalog = load_catalog(settings)
@@ -289,8 +292,8 @@ def _tell_where(settings: Settings, url: str, mailbox, web, status: dict) -> Non
     lines = [
         "",
         f"Prefect UI     {ui}",
-        f"  overdue      {ui}/artifacts  (key overdue-steps), runs tagged 'overdue'",
-        f"  referrals    {ui}/runs  (search a reference code, filter tags pathway:… agency:…)",
+        f"  overdue      {ui}/artifacts/key/overdue-steps  (bookmark it), runs tagged 'overdue'",
+        f"  referrals    {ui}/runs?tag=referral  (search a reference code; tags agency:…)",
     ]
     if web is not None:
         lines.append(f"web inbox      http://{settings.web_host}:{settings.web_port}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
@@ -10,7 +11,7 @@ from models.actions import steps_of
 from models.audit import AuditEntry
 from models.catalog import Catalog, stored_pathway
 from models.clock import utcnow
-from models.deadline import local_time_text
+from models.deadline import duration_text, local_time_text, zone_abbreviation
 from models.referral import Referral
 from models.step import Step
 
@@ -19,9 +20,57 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
+def district_time(moment: datetime | str | None, tz: str, seconds: bool = False) -> str:
+    """A moment in the district's zone, the zone named: '2026-12-07 09:00 WIB' ('-' for none)."""
+    if moment is None:
+        return "-"
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    shape = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
+    return f"{moment.astimezone(ZoneInfo(tz)).strftime(shape)} {zone_abbreviation(tz)}"
+
+
+def aligned(rows: list[list[str]], indent: str = "") -> list[str]:
+    """Rows of cells as lines, each column as wide as its widest cell."""
+    if not rows:
+        return []
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        indent
+        + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
+def steps_text(rows: list[dict], tz: str) -> str:
+    """Steps as an aligned table: due in the district's zone, how late, whether escalated."""
+    if not rows:
+        return "no steps"
+    header = ["REFERENCE", "STEP", "AGENCY", "STATUS", f"DUE ({zone_abbreviation(tz)})"]
+    header += ["OVERDUE BY", "ESCALATED"]
+    return "\n".join(aligned([header, *(_step_cells(r, tz, reference=True) for r in rows)]))
+
+
+def _step_cells(row: dict, tz: str, reference: bool = False) -> list[str]:
+    late = row.get("overdue_seconds")
+    name = row["step"] if row["instance"] == 1 else f"{row['step']}#{row['instance']}"
+    cells = [row["reference"]] if reference else []
+    return [
+        *cells,
+        name,
+        row["agency"],
+        row["status"],
+        district_time(row["due_at"], tz),
+        duration_text(late) if late is not None else "-",
+        "yes" if row["escalated"] else "no",
+    ]
+
+
 def step_row(step: Step, reference: str, now: datetime, catalog: Catalog) -> dict:
     """One step as the scripting contract describes it (times in UTC ISO 8601 with offset)."""
     tz = catalog.agency(step.agency).timezone
+    overdue = bool(step.is_open and step.due_at and step.due_at <= now)
+    assert not overdue or step.due_at is not None
     return {
         "reference": reference,
         "step": step.key,
@@ -30,7 +79,8 @@ def step_row(step: Step, reference: str, now: datetime, catalog: Catalog) -> dic
         "status": step.status.value,
         "due_at": _iso(step.due_at),
         "due_local": local_time_text(step.due_at, tz) if step.due_at else None,
-        "overdue": bool(step.is_open and step.due_at and step.due_at <= now),
+        "overdue": overdue,
+        "overdue_seconds": int((now - step.due_at).total_seconds()) if overdue else None,
         "escalated": step.escalated,
         "ready_at": _iso(step.ready_at),
         "accepted_at": _iso(step.accepted_at),
@@ -80,22 +130,40 @@ def referral_timeline(
     }
 
 
-def timeline_text(data: dict) -> str:
-    """The timeline for people."""
+def timeline_text(data: dict, tz: str) -> str:
+    """The timeline for people: every time in the district's zone `tz`, with the zone named."""
+    zone = zone_abbreviation(tz)
     lines = [
         f"{data['reference']}  {data['pathway']} v{data['pathway_version']}  "
-        f"{data['urgency']}  {data['status']}",
+        f"{data['urgency']}  {data['status']}  created {district_time(data['created_at'], tz)}",
         "",
         "steps:",
+        *aligned(
+            [
+                ["STEP", "AGENCY", "STATUS", f"DUE ({zone})", "OVERDUE BY", "ESCALATED"],
+                *(_step_cells(s, tz) for s in data["steps"]),
+            ],
+            indent="  ",
+        ),
+        "",
+        "audit:",
     ]
-    for s in data["steps"]:
-        flag = "  OVERDUE" if s["overdue"] else ""
-        lines.append(
-            f"  {s['step']}#{s['instance']:<3} {s['agency']:<11} {s['status']:<9} "
-            f"due {s['due_local'] or '-'}{flag}"
-        )
-    lines += ["", "audit:"]
+    audit = [["SEQ", f"AT ({zone})", "ACTOR", "ACTION", "DETAIL"]]
     for a in data["audit"]:
-        detail = " ".join(f"{k}={v}" for k, v in a["detail"].items())
-        lines.append(f"  {a['at'][:19]}  {a['actor']:<28} {a['action']:<20} {detail}")
+        detail = " ".join(f"{k}={_detail_value(v, tz)}" for k, v in a["detail"].items())
+        audit.append([str(a["seq"]), district_time(a["at"], tz, seconds=True), a["actor"],
+                      a["action"], detail])  # fmt: skip
+    lines += aligned(audit, indent="  ")
     return "\n".join(lines)
+
+
+def _detail_value(value: object, tz: str) -> str:
+    """A detail of the audit trail; a moment (ISO 8601 with offset) in the district's zone."""
+    if isinstance(value, str) and len(value) >= 19 and value[10:11] == "T":
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        if moment.tzinfo is not None:
+            return district_time(moment, tz, seconds=True).replace(" ", "T", 1)
+    return str(value)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, select
 
 from flows.wake import after_commit
-from models.access import GrantKind, issue_grant, issue_link
+from models.access import AccessGrant, GrantKind, issue_grant, issue_link, revoke_grant
 from models.actions import Actor, accept_step, complete_step, launch, load_step
 from models.catalog import load_catalog
 from models.clock import utcnow
@@ -19,6 +19,8 @@ from models.seal import Sealer
 from models.settings import Settings
 
 DEMO_BATCH = "demo-1"
+DEMO_COORDINATOR = "demo-coordinator"
+DEMO_ISSUER = "serve --demo"
 ALL_AGENCIES = [
     "imigrasi",
     "polres-ppa",
@@ -122,18 +124,31 @@ def demo_access(settings: Settings, now: datetime | None = None) -> dict[str, st
     """Ways into the web inbox for a new user: a coordinator token and two agencies' inbox links.
 
     The coordinator token is issued anew at each start (valid one day) and printed on the
-    operator's own console only; only its hash is stored.
+    operator's own console only; only its hash is stored, so an earlier start's token cannot be
+    shown again: it is revoked (audited), and one demo coordinator token works at a time.
     """
     now = now or utcnow()
     base = settings.base_url.rstrip("/")
     catalog = load_catalog(settings)
     with transaction(engine_for(settings.resolved_database_url)) as session:
+        earlier = session.exec(
+            select(AccessGrant).where(
+                AccessGrant.kind == GrantKind.coordinator,
+                AccessGrant.holder == DEMO_COORDINATOR,
+                AccessGrant.issued_by == DEMO_ISSUER,
+                AccessGrant.revoked_at.is_(None),  # type: ignore[union-attr]
+                AccessGrant.expires_at > now,
+            )
+        ).all()
+        for grant in earlier:
+            assert grant.id is not None
+            revoke_grant(session, grant_id=grant.id, revoked_by=DEMO_ISSUER, now=now)
         _, token = issue_grant(
             session,
             kind=GrantKind.coordinator,
             agency=settings.coordinator_agency,
-            holder="demo-coordinator",
-            issued_by="serve --demo",
+            holder=DEMO_COORDINATOR,
+            issued_by=DEMO_ISSUER,
             now=now,
             catalog=catalog,
             lifetime=timedelta(days=1),
@@ -146,7 +161,7 @@ def demo_access(settings: Settings, now: datetime | None = None) -> dict[str, st
                 agency=slug,
                 step_id=None,
                 lifetime=timedelta(days=1),
-                issued_by="serve --demo",
+                issued_by=DEMO_ISSUER,
                 now=now,
                 catalog=catalog,
             )

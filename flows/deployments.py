@@ -9,8 +9,8 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.utilities.callables import parameter_schema
 
-from flows.referral import REFERRAL_DEPLOYMENT, referral_flow
-from flows.sweep import deadline_sweep
+from flows.referral import REFERRAL_DEPLOYMENT, REFERRAL_TAG, referral_flow
+from flows.sweep import SWEEP_TAG, deadline_sweep
 from models.settings import Settings, get_settings
 
 SWEEP_DEPLOYMENT = "deadline-sweep/deadline-sweep"
@@ -50,11 +50,13 @@ def build_deployments(settings: Settings) -> list:
         referral_flow.to_deployment(
             name=REFERRAL_DEPLOYMENT,
             description="One run per referral, named by its reference code; Resume reconciles it.",
+            tags=[REFERRAL_TAG],
         ),
         deadline_sweep.to_deployment(
             name="deadline-sweep",
             interval=settings.sweep_interval_seconds,
             description="Reminders, overdue notices, escalations; tags, events and overdue tables.",
+            tags=[SWEEP_TAG],
             # Two sweeps never double a notice, but a backlog of late runs after a restart would
             # only queue processes: one at a time, the rest cancelled.
             concurrency_limit=ConcurrencyLimitConfig(

@@ -1,9 +1,11 @@
 """A referral in Prefect: one flow run per referral, kept current through the API, no process.
 
-The run is named by the reference code and created Suspended under the `referral/referral`
-deployment. Every change (launch, an agency's action, the sweep) brings it up to date from the
-case database: tags, one task run per history entry, and a markdown artifact of its steps. A
-manager's Resume in the UI executes `referral_flow`, which reconciles and suspends again.
+The run is named by the reference code and created under the `referral/referral` deployment
+(Running for an instant, so that it has a start time, then suspended: Suspended, Overdue or
+Escalated). Every change (launch, an agency's action, the sweep) brings it up to date from the
+case database: tags, state, one task run per history entry (some also an event), and a markdown
+artifact of its steps without a key. A manager's Resume in the UI executes `referral_flow`,
+which reconciles and suspends again.
 docs/architecture-prefect.md has the measurements behind this shape. Only reference codes, step
 keys, agency slugs, codes and times reach Prefect.
 """
@@ -21,22 +23,22 @@ from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.actions import ArtifactCreate, VariableCreate, VariableUpdate
 from prefect.client.schemas.filters import (
     ArtifactFilter,
-    ArtifactFilterKey,
+    ArtifactFilterFlowRunId,
+    ArtifactFilterType,
     FlowFilter,
     FlowFilterName,
     FlowRunFilter,
     FlowRunFilterId,
     FlowRunFilterState,
-    FlowRunFilterStateName,
     FlowRunFilterStateType,
-    Operator,
 )
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.sorting import ArtifactSort
+from prefect.events import emit_event
 from prefect.exceptions import ObjectNotFound
 from prefect.flow_runs import suspend_flow_run
 from prefect.runtime import flow_run as runtime_flow_run
-from prefect.states import Cancelled, Completed, Suspended
+from prefect.states import Cancelled, Completed, Paused, Running
 from prefect.utilities.callables import parameter_schema
 from pydantic import Field
 from sqlmodel import Session, func, select
@@ -46,10 +48,10 @@ from models.audit import AuditEntry
 from models.catalog import load_catalog
 from models.clock import utcnow
 from models.database import engine_for, transaction
-from models.deadline import local_time_text
+from models.deadline import duration_text, local_time_text
 from models.referral import REFERENCE_ALPHABET, Referral, ReferralStatus
 from models.settings import Settings, get_settings
-from models.step import OPEN, Step
+from models.step import OPEN, Step, StepStatus
 from models.vocabulary import AuditAction
 from notifications.relay import relay_now
 
@@ -74,22 +76,29 @@ Reference = Annotated[
 ]
 
 
-def artifact_key(reference: str) -> str:
-    """The referral's artifact key: lowercase letters, digits and dashes (referral-rjk-7qk2-m9)."""
-    return f"referral-{reference.lower()}"
+# Every referral run carries this tag: Runs -> Tags -> `referral` lists referrals only.
+REFERRAL_TAG = "referral"
+# What an active referral's run is called; all three are Prefect's PAUSED type (a suspended run
+# holding no process, resumable), so none reads as failed, crashed or late.
+WAITING, OVERDUE, ESCALATED = "Suspended", "Overdue", "Escalated"
+# History entries that are also events, like the sweep's rujukan.step.overdue and .escalated.
+HISTORY_EVENTS = {
+    AuditAction.declined: "rujukan.step.declined",
+    AuditAction.extension_requested: "rujukan.step.extension-requested",
+    AuditAction.rerouted: "rujukan.step.rerouted",
+}
 
 
-def duration_text(seconds: float) -> str:
-    """'2 d 3 h', '5 h 20 min' or '40 s': how long a step has been overdue."""
-    seconds = int(seconds)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+@dataclass
+class HistoryItem:
+    """One history entry as Prefect records it: a task run, and for some an event."""
+
+    key: str  # the task run's dynamic key, audit-<seq>
+    name: str
+    at: datetime
+    event: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    payload: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -103,18 +112,48 @@ class ReferralView:
     flow_run_id: str | None
     tags: list[str]
     table: str
-    history: list[tuple[str, str]] = field(default_factory=list)  # (dynamic key, task run name)
+    state_name: str = WAITING
+    state_message: str = ""
+    history: list[HistoryItem] = field(default_factory=list)
 
 
-def referral_tags(referral: Referral, steps: list[Step], now: datetime) -> list[str]:
-    """pathway:<id>, agency:<slug> per agency with an open step, overdue and escalated flags."""
+def referral_tags(
+    referral: Referral, steps: list[Step], now: datetime, actions: set[str] | None = None
+) -> list[str]:
+    """What a manager filters on: `referral`, pathway:<id>, agency:<slug> per agency with an open
+    step or a declined one, and the flags overdue, escalated, extension-requested (now) and
+    declined, rerouted (ever, from the history `actions`)."""
+    actions = actions or set()
     open_steps = [s for s in steps if s.status in OPEN]
-    tags = {f"pathway:{referral.pathway_id}"} | {f"agency:{s.agency}" for s in open_steps}
+    declined = [s for s in steps if s.status == StepStatus.declined]
+    tags = {REFERRAL_TAG, f"pathway:{referral.pathway_id}"}
+    tags |= {f"agency:{s.agency}" for s in open_steps + declined}
     if any(s.overdue or (s.due_at is not None and s.due_at <= now) for s in open_steps):
         tags.add("overdue")
     if any(s.escalated for s in open_steps):
         tags.add("escalated")
+    if any(s.extension_until is not None for s in open_steps):
+        tags.add("extension-requested")
+    if declined or AuditAction.declined in actions:
+        tags.add("declined")
+    if AuditAction.rerouted in actions:
+        tags.add("rerouted")
     return sorted(tags)
+
+
+def state_of(tags: list[str], steps: list[Step]) -> tuple[str, str]:
+    """An active referral's run state name and message: what it waits for, what is late."""
+    name = ESCALATED if "escalated" in tags else OVERDUE if "overdue" in tags else WAITING
+    waiting = sorted({s.agency for s in steps if s.status in OPEN})
+    parts = [f"waiting for {', '.join(waiting)}" if waiting else "no step open"]
+    reroute = sorted({s.key for s in steps if s.awaits_reroute})
+    if reroute:
+        parts.append(f"declined, to re-route: {', '.join(reroute)}")
+    if "extension-requested" in tags:
+        parts.append("extension requested")
+    if name != WAITING:
+        parts.append(f"{name.lower()}: see the overdue-steps artifact")
+    return name, "; ".join(parts)
 
 
 def steps_table(referral: Referral, steps: list[Step], tz: str, now: datetime) -> str:
@@ -146,6 +185,25 @@ def history_name(entry: AuditEntry, steps_by_id: dict[int, Step]) -> str:
     return f"{entry.action} {step.key} · {step.agency}"
 
 
+def history_item(entry: AuditEntry, steps_by_id: dict[int, Step], pathway: str) -> HistoryItem:
+    """The task run of one history entry, with its event for a decline, an extension request or
+    a re-route: codes, keys and slugs only (a reason is a code, never free text)."""
+    item = HistoryItem(f"audit-{entry.seq}", history_name(entry, steps_by_id), entry.at)
+    step = steps_by_id.get(entry.step_id) if entry.step_id is not None else None
+    event = HISTORY_EVENTS.get(entry.action)  # type: ignore[call-overload]
+    if event is None or step is None:
+        return item
+    detail = entry.detail or {}
+    item.event = event
+    item.labels = {"agency": step.agency, "pathway": pathway, "step": step.key}
+    if entry.action == AuditAction.rerouted:
+        item.labels.update(agency=str(detail.get("from", step.agency)), to=str(detail.get("to")))
+    item.payload = {
+        k: str(detail[k]) for k in ("reason", "until", "from", "to") if detail.get(k) is not None
+    }
+    return item
+
+
 def referral_view(session: Session, referral: Referral, tz: str, now: datetime) -> ReferralView:
     """Read what Prefect should show of `referral` from the case database."""
     assert referral.id is not None
@@ -156,15 +214,19 @@ def referral_view(session: Session, referral: Referral, tz: str, now: datetime) 
         .where(AuditEntry.referral_id == referral.id, AuditEntry.action.in_(AuditAction.history()))  # type: ignore[attr-defined]
         .order_by(AuditEntry.seq)
     ).all()
+    tags = referral_tags(referral, steps, now, {e.action for e in entries})
+    name, message = state_of(tags, steps)
     return ReferralView(
         referral_id=referral.id,
         reference=referral.reference,
         pathway=referral.pathway_id,
         status=referral.status,
         flow_run_id=referral.flow_run_id,
-        tags=referral_tags(referral, steps, now),
+        tags=tags,
         table=steps_table(referral, steps, tz, now),
-        history=[(f"audit-{e.seq}", history_name(e, by_id)) for e in entries],
+        state_name=name,
+        state_message=message,
+        history=[history_item(e, by_id, referral.pathway_id) for e in entries],
     )
 
 
@@ -237,13 +299,44 @@ def ensure_referral_deployment(client: SyncPrefectClient) -> uuid.UUID:
         )
 
 
-def _desired_state(status: ReferralStatus):
+def _desired_state(status: ReferralStatus, name: str = WAITING, message: str = ""):
+    """The state the case database wants the run in.
 
+    An active referral's run is PAUSED with the reschedule flag of a suspended run (Resume
+    works, no process is held), named Suspended, Overdue or Escalated, its message saying what
+    it waits for: Prefect's dashboard and the run's page show what matters without a failed or
+    late run.
+    """
     if status == ReferralStatus.active:
-        return Suspended(timeout_seconds=None, message="waiting for the next agency action")
+        return Paused(
+            timeout_seconds=None,
+            reschedule=True,
+            name=name,
+            message=message or "waiting for the next agency action",
+        )
     if status == ReferralStatus.completed:
         return Completed(message="referral completed")
     return Cancelled(message="referral cancelled")
+
+
+def _view_state(view: ReferralView):
+    return _desired_state(view.status, view.state_name, view.state_message)
+
+
+def _unchanged(state, desired) -> bool:
+    return (
+        state is not None
+        and state.type == desired.type
+        and state.name == desired.name
+        and (desired.type != StateType.PAUSED or _resumable(state))
+        and (desired.type != StateType.PAUSED or state.message == desired.message)
+    )
+
+
+def _resumable(state) -> bool:
+    """A PAUSED state a Resume re-runs: the reschedule flag of a suspended run. (The shipped
+    automation's Escalated lacks it; Rujukan's own state is put back at the next sweep.)"""
+    return bool(state.state_details and state.state_details.pause_reschedule)
 
 
 def sync_view(
@@ -255,20 +348,28 @@ def sync_view(
 ) -> str:
     """Bring one referral's flow run up to date with `view`; return the run's id."""
 
-    desired = _desired_state(view.status)
+    desired = _view_state(view)
     run = None
     if view.flow_run_id:
         try:
             run = client.read_flow_run(uuid.UUID(view.flow_run_id))
         except (ObjectNotFound, ValueError):
             run = None  # Prefect's database was replaced: rebuild the view
+    if run is not None and run.start_time is None and run.state is not None:
+        if run.state.type == StateType.PAUSED:
+            # A run an earlier version made Suspended directly has no start time, and Prefect
+            # cannot be given one in the past: it is made anew (history and table follow below).
+            client.delete_flow_run(run.id)
+            run = None
     if run is None:
+        # Made Running for an instant, then put in its state below: Prefect then records a start
+        # time, and a run without one reads as "Scheduled for ... (late)" in the UI forever.
         run = client.create_flow_run_from_deployment(
             deployment_id,
             parameters={"reference": view.reference},
             name=view.reference,
             tags=view.tags,
-            state=desired,
+            state=Running(message="recorded by Rujukan"),
             idempotency_key=f"referral-{view.reference}",
         )
     run_id = run.id
@@ -282,20 +383,28 @@ def sync_view(
             limit=len(view.history) + 100,
         )
     }
-    for key, name in view.history:
-        if key not in recorded:
-            client.create_task_run(history, run_id, dynamic_key=key, name=name, state=Completed())
+    for item in view.history:
+        if item.key in recorded:
+            continue
+        client.create_task_run(
+            history, run_id, dynamic_key=item.key, name=item.name, state=Completed()
+        )
+        if item.event is not None:
+            emit_history_event(view, item, run_id)
 
-    key = artifact_key(view.reference)
     latest = client.read_artifacts(
-        artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+        artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]),
+            type=ArtifactFilterType(any_=["markdown"]),
+        ),
         sort=ArtifactSort.CREATED_DESC,
         limit=1,
     )
     if not latest or latest[0].data != view.table:
+        # No key: the table is the run's own (its Artifacts tab), not one more card on the
+        # Artifacts page; every overdue step is in the one table `overdue-steps`.
         client.create_artifact(
             ArtifactCreate(
-                key=key,
                 type="markdown",
                 data=view.table,
                 flow_run_id=run_id,
@@ -306,22 +415,44 @@ def sync_view(
 
     state = run.state
     # Scheduled, Pending or Running: a Resume on its way through the runner, left alone unless
-    # it has been stuck there far longer than a Resume takes.
+    # it has been stuck there far longer than a Resume takes (or it is the instant of creation).
     busy = (
         state is not None
         and state.type in (StateType.RUNNING, StateType.PENDING, StateType.SCHEDULED)
+        and state.message != "recorded by Rujukan"
         and state.timestamp is not None
         and utcnow() - state.timestamp < stuck_after
     )
-    if (
-        str(run_id) != running_run
-        and not busy
-        and (state is None or state.type != desired.type or state.name != desired.name)
-    ):
+    if str(run_id) != running_run and not busy and not _unchanged(state, desired):
         # The case database owns the state; the run only mirrors it (a manager's Cancel in the
         # UI is undone at the next sync or sweep; a referral is cancelled only through Rujukan).
         client.set_flow_run_state(run_id, desired, force=True)
     return str(run_id)
+
+
+def emit_history_event(view: ReferralView, item: HistoryItem, run_id: uuid.UUID) -> None:
+    """rujukan.step.declined, .extension-requested or .rerouted for one history entry.
+
+    The reference is the resource, as for the sweep's overdue and escalated events; the id is
+    derived from the entry, so a rebuilt Prefect database records the same event once.
+    """
+    emit_event(
+        item.event or "",
+        resource={
+            "prefect.resource.id": view.reference,
+            "prefect.resource.name": view.reference,
+            **item.labels,
+        },
+        related=[
+            {
+                "prefect.resource.id": f"prefect.flow-run.{run_id}",
+                "prefect.resource.role": "referral-run",
+            }
+        ],
+        payload=item.payload,
+        occurred=item.at,
+        id=uuid.uuid5(uuid.NAMESPACE_URL, f"rujukan:{view.reference}:{item.key}"),
+    )
 
 
 def sync_referrals(
@@ -427,31 +558,41 @@ def repair_runs(
                 )
             ).all()
         )
+        # The state name each active referral's run should show (Suspended, Overdue, Escalated).
+        now = utcnow()
+        steps = session.exec(
+            select(Step).where(
+                Step.referral_id.in_(list(active.values())),  # type: ignore[attr-defined]
+                Step.status.in_(OPEN),  # type: ignore[attr-defined]
+            )
+        ).all()
+    late: dict[int, str] = {}
+    for step in steps:
+        if step.escalated:
+            late[step.referral_id] = ESCALATED
+        elif step.overdue or (step.due_at is not None and step.due_at <= now):
+            late.setdefault(step.referral_id, OVERDUE)
     wrong: set[str] = set()
     run_ids = sorted(active)
     for start in range(0, len(run_ids), REPAIR_CHUNK):
         chunk = [uuid.UUID(i) for i in run_ids[start : start + REPAIR_CHUNK]]
-        # Not Suspended: cancelled, failed, completed, crashed, stuck, or renamed by force.
-        off = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                id=FlowRunFilterId(any_=chunk),
-                state=FlowRunFilterState(
-                    operator=Operator.or_,
-                    type=FlowRunFilterStateType(not_any_=[StateType.PAUSED]),
-                    name=FlowRunFilterStateName(not_any_=["Suspended"]),
-                ),
-            ),
-            limit=REPAIR_CHUNK,
+        present = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=chunk)), limit=REPAIR_CHUNK
         )
-        wrong |= {str(r.id) for r in off if _stuck_or_off(r, stuck_after)}
         # Deleted in the UI: sync_view makes the referral a new run.
-        if client.count_flow_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=chunk))
-        ) < len(chunk):
-            present = client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=chunk)), limit=REPAIR_CHUNK
+        wrong |= {str(i) for i in chunk} - {str(r.id) for r in present}
+        for run in present:
+            # Cancelled, failed, completed, crashed, stuck, renamed, or late by now.
+            name = late.get(active[str(run.id)], WAITING)
+            state = run.state
+            right = (
+                state is not None
+                and state.type == StateType.PAUSED
+                and state.name == name
+                and _resumable(state)
             )
-            wrong |= {str(i) for i in chunk} - {str(r.id) for r in present}
+            if not right and _stuck_or_off(run, stuck_after):
+                wrong.add(str(run.id))
     # Other runs of the referral flow that are not closed: a closed referral's run Suspended or
     # forced back to Running. (One forced from Cancelled to Completed keeps showing it closed;
     # finding those would read every closed run at every sweep.)

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,9 @@ import httpx
 
 from models.errors import BadInput
 from models.settings import PRIVATE_UMASK, Settings, make_private_dir, open_private
+
+# How many sweep intervals ahead Prefect's scheduler makes runs (at least two runs).
+SCHEDULED_AHEAD_INTERVALS = 3
 
 
 def prefect_home(settings: Settings) -> Path:
@@ -91,7 +95,36 @@ def prefect_at(url: str, settings: Settings) -> Iterator[None]:
     if settings.prefect_api_auth_string is not None:
         updates[PREFECT_API_AUTH_STRING] = settings.prefect_api_auth_string.get_secret_value()
     with temporary_settings(updates=updates):
-        yield
+        try:
+            yield
+        finally:
+            deliver_events()
+
+
+def deliver_events(timeout: float = 10.0) -> bool:
+    """Wait until the events this process queued have been sent; True if they were in time.
+
+    Prefect's client emits an event of its own for every artifact it creates, through a
+    background worker that is otherwise drained at interpreter exit: a short command then exits
+    with the event still queued, and Prefect's drain logs "EventsWorker - Still processing items"
+    as a WARNING. Waiting here, while the API settings above still apply, delivers them (a few
+    milliseconds once the websocket is open), so the drain at exit finds nothing left. The worker
+    keeps running: another thread of a long-lived process (the web inbox) may be emitting.
+    """
+    from prefect.events.worker import EventsWorker  # noqa: PLC0415 - Prefect loads lazily
+
+    # Existing workers only: EventsWorker.instance() would start one just to wait on it.
+    workers = list(getattr(EventsWorker, "_instances", {}).values())
+    waiting = [
+        threading.Thread(target=w.wait_until_empty, name="events-flush", daemon=True)
+        for w in workers
+    ]
+    for thread in waiting:
+        thread.start()
+    deadline = time.monotonic() + timeout
+    for thread in waiting:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return not any(thread.is_alive() for thread in waiting)
 
 
 def check_bind_address(settings: Settings) -> None:
@@ -126,6 +159,12 @@ def server_environment(settings: Settings) -> dict[str, str]:
         PREFECT_SERVER_ALLOW_EPHEMERAL_MODE="false",
         # Results could hold case data; Rujukan's flows return nothing worth keeping anyway.
         PREFECT_RESULTS_PERSIST_BY_DEFAULT="false",
+        # The scheduler makes sweep runs ahead of time, by default an hour's worth (60 runs of a
+        # one-minute sweep), which fill the Runs page: a few intervals ahead are enough.
+        PREFECT_SERVER_SERVICES_SCHEDULER_MIN_RUNS="2",
+        PREFECT_SERVER_SERVICES_SCHEDULER_MIN_SCHEDULED_TIME=(
+            f"PT{SCHEDULED_AHEAD_INTERVALS * settings.sweep_interval_seconds}S"
+        ),
         # The runner and its flow runs work in the project folder: relative paths given to
         # serve must name the same files there, or a sweep would open another database.
         RUJUKAN_HOME=str(settings.home.resolve()),

@@ -5,13 +5,27 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
+from prefect.client.schemas.filters import (
+    ArtifactCollectionFilter,
+    ArtifactCollectionFilterKey,
+    ArtifactFilter,
+    ArtifactFilterKey,
+    DeploymentFilter,
+    DeploymentFilterName,
+    FlowFilter,
+    FlowFilterName,
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import StateType
 from prefect.events import emit_event
+from prefect.runtime import flow_run as runtime_flow_run
 from sqlmodel import Session, select
 
 from flows.referral import catch_up, sync_referrals
@@ -19,17 +33,21 @@ from flows.wake import relay_running
 from models.catalog import load_catalog
 from models.clock import utcnow
 from models.database import engine_for, transaction
-from models.deadline import local_time_text, zone_abbreviation
+from models.deadline import duration_text, local_time_text, zone_abbreviation
 from models.outbox import OutboxMessage, OutboxStatus
 from models.referral import Referral
-from models.settings import Settings, get_settings
+from models.settings import OVERDUE_ARTIFACT, Settings, get_settings
 from models.sweep import Notice, open_steps_due_by, sweep
 from notifications.relay import relay_now
 
 log = logging.getLogger(__name__)
 
-OVERDUE_ARTIFACT = "overdue-steps"
 OUTBOX_ARTIFACT = "outbox-problems"
+SWEEP_FLOW = "deadline-sweep"
+SWEEP_TAG = "sweep"
+# Keys of earlier versions: one card per agency (overdue-<slug>) and per referral
+# (referral-<reference>) crowded the Artifacts page; their cards are deleted at the next sweep.
+RETIRED_KEY_PREFIXES = ("overdue-", "referral-")
 EVENTS = {"overdue": "rujukan.step.overdue", "escalated": "rujukan.step.escalated"}
 
 
@@ -70,7 +88,8 @@ def sweep_and_relay(settings: Settings, now: datetime | None = None) -> SweepRes
 
 
 def overdue_rows(settings: Settings, now: datetime) -> list[dict[str, str | float]]:
-    """Every open step past due: reference, step, agency, due (local), hours overdue."""
+    """Every open step past due, by agency: reference, step, agency, due (local), hours
+    overdue, escalated."""
     engine = engine_for(settings.resolved_database_url)
     with Session(engine) as session:
         steps = open_steps_due_by(session, now)
@@ -81,7 +100,7 @@ def overdue_rows(settings: Settings, now: datetime) -> list[dict[str, str | floa
             )
         }  # type: ignore[union-attr]
     rows = []
-    for s in steps:
+    for s in sorted(steps, key=lambda s: (s.agency, s.due_at)):
         assert s.due_at is not None
         rows.append(
             {
@@ -95,6 +114,31 @@ def overdue_rows(settings: Settings, now: datetime) -> list[dict[str, str | floa
             }
         )
     return rows
+
+
+def overdue_markdown(rows: list[dict], zone: str, run_ids: dict[str, str]) -> str:
+    """The overdue table as Markdown, for the page a manager bookmarks: Prefect's UI shows the
+    newest version's description at the top of /artifacts/key/overdue-steps. Each reference
+    links to its referral's run."""
+    if not rows:
+        return f"**Nothing overdue.** (times in {zone})"
+    lines = [
+        f"**{len(rows)} open step{'s' if len(rows) != 1 else ''} past due** (times in {zone}; "
+        "earlier versions below)",
+        "",
+        "| reference | step | agency | due | overdue by | escalated |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        reference = str(r["reference"])
+        run = run_ids.get(reference)
+        shown = f"[{reference}](/runs/flow-run/{run})" if run else reference
+        hours = float(r["hours overdue"])
+        late = duration_text(hours * 3600) if hours >= 0.1 else "under 6 min"
+        lines.append(
+            f"| {shown} | {r['step']} | {r['agency']} | {r['due']} | {late} | {r['escalated']} |"
+        )
+    return "\n".join(lines)
 
 
 def outbox_problem_rows(settings: Settings) -> list[dict[str, str | int]]:
@@ -165,50 +209,70 @@ def emit_notice_events(notices: list[Notice], run_ids: dict[int, str]) -> int:
 
 
 def publish_tables(client, settings: Settings, now: datetime) -> list[str]:
-    """Rewrite overdue-steps, overdue-<slug> and outbox-problems where they changed; return keys."""
+    """Rewrite overdue-steps and outbox-problems where they changed; return the keys written.
+
+    One key for every overdue step (a manager bookmarks /artifacts/key/overdue-steps), sorted by
+    agency; the per-referral tables live in each referral's run.
+    """
 
     rows = overdue_rows(settings, now)
     zone = zone_abbreviation(settings.timezone)
+    references = sorted({str(r["reference"]) for r in rows})
+    run_ids = _run_ids_by_reference(settings, references)
     tables: dict[str, tuple[list, str]] = {
-        OVERDUE_ARTIFACT: (
-            rows,
-            f"Open steps past their due time (times in {zone}), all agencies.",
-        ),
+        OVERDUE_ARTIFACT: (rows, overdue_markdown(rows, zone, run_ids)),
         OUTBOX_ARTIFACT: (
             outbox_problem_rows(settings),
             "Messages that keep failing (retried) or gave up (dead): fix the channel.",
         ),
     }
-    for slug in sorted({r["agency"] for r in rows}):
-        tables[f"overdue-{slug}"] = (
-            [r for r in rows if r["agency"] == slug],
-            f"Open steps of {slug} past their due time (times in {zone}).",
-        )
     latest = {
         a.key: a.data
         for a in client.read_latest_artifacts(
             artifact_filter=ArtifactCollectionFilter(
-                key=ArtifactCollectionFilterKey(like_="overdue-")
+                key=ArtifactCollectionFilterKey(any_=list(tables))
             )
         )
     }
-    for a in client.read_latest_artifacts(
-        artifact_filter=ArtifactCollectionFilter(
-            key=ArtifactCollectionFilterKey(any_=[OUTBOX_ARTIFACT])
-        )
-    ):
-        latest[a.key] = a.data
-    for key in latest:  # an agency with nothing overdue any more gets an empty table
-        tables.setdefault(key, ([], "Nothing overdue."))
     written = []
     for key, (table, description) in tables.items():
-        if key not in latest and not table:
+        if key not in latest and not table and key != OVERDUE_ARTIFACT:
             continue
         if _same_table(latest.get(key), table):
             continue
         create_table_artifact(table, key=key, description=description)
         written.append(key)
+    retire_artifact_keys(client)
     return written
+
+
+def retire_artifact_keys(client) -> list[str]:
+    """Delete every version of the keys earlier versions wrote per agency and per referral."""
+    retired = []
+    for prefix in RETIRED_KEY_PREFIXES:
+        for collection in client.read_latest_artifacts(
+            artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(like_=prefix))
+        ):
+            key = collection.key
+            if key in (OVERDUE_ARTIFACT, OUTBOX_ARTIFACT) or not key.startswith(prefix):
+                continue
+            for artifact in client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
+            ):
+                client.delete_artifact(artifact.id)
+            retired.append(key)
+    return retired
+
+
+def _run_ids_by_reference(settings: Settings, references: list[str]) -> dict[str, str]:
+    engine = engine_for(settings.resolved_database_url)
+    with Session(engine) as session:
+        rows = session.exec(
+            select(Referral.reference, Referral.flow_run_id).where(
+                Referral.reference.in_(references)  # type: ignore[attr-defined]
+            )
+        ).all()
+    return {reference: run for reference, run in rows if run}
 
 
 def _same_table(stored, table: list[dict]) -> bool:
@@ -249,14 +313,45 @@ def update_runs_task(referral_ids: list[int]) -> int:
 
 @task(name="publish-overdue-tables", persist_result=False)
 def publish_task(at: datetime) -> list[str]:
-    """Rewrite the overdue-steps, overdue-<agency> and outbox-problems tables that changed."""
+    """Rewrite the overdue-steps and outbox-problems tables that changed; name the sweep runs
+    the scheduler made ahead."""
     with get_client(sync_client=True) as client:
-        return publish_tables(client, get_settings(), at)
+        written = publish_tables(client, get_settings(), at)
+        name_scheduled_sweeps(client)
+        return written
+
+
+def sweep_name(moment: datetime) -> str:
+    """A sweep run's name: its scheduled time, e.g. sweep-2026-12-07T02:00Z."""
+    return f"sweep-{moment.astimezone(UTC):%Y-%m-%dT%H:%MZ}"
 
 
 def sweep_run_name() -> str:
-    """Runs named by their start time, e.g. sweep-2026-12-07T02:00Z."""
-    return f"sweep-{utcnow():%Y-%m-%dT%H:%MZ}"
+    """The name of a running sweep: the time it was scheduled for (a run started by hand: now),
+    the same name `name_scheduled_sweeps` gave it while it waited."""
+    scheduled = runtime_flow_run.scheduled_start_time
+    return sweep_name(scheduled if isinstance(scheduled, datetime) else utcnow())
+
+
+def name_scheduled_sweeps(client) -> int:
+    """Give the sweep runs Prefect's scheduler made ahead of time (random names such as
+    'crimson-tapir') the name they will run under; return how many were renamed."""
+    waiting = client.read_flow_runs(
+        flow_filter=FlowFilter(name=FlowFilterName(any_=[SWEEP_FLOW])),
+        deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[SWEEP_FLOW])),
+        flow_run_filter=FlowRunFilter(
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))
+        ),
+        limit=200,
+    )
+    renamed = 0
+    for run in waiting:
+        moment = run.expected_start_time or run.next_scheduled_start_time
+        if moment is None or run.name == sweep_name(moment):
+            continue
+        client.update_flow_run(run.id, name=sweep_name(moment))
+        renamed += 1
+    return renamed
 
 
 def sweep_pass(moment: datetime) -> dict[str, int]:
@@ -280,7 +375,7 @@ def sweep_pass(moment: datetime) -> dict[str, int]:
     return summary
 
 
-@flow(name="deadline-sweep", flow_run_name=sweep_run_name, persist_result=False)
+@flow(name=SWEEP_FLOW, flow_run_name=sweep_run_name, persist_result=False)
 def deadline_sweep() -> dict[str, int]:
     """One pass of the deadline sweep as of now: notices, messages, run tags, events, tables.
 
@@ -290,7 +385,7 @@ def deadline_sweep() -> dict[str, int]:
     return sweep_pass(utcnow())
 
 
-@flow(name="deadline-sweep", flow_run_name=sweep_run_name, persist_result=False)
+@flow(name=SWEEP_FLOW, flow_run_name=sweep_run_name, persist_result=False)
 def deadline_sweep_at(at: datetime) -> dict[str, int]:
     """One pass as of `at`, for tests and benchmarks in this process; never served."""
     return sweep_pass(at)

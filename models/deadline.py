@@ -107,3 +107,16 @@ def zone_abbreviation(tz: str) -> str:
 def local_time_text(moment: datetime, tz: str) -> str:
     """A moment as the agency reads it: '2026-12-01 14:00 WIB'."""
     return f"{moment.astimezone(ZoneInfo(tz)):%Y-%m-%d %H:%M} {zone_abbreviation(tz)}"
+
+
+def duration_text(seconds: float) -> str:
+    """'2 d 3 h', '5 h 20 min' or '40 s': how long a step has been overdue."""
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"

@@ -8,8 +8,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import IO
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 from sqlalchemy.engine import make_url
 
 from models.errors import SealError
@@ -20,6 +25,15 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PRIVATE_UMASK = 0o077
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
+# The artifact key of the table of every overdue step (flows/sweep.py writes it).
+OVERDUE_ARTIFACT = "overdue-steps"
+# The home's own settings, written by `rujukan init` and `rujukan serve` (see record_settings).
+SETTINGS_FILE = "settings.env"
+# Never in the settings file: the home names the file; the key has a file of its own
+# (secret.key); the harness switch and the retired webhook are not configuration.
+NOT_RECORDED = frozenset({"home", "secret_key", "crash_at", "task_force_webhook"})
+# Always recorded, even at their defaults: the addresses another shell must agree on.
+ALWAYS_RECORDED = ("web_host", "web_port", "prefect_host", "prefect_port", "mailbox_port")
 # Homes whose folder was made 0700 when settings resolved them, for `tighten_home` to report.
 _tightened_homes: set[Path] = set()
 
@@ -60,7 +74,9 @@ class Settings(BaseSettings):
         "it makes sealed personal data unreadable: keep a copy apart from the database backups.",
     )
     base_url: str = Field(
-        default="http://127.0.0.1:8765", description="Public address of the web inbox, for links."
+        default="http://127.0.0.1:8765",
+        description="Public address of the web inbox, for links; default the inbox's own "
+        "address, http://RUJUKAN_WEB_HOST:RUJUKAN_WEB_PORT (127.0.0.1 for a wildcard host).",
     )
     timezone: str = Field(default="Asia/Jakarta", description="Default time zone of the district.")
     coordinator_agency: str = Field(
@@ -78,6 +94,12 @@ class Settings(BaseSettings):
         default=None,
         description="Basic-auth 'user:password' for the Prefect API; required to bind beyond "
         "127.0.0.1.",
+    )
+    prefect_ui_url: str | None = Field(
+        default=None,
+        description="Address at which managers open the Prefect UI, for the link to the overdue "
+        "table in escalation messages; default http://RUJUKAN_PREFECT_HOST:RUJUKAN_PREFECT_PORT "
+        "(127.0.0.1 for a wildcard host).",
     )
     web_host: str = Field(default="127.0.0.1", description="Bind address of the web inbox.")
     web_port: int = Field(default=8765, description="Port of the web inbox.")
@@ -180,6 +202,29 @@ class Settings(BaseSettings):
         "(before-commit, after-commit, after-send). Unset, it costs one comparison.",
     )
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - pydantic passes it by name
+        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - as above; unused
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment variables first, then the home's settings file, then the defaults."""
+        home_file = DotEnvSettingsSource(settings_cls, env_file=settings_file_of(home_from_env()))
+        return (init_settings, env_settings, home_file)
+
+    @model_validator(mode="after")
+    def _base_url_follows_the_inbox(self) -> Settings:
+        """Links point at the inbox this home serves unless RUJUKAN_BASE_URL says otherwise."""
+        if "base_url" not in self.model_fields_set:
+            host = self.web_host if self.web_host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+            host = f"[{host}]" if ":" in host else host
+            # Not through setattr: a derived address is no setting of its own to record.
+            self.__dict__["base_url"] = f"http://{host}:{self.web_port}"
+        return self
+
     @field_validator("home", "pathways_dir", "agencies_file", "apprise_config")
     @classmethod
     def _absolute(cls, path: Path | None) -> Path | None:
@@ -230,6 +275,13 @@ class Settings(BaseSettings):
         return self.apprise_config or self.home / "channels.yaml"
 
     @property
+    def overdue_table_url(self) -> str:
+        """The Prefect UI's page of the overdue table: one address a manager bookmarks."""
+        host = self.prefect_host if self.prefect_host not in ("0.0.0.0", "::") else "127.0.0.1"
+        ui = self.prefect_ui_url or f"http://{host}:{self.prefect_port}"
+        return f"{ui.rstrip('/')}/artifacts/key/{OVERDUE_ARTIFACT}"
+
+    @property
     def key_file(self) -> Path:
         """Where `rujukan init` keeps the secret key when RUJUKAN_SECRET_KEY is not set."""
         return self.home / "secret.key"
@@ -249,6 +301,58 @@ class Settings(BaseSettings):
                 f"create {self.key_file}"
             )
         return key
+
+
+def home_from_env() -> Path:
+    """RUJUKAN_HOME as given (default ./var), absolute: the folder whose settings file is read."""
+    return Path(os.environ.get("RUJUKAN_HOME") or "var").expanduser().absolute()
+
+
+def settings_file_of(home: Path) -> Path:
+    """The settings file of a home."""
+    return home / SETTINGS_FILE
+
+
+def _env_value(value: object) -> str:
+    """A value as the settings file holds it: double-quoted, backslashes and quotes escaped."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    text = str(value)
+    if "\n" in text or "\r" in text:
+        raise ValueError("a setting holds a line break; it cannot be recorded")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def record_settings(settings: Settings) -> Path:
+    """Write the home's settings file (0600): every setting given to this command, from the
+    environment or the file itself, and the addresses at their current values.
+
+    Every later command that names this home reads it, so a second shell agrees with the running
+    serve on ports and links without repeating its environment; an environment variable still
+    wins. Written by `rujukan init` and `rujukan serve`, replaced whole (never half-written).
+    """
+    names = [
+        name
+        for name in Settings.model_fields
+        if name not in NOT_RECORDED
+        and (name in settings.model_fields_set or name in ALWAYS_RECORDED)
+    ]
+    lines = [
+        "# Settings of this Rujukan home, written by `rujukan init` and `rujukan serve`.",
+        "# Every command using this home reads them; an environment variable of the same",
+        "# name wins. Edit with care: serve writes it again from what it runs with.",
+    ]
+    for name in names:
+        value = getattr(settings, name)
+        if value is not None:
+            lines.append(f"RUJUKAN_{name.upper()}={_env_value(value)}")
+    path = settings_file_of(settings.home)
+    make_private_dir(settings.home)
+    partial = path.with_name(f".{SETTINGS_FILE}.{os.getpid()}")
+    with open_private(partial, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    os.replace(partial, path)
+    return path
 
 
 def restrict_umask() -> None:

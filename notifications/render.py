@@ -49,6 +49,7 @@ class MessageContext:
     step: str | None
     deadline: str | None
     link: str
+    overdue_table: str = ""  # the Prefect UI's table of every overdue step (escalations)
 
 
 @lru_cache(maxsize=2)
@@ -76,6 +77,7 @@ def render(template: str, locale: str, context: MessageContext) -> Message:
         "step": context.step,
         "deadline": context.deadline,
         "link": context.link,
+        "overdue_table": context.overdue_table,
     }
     bodies = {}
     for body_format in FORMATS:
@@ -162,7 +164,11 @@ def message_context(
         # The coordinator and the task force act on the referral, not as the step's agency:
         # their link opens its timeline after they sign in with their own token.
         link = referral_link(settings, referral.reference)
-    return template, locale, MessageContext(referral.reference, title, deadline, link)
+    return (
+        template,
+        locale,
+        MessageContext(referral.reference, title, deadline, link, settings.overdue_table_url),
+    )
 
 
 @dataclass(frozen=True)

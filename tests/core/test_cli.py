@@ -382,3 +382,68 @@ def test_withdrawing_an_agencys_links(cli):
     assert "every link of dinsos made until" in done.stdout
     unknown = cli("access", "withdraw-links", "--agency", "nobody", ok=False)
     assert unknown.returncode == 2 and "unknown agency (not repeated here" in unknown.stderr
+
+
+# --- one home, one configuration; times in the district's zone ----------------------------------
+
+
+def test_a_second_shell_links_where_the_home_serves(cli, tmp_path, monkeypatch):
+    """`init` records the home's settings; a command without the variables agrees with them."""
+    monkeypatch.setenv("RUJUKAN_WEB_PORT", "8766")
+    cli("init")
+    monkeypatch.delenv("RUJUKAN_WEB_PORT")
+    recorded = tmp_path / "var" / "settings.env"
+    assert oct(recorded.stat().st_mode & 0o777) == "0o600"
+    assert 'RUJUKAN_WEB_PORT="8766"' in recorded.read_text()
+    link = json.loads(cli("access", "link", "--agency", "dinsos", "--json").stdout)["url"]
+    assert link.startswith("http://127.0.0.1:8766/s/")
+
+    monkeypatch.setenv("RUJUKAN_BASE_URL", "https://rujukan.example.go.id")
+    cli("init")
+    monkeypatch.delenv("RUJUKAN_BASE_URL")
+    link = json.loads(cli("access", "link", "--agency", "dinsos", "--json").stdout)["url"]
+    assert link.startswith("https://rujukan.example.go.id/s/")
+    assert 'RUJUKAN_WEB_PORT="8766"' in recorded.read_text()  # kept from the first init
+
+    monkeypatch.setenv("RUJUKAN_BASE_URL", "https://elsewhere.example")  # the environment wins
+    link = json.loads(cli("access", "link", "--agency", "dinsos", "--json").stdout)["url"]
+    assert link.startswith("https://elsewhere.example/s/")
+
+
+def test_overdue_steps_say_how_late_and_whether_escalated_in_aligned_columns(cli):
+    import re
+
+    reference = json.loads(cli("launch", "--intake", str(EXAMPLE), "--json").stdout)["reference"]
+    rows = json.loads(cli("steps", "--overdue", "--at", "2099-01-01T00:00+07:00", "--json").stdout)
+    assert rows[0]["overdue_seconds"] > 0 and rows[0]["escalated"] is False
+    lines = cli("steps", "--overdue", "--at", "2099-01-01T00:00+07:00").stdout.splitlines()
+    assert lines[0].split() == ["REFERENCE", "STEP", "AGENCY", "STATUS", "DUE", "(WIB)",
+                                "OVERDUE", "BY", "ESCALATED"]  # fmt: skip
+    assert reference in lines[1] and " d " in lines[1] and lines[1].endswith("no")
+    # Every column starts where its header starts.
+    for header in ("STEP", "AGENCY", "DUE", "OVERDUE BY", "ESCALATED"):
+        column = lines[0].index(header)
+        assert lines[1][column - 2 : column] == "  " and lines[1][column] != " "
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d WIB", lines[1])
+
+
+def test_referral_show_and_access_list_give_times_in_the_districts_zone(cli):
+    import re
+
+    reference = json.loads(cli("launch", "--intake", str(EXAMPLE), "--json").stdout)["reference"]
+    shown = cli("referral", "show", reference).stdout
+    audit = shown[shown.index("audit:") :].splitlines()[1:]
+    assert audit[0].split()[:3] == ["SEQ", "AT", "(WIB)"]
+    for line in audit[1:]:
+        assert re.match(r"  \d+\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d WIB  ", line), line
+    assert "+00:00" not in shown  # no UTC time left, in the details either
+
+    cli("access", "issue", "--coordinator", "coordinator-1")
+    cli("access", "issue", "--agency", "dinsos", "--holder", "ani")
+    cli("access", "revoke", "1")
+    listed = cli("access", "list").stdout.splitlines()
+    assert listed[0].split() == ["ID", "KIND", "AGENCY", "STATUS", "ISSUED", "(WIB)", "UNTIL",
+                                 "(WIB)", "HOLDER"]  # fmt: skip
+    status = listed[0].index("STATUS")
+    assert [line[status:].split()[0] for line in listed[1:]] == ["active", "revoked"]
+    assert all(line.count(" WIB") == 2 for line in listed[1:])

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from flows.referral import artifact_key, sync_referrals
+from flows.referral import sync_referrals
 from flows.server import check_bind_address, reachable_api, server_environment
 from flows.wake import after_commit
 from models.actions import Actor, accept_step, decide_extension, launch, load_step
@@ -101,6 +101,17 @@ def task_run_names(client, run_id) -> list[str]:
 
     runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
     return sorted(t.name for t in runs)
+
+
+def run_tables(client, run_id) -> list:
+    """The referral tables (markdown, no key) of one run, newest first."""
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    return client.read_artifacts(
+        artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])),
+        sort=ArtifactSort.CREATED_DESC,
+    )
 
 
 def artifact_versions(client, key: str) -> list:
@@ -213,6 +224,28 @@ def test_serve_hands_its_children_absolute_paths(tmp_path, monkeypatch):
     get_settings.cache_clear()
 
 
+def test_a_restarted_demo_withdraws_its_earlier_coordinator_token(case_db: Settings):
+    """Each `serve --demo` prints a fresh coordinator token; the one before stops working."""
+    from flows.demo import demo_access
+    from models.access import AccessGrant, principal_of_token
+    from models.audit import AuditEntry
+    from models.errors import Forbidden
+
+    first = demo_access(case_db)["coordinator token"]
+    second = demo_access(case_db)["coordinator token"]
+    engine = engine_for(case_db.resolved_database_url)
+    with Session(engine) as session:
+        grants = session.exec(select(AccessGrant).where(AccessGrant.kind == "coordinator")).all()
+        assert [g.revoked_at is None for g in grants] == [False, True]
+        assert principal_of_token(session, second, datetime.now(UTC)).holder == "demo-coordinator"
+        with pytest.raises(Forbidden, match="revoked"):
+            principal_of_token(session, first, datetime.now(UTC))
+        revoked = session.exec(
+            select(AuditEntry).where(AuditEntry.action == "access-revoked")
+        ).all()
+        assert [(e.actor, e.detail["grant"]) for e in revoked] == [("serve --demo", grants[0].id)]
+
+
 def test_rujukan_sweep_works_without_prefect(case_db: Settings, monkeypatch):
     from typer.testing import CliRunner
 
@@ -239,10 +272,12 @@ def test_a_referral_is_one_run_named_tagged_with_history_and_artifact(
     assert run.name == referral.reference
     assert run.parameters == {"reference": referral.reference}
     assert run.state.name == "Suspended"
-    assert sorted(run.tags) == ["agency:polres-ppa", "pathway:tppo-dewasa"]
+    assert sorted(run.tags) == ["agency:polres-ppa", "pathway:tppo-dewasa", "referral"]
     names = task_run_names(prefect_client, run.id)
     assert "launched" in names and "ready identifikasi · polres-ppa" in names
-    table = artifact_versions(prefect_client, artifact_key(referral.reference))[0].data
+    tables = run_tables(prefect_client, run.id)
+    assert [t.key for t in tables] == [None]  # the run's own, not a card on the Artifacts page
+    table = tables[0].data
     assert "| identifikasi | polres-ppa | ready |" in table and "WIB" in table
 
     # An agency acts: tags follow, history grows, the same run is kept.
@@ -266,10 +301,10 @@ def test_a_referral_is_one_run_named_tagged_with_history_and_artifact(
 
     # Repeating the wake changes nothing: no new task runs, no new artifact version.
     count = len(task_run_names(prefect_client, run.id))
-    versions = len(artifact_versions(prefect_client, artifact_key(referral.reference)))
+    versions = len(run_tables(prefect_client, run.id))
     after_commit(case_db, [referral.id])
     assert len(task_run_names(prefect_client, run.id)) == count
-    assert len(artifact_versions(prefect_client, artifact_key(referral.reference))) == versions
+    assert len(run_tables(prefect_client, run.id)) == versions
 
 
 def test_deadline_sweep_sends_each_notice_once_and_shows_overdue(
@@ -303,8 +338,7 @@ def test_deadline_sweep_sends_each_notice_once_and_shows_overdue(
     assert {"overdue", "escalated", "agency:polres-ppa", "pathway:uji-detik"} <= set(run.tags)
     rows = artifact_versions(prefect_client, "overdue-steps")[0].data
     assert referral.reference in str(rows)
-    per_agency = artifact_versions(prefect_client, "overdue-polres-ppa")[0].data
-    assert referral.reference in str(per_agency)
+    assert artifact_versions(prefect_client, "overdue-polres-ppa") == []  # one table, one key
     assert "overdue identifikasi · polres-ppa" in task_run_names(prefect_client, run.id)
 
     deadline = time.monotonic() + 60
@@ -421,7 +455,7 @@ def test_a_batch_is_one_transaction_and_never_one_process_per_referral(
     )
     assert set(references) <= {r.name for r in runs}
     ours = [r for r in runs if r.name in references]
-    assert all(r.state.name == "Suspended" and r.start_time is None for r in ours)  # no process
+    assert all(r.state.name == "Suspended" and r.infrastructure_pid is None for r in ours)
 
 
 def test_the_escalation_automation_is_created_once(case_db, with_prefect, prefect_client):
@@ -458,3 +492,309 @@ def test_a_mass_launch_is_left_to_the_catch_up_in_bounded_passes(
     passes = [catch_up(case_db, prefect_client, limit=12) for _ in range(4)]
     assert passes == [12, 12, WAKE_LIMIT + 5 - 24, 0]
     assert all(run_of(prefect_client, r).name == r.reference for r in referrals)
+
+
+# --- what a manager sees in the Prefect UI ------------------------------------------------------
+
+
+def _act(settings: Settings, reference: str, do) -> None:
+    """One agency or coordinator action in its own transaction, then the wake-up."""
+    with transaction(engine_for(settings.resolved_database_url)) as session:
+        referral_id = do(session)
+    after_commit(settings, [referral_id])
+
+
+def _wait_for_events(client, reference: str, count: int, timeout: float = 60) -> list:
+    """The referral's rujukan.step.* events, once there are `count` or `timeout` has passed."""
+    from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+
+    deadline = time.monotonic() + timeout
+    while True:
+        page = client.read_events(
+            filter=EventFilter(
+                event=EventNameFilter(prefix=["rujukan.step."]),
+                resource=EventResourceFilter(id=[reference]),
+            ),
+            limit=50,
+        )
+        if len(page.events) >= count or time.monotonic() > deadline:
+            return page.events
+        time.sleep(0.5)
+
+
+def test_a_referral_run_has_a_start_time_and_says_what_it_waits_for(
+    case_db, with_prefect, prefect_client
+):
+    """Prefect computes lateness for a run without a start time ("Scheduled for ... (3m late)"
+    in the UI): a referral's run gets one, and its state says what it waits for."""
+    from prefect.states import Suspended
+
+    from flows.referral import ensure_referral_deployment
+
+    referral = launch_one(case_db)
+    after_commit(case_db, [referral.id])
+    run = run_of(prefect_client, referral)
+    assert run.start_time is not None and run.start_time == run.expected_start_time
+    time.sleep(1.5)
+    run = run_of(prefect_client, referral)
+    assert run.estimated_start_time_delta.total_seconds() == 0  # not late, however long it waits
+    assert (run.state.type.value, run.state.name) == ("PAUSED", "Suspended")
+    assert run.state.state_details.pause_reschedule  # a suspended run: Resume re-runs it
+    assert run.state.message == "waiting for polres-ppa"
+
+    # A run an earlier version made Suspended directly (no start time, and Prefect takes none in
+    # the past) is made anew at its next sync, with its history.
+    older = launch_one(case_db)
+    made = prefect_client.create_flow_run_from_deployment(
+        ensure_referral_deployment(prefect_client),
+        parameters={"reference": older.reference},
+        name=older.reference,
+        state=Suspended(timeout_seconds=None),
+    )
+    assert made.start_time is None
+    with transaction(engine_for(case_db.resolved_database_url)) as session:
+        session.get(Referral, older.id).flow_run_id = str(made.id)
+    after_commit(case_db, [older.id])
+    again = run_of(prefect_client, older)
+    assert again.id != made.id and again.name == older.reference
+    assert "launched" in task_run_names(prefect_client, again.id)
+    assert again.start_time == again.expected_start_time
+    assert again.estimated_start_time_delta.total_seconds() == 0
+    assert (again.state.name, again.state.message) == ("Suspended", "waiting for polres-ppa")
+
+
+def test_declines_extension_requests_and_reroutes_are_tags_and_events(
+    case_db, with_prefect, prefect_client
+):
+    from models.actions import complete_step, decline_step, request_extension, reroute_step
+
+    referral = launch_one(case_db)
+    reference, catalog, now = referral.reference, load_catalog(case_db), datetime.now(UTC)
+    police, coordinator = Actor("agency", "ani", "polres-ppa"), Actor("coordinator", "c-1")
+
+    def identified(session):
+        step = load_step(session=session, reference=reference, step_ref="identifikasi")
+        accept_step(session=session, step=step, actor=police, now=now)
+        complete_step(
+            session=session, step=step, outcome="served", actor=police, now=now, catalog=catalog
+        )
+        return step.referral_id
+
+    def declined(session):
+        step = load_step(session=session, reference=reference, step_ref="rumah-aman")
+        decline_step(
+            session=session,
+            step=step,
+            reason="no-capacity",
+            actor=Actor("agency", "ratna", "dinsos"),
+            now=now,
+        )
+        return step.referral_id
+
+    def extension(session):
+        step = load_step(session=session, reference=reference, step_ref="kesehatan")
+        request_extension(
+            session=session,
+            step=step,
+            until=now + timedelta(days=10),
+            reason="victim-unavailable",
+            actor=Actor("agency", "hendra", "dinkes"),
+            now=now,
+        )
+        return step.referral_id
+
+    _act(case_db, reference, identified)
+    _act(case_db, reference, declined)
+    run = run_of(prefect_client, referral)
+    assert {"declined", "agency:dinsos", "agency:dinkes"} <= set(run.tags)
+    assert "declined, to re-route: rumah-aman" in run.state.message
+
+    def rerouted(session):
+        step = load_step(session=session, reference=reference, step_ref="rumah-aman")
+        reroute_step(
+            session=session, step=step, to_agency="ngo", actor=coordinator, now=now,
+            catalog=catalog,
+        )  # fmt: skip
+        return step.referral_id
+
+    _act(case_db, reference, rerouted)
+    _act(case_db, reference, extension)
+    run = run_of(prefect_client, referral)
+    # Declined and re-routed: both agencies show, with the flags a manager filters on.
+    assert {"declined", "rerouted", "extension-requested", "agency:dinsos", "agency:ngo"} <= set(
+        run.tags
+    )
+    assert "extension requested" in run.state.message
+
+    events = {e.event: e for e in _wait_for_events(prefect_client, reference, 3)}
+    assert set(events) == {
+        "rujukan.step.declined",
+        "rujukan.step.rerouted",
+        "rujukan.step.extension-requested",
+    }
+    decline = events["rujukan.step.declined"]
+    assert (decline.resource["agency"], decline.resource["step"]) == ("dinsos", "rumah-aman")
+    assert decline.payload == {"reason": "no-capacity"}
+    reroute = events["rujukan.step.rerouted"]
+    assert (reroute.resource["agency"], reroute.resource["to"]) == ("dinsos", "ngo")
+    asked = events["rujukan.step.extension-requested"]
+    assert asked.resource["agency"] == "dinkes" and asked.payload["reason"] == "victim-unavailable"
+    assert any(r.role == "referral-run" for r in decline.related)
+
+    # A second wake-up records nothing twice.
+    after_commit(case_db, [referral.id])
+    assert len(_wait_for_events(prefect_client, reference, 4, timeout=3)) == 3
+
+
+def test_the_overdue_table_is_one_key_its_page_shows_it_and_escalations_name_it(
+    fast_settings, with_prefect, prefect_client
+):
+    """overdue-steps is the one table (its Markdown at the top of /artifacts/key/overdue-steps);
+    runs read Overdue, then Escalated; the escalation message gives the table's address."""
+    from prefect.client.schemas.actions import ArtifactCreate
+
+    from flows.sweep import deadline_sweep_at
+    from models.outbox import MessageEvent
+    from notifications.render import render_outbox_message
+
+    for old in ("overdue-dinsos", "referral-rjk-aaaa-aa"):  # keys of an earlier version
+        prefect_client.create_artifact(ArtifactCreate(key=old, type="table", data="[]"))
+    t0 = datetime.now(UTC)
+    referral = launch_one(fast_settings, "uji-detik", now=t0)
+    after_commit(fast_settings, [referral.id])
+    deadline_sweep_at(t0 + timedelta(seconds=6))
+    run = run_of(prefect_client, referral)
+    assert (run.state.type.value, run.state.name) == ("PAUSED", "Overdue")
+    assert "overdue: see the overdue-steps artifact" in run.state.message
+    deadline_sweep_at(t0 + timedelta(seconds=11))
+    run = run_of(prefect_client, referral)
+    assert (run.state.type.value, run.state.name) == ("PAUSED", "Escalated")
+
+    newest = artifact_versions(prefect_client, "overdue-steps")[0]
+    rows = [r for r in json.loads(newest.data) if r["reference"] == referral.reference]
+    assert rows == [
+        {
+            "reference": referral.reference,
+            "step": "identifikasi",
+            "agency": "polres-ppa",
+            "due": rows[0]["due"],
+            "hours overdue": 0.0,
+            "escalated": "yes",
+        }
+    ]
+    assert rows[0]["due"].endswith(" WIB")
+    assert "| reference | step | agency | due | overdue by | escalated |" in newest.description
+    assert f"[{referral.reference}](/runs/flow-run/{run.id})" in newest.description
+    for old in ("overdue-dinsos", "referral-rjk-aaaa-aa"):
+        assert artifact_versions(prefect_client, old) == []
+
+    url = fast_settings.overdue_table_url
+    assert url == "http://127.0.0.1:4200/artifacts/key/overdue-steps"
+    catalog = load_catalog(fast_settings)
+    with Session(engine_for(fast_settings.resolved_database_url)) as session:
+        escalation = session.exec(
+            select(OutboxMessage).where(
+                OutboxMessage.referral_id == referral.id,
+                OutboxMessage.event == MessageEvent.escalated,
+            )
+        ).one()
+        message = render_outbox_message(
+            session, message=escalation, catalog=catalog, settings=fast_settings, now=t0
+        )
+    assert url in message.text and url in message.html and url in message.markdown
+
+
+def test_the_shipped_automation_marks_the_escalated_run_and_shows_its_action(
+    case_db, with_prefect, prefect_client
+):
+    from prefect.automations import AutomationCore
+    from prefect.events import emit_event
+    from prefect.events.actions import ChangeFlowRunState, DoNothing
+
+    from flows.automations import (
+        ESCALATED_MESSAGE,
+        ESCALATION_AUTOMATION,
+        ensure_automations,
+        escalation_trigger,
+    )
+    from flows.referral import repair_runs
+    from flows.server import deliver_events
+
+    # The automation of the version before (Do nothing: an empty Action box in the editor).
+    for automation in prefect_client.read_automations_by_name(ESCALATION_AUTOMATION):
+        prefect_client.delete_automation(automation.id)
+    prefect_client.create_automation(
+        AutomationCore(
+            name=ESCALATION_AUTOMATION, trigger=escalation_trigger(), actions=[DoNothing()]
+        )
+    )
+    assert ensure_automations(case_db) == []
+    (shipped,) = prefect_client.read_automations_by_name(ESCALATION_AUTOMATION)
+    (action,) = shipped.actions
+    assert isinstance(action, ChangeFlowRunState) and action.force
+    assert (action.state.value, action.name) == ("PAUSED", "Escalated")
+
+    # An escalation event about a referral's run: the run reads Escalated with the message.
+    referral = launch_one(case_db)
+    after_commit(case_db, [referral.id])
+    run = run_of(prefect_client, referral)
+    emit_event(
+        "rujukan.step.escalated",
+        resource={"prefect.resource.id": referral.reference, "agency": "polres-ppa"},
+        related=[
+            {
+                "prefect.resource.id": f"prefect.flow-run.{run.id}",
+                "prefect.resource.role": "referral-run",
+            }
+        ],
+    )
+    deliver_events()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        state = prefect_client.read_flow_run(run.id).state
+        if state.message == ESCALATED_MESSAGE:
+            break
+        time.sleep(0.5)
+    assert (state.type.value, state.name, state.message) == (
+        "PAUSED",
+        "Escalated",
+        ESCALATED_MESSAGE,
+    )
+    # The case database decides: nothing is escalated, so the sweep's repair puts it back.
+    assert repair_runs(case_db, prefect_client) == 1
+    back = prefect_client.read_flow_run(run.id).state
+    assert (back.name, back.state_details.pause_reschedule) == ("Suspended", True)
+
+
+def test_a_cli_write_with_prefect_up_prints_no_events_worker_warning(
+    case_db, with_prefect, tmp_path
+):
+    """Each write creates the referral's table, and Prefect's client queues an event for it; the
+    command delivers it before exiting instead of leaving Prefect's drain to warn at exit."""
+    import os
+    import subprocess
+    import sys
+
+    rujukan = str(Path(sys.executable).parent / "rujukan")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(
+        PREFECT_API_URL=with_prefect,
+        RUJUKAN_HOME=str(case_db.home),
+        RUJUKAN_SECRET_KEY="test-secret-key",
+    )
+
+    def write(*args: str) -> subprocess.CompletedProcess:
+        done = subprocess.run(
+            [rujukan, *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        return done
+
+    started = time.monotonic()
+    launched = write("launch", "--intake", str(PROJECT_ROOT / "examples" / "intake.json"))
+    print(f"\na CLI write with Prefect up: {time.monotonic() - started:.1f} s")
+    assert "EventsWorker" not in launched.stderr and "WARNING" not in launched.stderr, (
+        launched.stderr
+    )
+    with Session(engine_for(case_db.resolved_database_url)) as session:
+        assert session.exec(select(Referral)).one().flow_run_id  # Prefect was woken

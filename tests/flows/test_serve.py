@@ -100,6 +100,7 @@ class Served:
             timeout=120,
         )
         assert result.returncode == 0, result.stdout + result.stderr
+        assert "EventsWorker" not in result.stderr, result.stderr  # no noise after a write
         return result
 
 
@@ -168,7 +169,11 @@ def test_demo_referrals_are_runs_and_go_overdue_within_about_a_minute(served: Se
     with client_for(served) as client:
         runs = {r.name: r for r in referral_runs(client)}
         assert set(references) <= set(runs)
-        assert all(runs[ref].state.name == "Suspended" for ref in references)
+        for ref in references:  # suspended (PAUSED), named by what matters, never late
+            state = runs[ref].state
+            assert state.type.value == "PAUSED" and state.state_details.pause_reschedule
+            assert state.name in ("Suspended", "Overdue", "Escalated")
+            assert runs[ref].start_time == runs[ref].expected_start_time
         assert all(any(t.startswith("pathway:") for t in runs[ref].tags) for ref in references)
 
         def overdue_runs():
@@ -180,13 +185,38 @@ def test_demo_referrals_are_runs_and_go_overdue_within_about_a_minute(served: Se
             return names and names[0] in str(latest.get("overdue-steps")) and (names, latest)
 
         overdue, latest = wait_for("a run tagged overdue, in overdue-steps", overdue_shown)
-        assert "overdue-steps" in latest and "overdue-polres-ppa" in latest
-        assert overdue[0] in str(latest["overdue-steps"])
-        assert f"referral-{references[2].lower()}" in latest
-        table = latest[f"referral-{references[2].lower()}"]
-        assert "| identifikasi | polres-ppa | completed |" in table
+        assert "overdue-steps" in latest and overdue[0] in str(latest["overdue-steps"])
+        # One card for every overdue step; each referral's table is in its own run.
+        assert not [k for k in latest if k.startswith(("overdue-", "referral-"))
+                    and k != "overdue-steps"]  # fmt: skip
+        from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+        (table,) = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[runs[references[2]].id])
+            ),
+            limit=1,
+        )
+        assert table.key is None and "| identifikasi | polres-ppa | completed |" in table.data
         automations = client.read_automations_by_name("rujukan: step escalated to the task force")
         assert len(automations) == 1
+        assert [a.type for a in automations[0].actions] == ["change-flow-run-state"]
+
+        def sweep_runs():
+            from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+            return client.read_flow_runs(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=["deadline-sweep"])), limit=200
+            )
+
+        def named_ahead():
+            waiting = [r for r in sweep_runs() if r.state.type.value == "SCHEDULED"]
+            return waiting and all(r.name.startswith("sweep-") for r in waiting) and waiting
+
+        waiting = wait_for("the sweep runs made ahead, named", named_ahead, timeout=90)
+        # A 10 s sweep: three intervals ahead, not an hour's worth (360 runs).
+        assert len(waiting) <= 5, [r.name for r in waiting]
+        assert all("sweep" in r.tags for r in sweep_runs())
     print(f"\noverdue visible {time.monotonic() - started:.0f} s after serve was up")
 
 
@@ -228,6 +258,46 @@ def test_a_manager_finds_overdue_steps_in_the_prefect_ui(served: Served):
             page.get_by_text(overdue[0], exact=True).first.wait_for(timeout=30000)
             page.wait_for_load_state("networkidle")
             page.screenshot(path=str(SCREENSHOTS / "overdue-steps.png"), full_page=True)
+
+            # The one address a manager bookmarks shows the table itself, no click needed.
+            page.goto(f"{served.ui}/artifacts/key/overdue-steps", wait_until="networkidle")
+            page.get_by_text(overdue[0]).first.wait_for(timeout=30000)
+            assert "open step" in page.inner_text("body") and "past due" in page.inner_text("body")
+            page.screenshot(path=str(SCREENSHOTS / "overdue-steps-bookmark.png"), full_page=True)
+
+            # Referral runs only (tag `referral`): none reads "late", escalated ones say so.
+            page.goto(f"{served.ui}/runs?tag=referral", wait_until="networkidle")
+            page.get_by_text(overdue[0], exact=True).first.wait_for(timeout=30000)
+            page.wait_for_load_state("networkidle")
+            page.screenshot(path=str(SCREENSHOTS / "runs-referrals.png"), full_page=True)
+            body = page.inner_text("body")
+            assert " late)" not in body  # Prefect's "(3m 25s late)" of a run without a start
+            assert "Escalated" in body or "Overdue" in body
+            assert "sweep-" not in body  # sweep runs are not in the referrals' list
+
+            # One overdue referral's own page: its state, no lateness, its table in its run.
+            with client_for(served) as client:
+                run = next(r for r in referral_runs(client) if r.name == overdue[0])
+            page.goto(f"{served.ui}/runs/flow-run/{run.id}", wait_until="networkidle")
+            page.get_by_text(overdue[0]).first.wait_for(timeout=30000)
+            page.wait_for_load_state("networkidle")
+            page.screenshot(path=str(SCREENSHOTS / "referral-run.png"), full_page=True)
+            body = page.inner_text("body")
+            assert " late" not in body and ("Escalated" in body or "Overdue" in body)
+
+            # The shipped automation's action is shown and says what it does.
+            page.goto(f"{served.ui}/automations", wait_until="networkidle")
+            page.get_by_text("rujukan: step escalated to the task force").first.wait_for(
+                timeout=30000
+            )
+            page.wait_for_load_state("networkidle")
+            page.screenshot(path=str(SCREENSHOTS / "automation.png"), full_page=True)
+            action = page.inner_text("body").split("Action", 1)[-1]
+            assert "Change the state of the flow run" in action and "Escalated" in action
+
+            page.goto(f"{served.ui}/dashboard", wait_until="networkidle")
+            page.wait_for_load_state("networkidle")
+            page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
 
             # The Runs page, filtered by the tag `overdue` the way a manager does it.
             page.goto(f"{served.ui}/runs", wait_until="networkidle")
@@ -356,6 +426,40 @@ def test_no_personal_data_reaches_prefect(served: Served):
     assert "birth_year" not in text
 
 
+def test_a_second_shell_without_the_variables_agrees_with_serve(served: Served):
+    """serve recorded its settings in the home: a command given only RUJUKAN_HOME links to the
+    inbox serve runs (not to the default port) and finds serve's Prefect."""
+    recorded = (served.home / "var" / "settings.env").read_text()
+    assert f'RUJUKAN_WEB_PORT="{served.env["RUJUKAN_WEB_PORT"]}"' in recorded
+    bare = {k: v for k, v in served.env.items() if not k.startswith("RUJUKAN_")}
+    bare.update(RUJUKAN_HOME=served.env["RUJUKAN_HOME"], RUJUKAN_SECRET_KEY="served-test-key")
+    linked = subprocess.run(
+        [RUJUKAN, "access", "link", "--agency", "dinsos", "--json"],
+        env=bare,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert linked.returncode == 0, linked.stderr
+    url = json.loads(linked.stdout)["url"]
+    assert url.startswith(f"http://127.0.0.1:{served.env['RUJUKAN_WEB_PORT']}/s/")
+    assert httpx.get(url, timeout=10, follow_redirects=False).status_code < 400  # serve's inbox
+
+
+def _demo_coordinator_grants(served: Served) -> list[tuple[int, bool]]:
+    db = sqlite3.connect(served.home / "var" / "rujukan.db")
+    try:
+        return list(
+            db.execute(
+                "select id, revoked_at is null from access_grant "
+                "where holder='demo-coordinator' order by id"
+            )
+        )
+    finally:
+        db.close()
+
+
 def test_a_restart_carries_on_without_doubling_anything(served: Served):
     with client_for(served) as client:
         before = sorted(r.name for r in referral_runs(client))
@@ -370,8 +474,11 @@ def test_a_restart_carries_on_without_doubling_anything(served: Served):
     served.cli("step", "accept", reference, "identifikasi", "--agency", "polres-ppa", "--by", "ani")
     print(f"\naccepted while Prefect was down in {time.monotonic() - started:.1f} s")
 
+    assert [active for _, active in _demo_coordinator_grants(served)] == [True]
     served.start("--demo")
     assert len(demo_references(served)) == 4  # the demo is not launched twice
+    # One demo coordinator token works at a time: the first start's is revoked, not piled up.
+    assert [active for _, active in _demo_coordinator_grants(served)] == [False, True]
     with client_for(served) as client:
         after = sorted(r.name for r in referral_runs(client))
         assert after == before  # no referral lost, none started twice

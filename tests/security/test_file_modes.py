@@ -207,7 +207,8 @@ def test_init_tightens_a_home_an_older_version_left_open_and_says_what(tmp_path:
     assert len(warnings) == 1, result.stderr
     assert "now owner-only" in warnings[0] and str(home) in warnings[0]
     assert warnings[0].split(": ", 2)[-1] == (
-        f"., {outside}, channels.yaml, demo/ (2), logs/ (2), mailbox/ (2), prefect/ (3), secret.key"
+        f"., {outside}, channels.yaml, demo/ (2), logs/ (2), mailbox/ (2), prefect/ (3), "
+        "secret.key, settings.env"
     )
     again = rujukan("init", env=env, cwd=tmp_path)  # nothing left to tighten: no warning
     assert "warning:" not in again.stderr

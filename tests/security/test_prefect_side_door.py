@@ -496,6 +496,6 @@ def test_no_block_or_automation_holds_the_task_force_webhook(served, prefect_cli
     assert hook not in json.dumps([a.model_dump(mode="json") for a in automations], default=str)
     shipped = prefect_client.read_automations_by_name(ESCALATION_AUTOMATION)
     assert len(shipped) == 1
-    assert [a.type for a in shipped[0].actions] == ["do-nothing"]
+    assert [a.type for a in shipped[0].actions] == ["change-flow-run-state"]  # the shipped one
     variables = prefect_client.read_variables()
     assert hook not in json.dumps([v.model_dump(mode="json") for v in variables], default=str)
