@@ -74,8 +74,9 @@ def _summary(paths: list[Path], home: Path) -> str:
     )
 
 
-def prepare_prefect(settings: Settings) -> dict[str, object]:
-    """With Prefect reachable: create the shipped automation and catch up on missed changes."""
+def prepare_prefect(settings: Settings, catch_up_now: bool = True) -> dict[str, object]:
+    """With Prefect reachable: create the shipped automation and (unless `serve`'s follower does
+    it behind the ready line) catch up on missed changes."""
     url = reachable_api(settings)
     if url is None:
         return {"prefect": "not reachable"}
@@ -86,6 +87,8 @@ def prepare_prefect(settings: Settings) -> dict[str, object]:
 
     with prefect_at(url, settings):
         created = ensure_automations(settings)
+        if not catch_up_now:
+            return {"prefect": url, "automations_created": created}
         with get_client(sync_client=True) as client:
             synced = catch_up(settings, client)
     return {"prefect": url, "automations_created": created, "referrals_synced": synced}
@@ -247,7 +250,14 @@ def serve(
 
         with prefect_at(url, settings):
             wait_until_served(runner)
-        status = prepare_prefect(settings)
+        status = prepare_prefect(settings, catch_up_now=False)
+        from flows.referral import follow_changes  # noqa: PLC0415
+
+        # Prefect's view follows the case database from here on, behind the ready line: a
+        # restart with a backlog is ready at once, and a large batch shows within seconds.
+        threading.Thread(
+            target=follow_changes, args=(settings, stop), name="prefect-follower", daemon=True
+        ).start()
         if demo:
             from flows.demo import run_demo  # noqa: PLC0415
 

@@ -12,8 +12,12 @@ keys, agency slugs, codes and times reach Prefect.
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated
@@ -43,6 +47,7 @@ from prefect.utilities.callables import parameter_schema
 from pydantic import Field
 from sqlmodel import Session, func, select
 
+from flows.server import prefect_at, reachable_api
 from models.actions import advance, find_referral, steps_of
 from models.audit import AuditEntry
 from models.catalog import load_catalog
@@ -64,6 +69,7 @@ WATERMARK_VARIABLE = "rujukan_audit_synced"
 # the runner polls): the next catch-up puts it back, so a forced "Running" cannot freeze a view.
 STUCK_AFTER = timedelta(minutes=10)
 REPAIR_CHUNK = 200  # run ids per filter request
+SYNC_WORKERS = 8  # referrals synced at once (their round trips overlap; the server is not busy)
 REFERENCE_PATTERN = f"^RJK-[{REFERENCE_ALPHABET}]{{4}}-[{REFERENCE_ALPHABET}]{{2}}$"
 # The referral deployment's only parameter: a reference code, nothing else fits through it.
 Reference = Annotated[
@@ -473,11 +479,31 @@ def sync_referrals(
         ).all()
         views = [referral_view(session, r, settings.timezone, now) for r in referrals]
     deployment_id = ensure_referral_deployment(client)
+
+    def sync_share(share: list[ReferralView], own_client: bool) -> dict[int, str]:
+        """Sync some of the views, one after the other, with a client of this thread's own."""
+        made: dict[int, str] = {}
+        with get_client(sync_client=True) if own_client else nullcontext(client) as worker:
+            for view in share:
+                run_id = sync_view(worker, view, deployment_id, running_run, stuck_after)
+                if run_id != view.flow_run_id:
+                    made[view.referral_id] = run_id
+        return made
+
+    # Each referral is a handful of round trips to the API, where the server mostly waits:
+    # several referrals go at once, each share on its own client, in the caller's Prefect context.
+    shares = [views[i::SYNC_WORKERS] for i in range(min(SYNC_WORKERS, len(views)))]
     new_ids: dict[int, str] = {}
-    for view in views:
-        run_id = sync_view(client, view, deployment_id, running_run, stuck_after)
-        if run_id != view.flow_run_id:
-            new_ids[view.referral_id] = run_id
+    if len(shares) <= 1:
+        new_ids = sync_share(views, own_client=False)
+    else:
+        with ThreadPoolExecutor(max_workers=len(shares), thread_name_prefix="sync") as pool:
+            futures = [
+                pool.submit(contextvars.copy_context().run, sync_share, share, True)
+                for share in shares
+            ]
+            for future in futures:
+                new_ids |= future.result()
     if new_ids:
         with transaction(engine) as session:
             for referral_id, run_id in new_ids.items():
@@ -488,12 +514,15 @@ def sync_referrals(
     return len(views)
 
 
-def catch_up(settings: Settings, client: SyncPrefectClient, limit: int = 200) -> int:
+def catch_up(
+    settings: Settings, client: SyncPrefectClient, limit: int = 2000, repair: bool = True
+) -> int:
     """Sync the referrals changed since the last catch-up (the audit trail is the change log).
 
     This is how an action committed while Prefect was down, or a large batch, reaches Prefect;
     with Prefect's database lost, the watermark is gone too and every referral is rebuilt. At
-    most `limit` referrals a call (~1 minute here), so a sweep stays short; the next goes on.
+    most `limit` referrals a call, so one call stays short; the next goes on. `repair` also puts
+    back runs a Prefect user changed (the sweep does; the follower of `serve` leaves it to it).
     """
 
     engine = engine_for(settings.resolved_database_url)
@@ -520,7 +549,7 @@ def catch_up(settings: Settings, client: SyncPrefectClient, limit: int = 200) ->
             .limit(limit * 40)
         ).all()
     if not rows:
-        return repair_runs(settings, client)
+        return repair_runs(settings, client) if repair else 0
     ids: list[int] = []
     last = synced
     for seq, referral_id in rows:
@@ -535,7 +564,25 @@ def catch_up(settings: Settings, client: SyncPrefectClient, limit: int = 200) ->
         client.create_variable(VariableCreate(name=WATERMARK_VARIABLE, value=mark))
     else:
         client.update_variable(VariableUpdate(name=WATERMARK_VARIABLE, value=mark))
-    return total + repair_runs(settings, client)
+    return total + (repair_runs(settings, client) if repair else 0)
+
+
+def follow_changes(settings: Settings, stop: threading.Event, interval: float = 5.0) -> None:
+    """Keep Prefect's view up with the case database every `interval` seconds until `stop`.
+
+    For `rujukan serve`: a batch too large for a command's own wake-up (flows.wake.WAKE_LIMIT)
+    shows in Prefect within seconds, and a restarted serve catches up behind its ready line. A
+    pass with nothing new costs one read of the watermark and one of the audit trail's end.
+    """
+    while not stop.is_set():
+        try:
+            url = reachable_api(settings)
+            if url is not None:
+                with prefect_at(url, settings), get_client(sync_client=True) as client:
+                    catch_up(settings, client, repair=False)
+        except Exception as exc:  # noqa: BLE001 - the next pass, or the sweep, catches up
+            log.warning("catching up with Prefect failed (%s)", type(exc).__name__)
+        stop.wait(interval)
 
 
 def repair_runs(

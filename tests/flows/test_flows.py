@@ -447,7 +447,7 @@ def test_a_batch_is_one_transaction_and_never_one_process_per_referral(
     result = CliRunner().invoke(app, ["launch", "--batch", str(batch_file), "--json"])
     elapsed = time.perf_counter() - started
     assert result.exit_code == 0, result.output
-    references = [json.loads(line)["reference"] for line in result.output.splitlines()]
+    references = [json.loads(line)["reference"] for line in result.stdout.splitlines()]
     print(f"\nbatch of 20: {elapsed:.1f} s, {elapsed / 20 * 1000:.0f} ms a referral")
     assert len(set(references)) == 20
     runs = prefect_client.read_flow_runs(
