@@ -68,7 +68,7 @@ from cli.notify_commands import channels_app, outbox_app  # noqa: E402
 
 app.add_typer(channels_app, name="channels")
 app.add_typer(outbox_app, name="outbox")
-from cli.report_commands import reports_app  # noqa: E402
+from cli.public_report_commands import reports_app  # noqa: E402
 
 app.add_typer(reports_app, name="reports")
 from cli.serve_commands import prepare_prefect, secure_home, serve, sweep  # noqa: E402

@@ -115,7 +115,7 @@ class Pathway(BaseModel):
     )
     kind: Literal["referral", "report"] = Field(
         default="referral",
-        description="'report': the triage of public reports (models/report.py files them; "
+        description="'report': the triage of public reports (models/public_report.py files them; "
         "never launched from an intake)",
     )
     steps: list[StepSpec] = Field(min_length=1)

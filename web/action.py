@@ -24,8 +24,8 @@ from models.actions import launch
 from models.errors import AlreadyDone, BadInput, Forbidden
 from models.intake import validate_intake
 from models.note import add_note, clean_note
+from models.public_report import launch_from_report
 from models.referral import Referral
-from models.report import launch_from_report
 from models.step import Step
 from web.context import Web
 from web.guard import refuse

@@ -31,8 +31,8 @@ from web.guard import CsrfRefused, SignInRequired, Unauthorized, record_repeats
 from web.lapor import public, webhook
 from web.limits import Door
 from web.pages import pages
+from web.public_report_pages import public_report_pages
 from web.render import error_answer, error_page, error_status, is_api, render
-from web.report_pages import report_pages
 from web.session import COOKIE
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -141,7 +141,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     app.include_router(api)
     app.include_router(webhook)
     app.include_router(pages)
-    app.include_router(report_pages)
+    app.include_router(public_report_pages)
     app.include_router(public)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

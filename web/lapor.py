@@ -3,7 +3,7 @@
 A reporter files a report and gets a receipt once; with the receipt they come back to read the
 status and the coordinators' questions and to answer them. Nothing here sets a cookie, stores or
 logs the client's address or user agent (web/access_log.py, web/limits.py), or writes the
-report's words anywhere but their sealed field (models/report.py).
+report's words anywhere but their sealed field (models/public_report.py).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from itsdangerous import BadSignature
 from flows.wake import after_commit
 from models.errors import BadInput, NotFound, RujukanError
 from models.keys import report_pass_serializer
-from models.report import (
+from models.public_report import (
     PublicReport,
     ReportChannel,
     answer_question,

@@ -43,8 +43,8 @@ from models.intake import CaseOptions
 from models.links import microseconds, verify
 from models.note import notes_of
 from models.pathway import Pathway
+from models.public_report import REPORT_PATHWAY, VERIFY, intake_prefill, open_report, report_of
 from models.referral import Referral
-from models.report import REPORT_PATHWAY, VERIFY, intake_prefill, open_report, report_of
 from models.step import Step
 from models.vocabulary import (
     CODE_KINDS,
@@ -549,7 +549,7 @@ def _receiving(page: Page, pathway: Pathway) -> list[dict]:
 def _intake_context(page: Page, values: dict, error: str | None) -> dict:
     web, locale = page.web, page.locale
     # Demonstration pathways (clocks in seconds) are never offered for a real case, nor is the
-    # triage of public reports, which models/report.py files.
+    # triage of public reports, which models/public_report.py files.
     pathways = sorted(
         (p for p in web.catalog.pathways.values() if not p.demo and p.kind == "referral"),
         key=lambda p: p.id,

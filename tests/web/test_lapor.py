@@ -21,8 +21,8 @@ from sqlmodel import Session, SQLModel, select
 
 from models.access import GrantKind
 from models.outbox import OutboxMessage
+from models.public_report import PublicReport
 from models.referral import Referral
-from models.report import PublicReport
 from notifications.render import render_outbox_message
 from tests.web.test_pages import csrf_of
 from web.app import create_app

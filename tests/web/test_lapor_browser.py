@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from models.access import GrantKind, issue_grant
 from models.catalog import load_catalog
 from models.database import transaction
-from models.report import PublicReport
+from models.public_report import PublicReport
 from tests.web.test_browser import (  # noqa: F401 (the fixtures and marks of the browser tests)
     SHOTS,
     browser,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from models.catalog import load_catalog
 from models.database import engine_for, transaction
-from models.report import ReportChannel, file_report, validate_report
+from models.public_report import ReportChannel, file_report, validate_report
 from models.seal import Sealer
 from models.settings import get_settings
 from tests.core.test_cli import cli  # noqa: F401 (the fixture)

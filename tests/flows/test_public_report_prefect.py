@@ -11,8 +11,8 @@ from flows.wake import after_commit
 from models.actions import Actor
 from models.catalog import load_catalog
 from models.database import engine_for, transaction
+from models.public_report import ReportChannel, ask_reporter, file_report, validate_report
 from models.referral import Referral
-from models.report import ReportChannel, ask_reporter, file_report, validate_report
 from models.seal import Sealer
 from tests.flows.test_flows import (  # noqa: F401 (a fixture and helpers of the flow tests)
     artifact_versions,

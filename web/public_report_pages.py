@@ -16,8 +16,7 @@ from sqlmodel import select
 from models.access import Principal, authorize_referral
 from models.deadline import local_time_text
 from models.errors import BadInput, Forbidden, NotFound
-from models.referral import Referral
-from models.report import (
+from models.public_report import (
     TRIAGE,
     TRIAGE_DANGER,
     PublicReport,
@@ -31,6 +30,7 @@ from models.report import (
     report_status,
     report_steps,
 )
+from models.referral import Referral
 from models.vocabulary import AtRiskCode, ExploitationCode, ReportCloseCode, choices, label
 from web.action import coordinator_action
 from web.deps import Coordinator, Page, PageDep
@@ -38,11 +38,11 @@ from web.guard import check_csrf, refuse
 from web.render import error_status, render
 from web.views import step_view
 
-report_pages = APIRouter(include_in_schema=False)
+public_report_pages = APIRouter(include_in_schema=False)
 Field = Annotated[str, Form()]
 
 
-@report_pages.get("/coordinator/reports")
+@public_report_pages.get("/coordinator/reports")
 def reports_page(page: PageDep, _: Coordinator, all: int = 0):
     """Public reports, newest first: open ones only unless `all`."""
     web, locale = page.web, page.locale
@@ -115,7 +115,7 @@ def _report_context(page: Page, principal: Principal, reference: str) -> dict:
         }
 
 
-@report_pages.get("/reports/{reference}")
+@public_report_pages.get("/reports/{reference}")
 def report_page(
     page: PageDep,
     principal: Coordinator,
@@ -129,7 +129,7 @@ def report_page(
         refuse(page.web, principal, "view-report", exc, reference=reference)
         raise
     shown = done if done in ("changed", "already") else None
-    return render(page.request, "report.html", {**context, "done": shown, "error": None})
+    return render(page.request, "public_report.html", {**context, "done": shown, "error": None})
 
 
 def _report_action(
@@ -152,12 +152,12 @@ def _report_action(
     except BadInput as exc:
         context = _report_context(page, principal, reference)
         context.update(done=None, error=str(exc))
-        return render(page.request, "report.html", context, error_status(exc))
+        return render(page.request, "public_report.html", context, error_status(exc))
     done = "changed" if result.changed else "already"
     return RedirectResponse(f"/reports/{result.reference}?done={done}", status_code=303)
 
 
-@report_pages.post("/reports/{reference}/acknowledge")
+@public_report_pages.post("/reports/{reference}/acknowledge")
 def acknowledge(
     page: PageDep,
     principal: Coordinator,
@@ -172,7 +172,7 @@ def acknowledge(
     )  # fmt: skip
 
 
-@report_pages.post("/reports/{reference}/ask")
+@public_report_pages.post("/reports/{reference}/ask")
 def ask(
     page: PageDep,
     principal: Coordinator,
@@ -188,7 +188,7 @@ def ask(
     )
 
 
-@report_pages.post("/reports/{reference}/forward")
+@public_report_pages.post("/reports/{reference}/forward")
 def forward(
     page: PageDep,
     principal: Coordinator,
@@ -205,7 +205,7 @@ def forward(
     )  # fmt: skip
 
 
-@report_pages.post("/reports/{reference}/close")
+@public_report_pages.post("/reports/{reference}/close")
 def close(
     page: PageDep,
     principal: Coordinator,

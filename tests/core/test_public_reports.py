@@ -16,8 +16,7 @@ from models.database import transaction
 from models.errors import BadInput, IllegalTransition, NotFound
 from models.intake import Intake
 from models.outbox import OutboxMessage
-from models.referral import Referral, ReferralStatus
-from models.report import (
+from models.public_report import (
     ReportChannel,
     ReportStatus,
     acknowledge_report,
@@ -32,6 +31,7 @@ from models.report import (
     report_status,
     validate_report,
 )
+from models.referral import Referral, ReferralStatus
 from models.step import Step, StepStatus
 from models.sweep import sweep
 from models.vocabulary import LOCALES
