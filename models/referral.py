@@ -57,6 +57,11 @@ class Referral(SQLModel, table=True):
     closed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     flow_run_id: str | None = Field(default=None, max_length=40)
     batch: str | None = Field(default=None, max_length=40, description="batch id of a mass launch")
+    # Statistical case facts (models/intake.py CaseFacts): codes for reports, never in a message.
+    exploitation: str | None = Field(default=None, max_length=20)
+    case_source: str | None = Field(default=None, max_length=30)
+    recruitment: str | None = Field(default=None, max_length=30)
+    place: str | None = Field(default=None, max_length=6, description="ISO 3166 country/province")
 
 
 class Person(SQLModel, table=True):

@@ -125,6 +125,7 @@ INTAKE_EXAMPLE = {
         "languages": ["id"],
     },
     "consent": {"agencies": ["polres-ppa", "dinkes", "dinsos"]},
+    "facts": {"exploitation": "online-scam", "source": "returnee-at-port", "place": "KH"},
 }
 
 

@@ -170,6 +170,20 @@ TEXT: dict[str, Words] = {
     "fact_home_district": Words(id="Daerah asal", en="Home district"),
     "fact_address": Words(id="Alamat", en="Address"),
     "case_options": Words(id="Keadaan kasus", en="The case"),
+    "case_facts": Words(id="Data statistik kasus", en="Case facts for statistics"),
+    "case_facts_hint": Words(
+        id="Tidak wajib. Hanya kode untuk laporan gugus tugas; tidak pernah dikirim dalam pesan.",
+        en="Optional. Codes for the task force's report only; never sent in a message.",
+    ),
+    "fact_exploitation": Words(id="Bentuk eksploitasi", en="Form of exploitation"),
+    "fact_source": Words(id="Asal kasus", en="How the case came in"),
+    "fact_recruitment": Words(id="Cara perekrutan", en="Recruitment channel"),
+    "fact_place": Words(id="Tempat kejadian (negara/provinsi)", en="Where it happened"),
+    "fact_place_hint": Words(
+        id="Kode negara (MY) atau provinsi (ID-BE), bukan alamat.",
+        en="A country code (MY) or province code (ID-BE), not an address.",
+    ),
+    "not_known": Words(id="(tidak diisi)", en="(not given)"),
     "consent": Words(id="Persetujuan korban", en="The victim's consent"),
     "consent_hint": Words(
         id="Centang setiap instansi yang disetujui korban untuk menerima datanya. "

@@ -36,7 +36,7 @@ from models.audit import record
 from models.catalog import stored_pathway
 from models.disclosure import disclose_all, disclose_for_step, read_notes
 from models.errors import BadInput, Forbidden, NotFound
-from models.intake import CaseOptions
+from models.intake import CaseFacts, CaseOptions
 from models.links import microseconds, verify
 from models.note import notes_of
 from models.referral import Referral
@@ -66,6 +66,8 @@ from web.session import (
 from web.views import inbox, referral_list, step_view, timeline
 
 pages = APIRouter(include_in_schema=False)
+# The code kinds (models/vocabulary.py CODE_KINDS) of the intake's case facts.
+FACT_KINDS = ("exploitation", "case-source", "recruitment")
 Field = Annotated[str, Form()]  # a form field; always optional, so the engine names what is missing
 
 
@@ -475,6 +477,7 @@ def _intake_context(page: Page, values: dict, error: str | None) -> dict:
         "agencies": web.catalog.directory.agencies,
         "used_by": used_by,
         "case_options": [(key, case_option_label(key, locale)) for key in CaseOptions.model_fields],
+        "fact_codes": {kind: choices(CODE_KINDS[kind], locale) for kind in FACT_KINDS},
         "values": values,
         "error": error,
     }
@@ -488,6 +491,7 @@ def intake_page(page: PageDep, _: Coordinator):
         "urgency": "regular",
         "consent": [],
         "case": CaseOptions().model_dump(),
+        "facts": dict.fromkeys(CaseFacts.model_fields, ""),
     }
     return render(page.request, "intake.html", _intake_context(page, values, None))
 
@@ -518,7 +522,9 @@ async def intake_submit(page: PageDep, principal: Coordinator, background: Backg
         "override": bool(form.get("override")),
         "override_reason": get("override_reason"),
         "case": {k: bool(form.get(k)) for k in CaseOptions.model_fields},
+        "facts": {k: get(f"fact_{k}") for k in CaseFacts.model_fields},
     }
+    values["facts"]["place"] = values["facts"]["place"].upper()
     languages = values["languages"].replace(";", ",").split(",")
     person: dict = {
         "name": values["name"],
@@ -542,6 +548,7 @@ async def intake_submit(page: PageDep, principal: Coordinator, background: Backg
             else {"agencies": consent, "recorded_by": principal.holder}
         ),
         "case": values["case"],
+        "facts": {k: v for k, v in values["facts"].items() if v},
     }
     try:
         chosen = web.catalog.pathways.get(values["pathway"])
