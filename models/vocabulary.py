@@ -149,6 +149,7 @@ class AuditAction(StrEnum):
     access_revoked = "access-revoked", NOT_HISTORY
     links_withdrawn = "links-withdrawn", NOT_HISTORY
     link_issued = "link-issued", NOT_HISTORY
+    cases_exported = "cases-exported", NOT_HISTORY
 
     @classmethod
     def history(cls) -> list[AuditAction]:
@@ -289,6 +290,9 @@ LABELS: dict[type[StrEnum], dict[StrEnum, Words]] = {
         AuditAction.access_revoked: Words(id="akses dicabut", en="access revoked"),
         AuditAction.links_withdrawn: Words(id="tautan ditarik", en="links withdrawn"),
         AuditAction.link_issued: Words(id="tautan diberikan", en="link issued"),
+        AuditAction.cases_exported: Words(
+            id="data kasus diekspor (tanpa identitas)", en="case records exported (de-identified)"
+        ),
     },
 }
 
