@@ -68,6 +68,7 @@ def words(locale: str) -> dict[str, str]:
 
 BLUE, ORANGE, GREY = "#1f5f8b", "#d9822b", "#6b7280"
 ON_TIME = 3  # the on-time percent's cell in a row of the agencies table
+WIDTH = 4.4  # inches: a chart stays readable on a phone, where it is shown 350 px wide
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class Chart:
 
 def _png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    figure.savefig(buffer, format="png", dpi=150, bbox_inches="tight")
     return buffer.getvalue()
 
 
@@ -94,8 +95,8 @@ def _hbar(
     title: str, labels: list[str], series: list[tuple[str, str, list[float | None], list[str]]]
 ) -> Figure:
     """Horizontal bars, one group per label; a hidden value gets no bar, only its text."""
-    height = 0.9 + 0.42 * len(labels) * max(1, len(series))
-    figure = Figure(figsize=(6.4, min(max(height, 2.2), 14)))
+    height = 0.8 + 0.3 * len(labels) * max(1, len(series))
+    figure = Figure(figsize=(WIDTH, min(max(height, 2.0), 12)))
     axes = figure.subplots()
     width = 0.8 / len(series)
     top = max((v for _, _, values, _ in series for v in values if v is not None), default=1) or 1
@@ -118,13 +119,13 @@ def _hbar(
     axes.set_xlim(0, top * 1.15)
     axes.spines[["top", "right"]].set_visible(False)
     axes.tick_params(labelsize=8)
-    axes.set_title(title, fontsize=10, loc="left")
+    axes.set_title(_wrap(title, 50), fontsize=9, loc="left")
     if len(series) > 1:
         axes.legend(fontsize=8, frameon=False, loc="lower right")
     return figure
 
 
-def _wrap(text: str, width: int = 28) -> str:
+def _wrap(text: str, width: int = 24) -> str:
     if len(text) <= width:
         return text
     cut = text.rfind(" ", 0, width)
@@ -161,7 +162,7 @@ def charts(published: Published) -> list[Chart]:
         title = table.title
         made.append(Chart(f"funnel-{pathway}", title, _png(_hbar(title, labels, series))))
     trend = published.table("trend")
-    figure = Figure(figsize=(6.4, 3.0))
+    figure = Figure(figsize=(WIDTH, 2.8))
     axes = figure.subplots()
     periods = [row[0][5:] or row[0] for row in trend.rows]
     for c, colour, marker in ((0, BLUE, "o"), (1, ORANGE, "s")):
@@ -182,7 +183,7 @@ def charts(published: Published) -> list[Chart]:
     axes.spines[["top", "right"]].set_visible(False)
     axes.tick_params(labelsize=8)
     axes.legend(fontsize=8, frameon=False)
-    axes.set_title(w["chart_trend"], fontsize=10, loc="left")
+    axes.set_title(_wrap(w["chart_trend"], 50), fontsize=9, loc="left")
     made.append(Chart("trend", w["chart_trend"], _png(figure)))
     return made
 

@@ -29,6 +29,7 @@ from web.context import build_web
 from web.deps import signed_credential
 from web.guard import CsrfRefused, SignInRequired, Unauthorized, record_repeats
 from web.limits import Door
+from web.monitoring import monitoring
 from web.pages import pages
 from web.render import error_answer, error_page, error_status, is_api, render
 from web.session import COOKIE
@@ -138,5 +139,6 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     )
     app.include_router(api)
     app.include_router(pages)
+    app.include_router(monitoring)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

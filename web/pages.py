@@ -66,6 +66,11 @@ from web.session import (
 from web.views import inbox, referral_list, step_view, timeline
 
 pages = APIRouter(include_in_schema=False)
+# What a manager sees of a referral's timeline.
+STEPS_ONLY = ("reference", "pathway_title", "urgency", "status", "status_label", "created_local",
+              "steps")  # fmt: skip
+# Where each kind of principal starts (an agency: its inbox).
+HOME = {"coordinator": "/coordinator", "manager": "/manager"}
 # The code kinds (models/vocabulary.py CODE_KINDS) of the intake's case facts.
 FACT_KINDS = ("exploitation", "case-source", "recruitment")
 Field = Annotated[str, Form()]  # a form field; always optional, so the engine names what is missing
@@ -118,7 +123,7 @@ def home(session: CookieSession):
     """Signed in: the inbox or the coordinator's list; otherwise the sign-in page."""
     if session is None or not session.signed_in:
         return _redirect("/signin")
-    return _redirect("/coordinator" if session.kind == "coordinator" else "/inbox")
+    return _redirect(HOME.get(session.kind or "", "/inbox"))
 
 
 @pages.get("/s/{token}")
@@ -185,7 +190,7 @@ def signin(page: PageDep, token: Field = "", csrf: Field = "", next: Field = "")
     except Forbidden as exc:
         refuse(web, None, "sign-in", exc, source=page.source)
         raise Unauthorized(str(exc)) from None
-    target = "/coordinator" if principal.is_coordinator else "/inbox"
+    target = HOME.get(principal.kind.value, "/inbox")
     if next and _local_path(next) != "/":
         target = _local_path(next)
     return _set_session(web, _redirect(target), signed_in(now, principal, previous=previous))
@@ -223,6 +228,8 @@ def switch_language(web: WebDep, locale: str, next: str = "/"):
 @pages.get("/inbox")
 def inbox_page(page: PageDep, principal: PagePrincipal):
     """The agency's open steps, overdue first (a coordinator sees every agency's)."""
+    if principal.is_manager:
+        return _redirect("/manager")
     web = page.web
     with web.transaction() as db:
         rows = inbox(db, principal, web.catalog, web.now(), page.locale)
@@ -300,7 +307,7 @@ def step_page(
     done: str | None = None,
 ):
     """One step: reference, title, deadline, legal basis, the granted facts, the actions."""
-    if principal.is_coordinator:
+    if principal.is_coordinator or principal.is_manager:
         return _redirect(f"/referrals/{reference}#step-{step_id}")
     try:
         return _step_page(page, principal, reference, step_id, done=_word(done))
@@ -571,6 +578,11 @@ def referral_page(page: PageDep, principal: PagePrincipal, reference: str, done:
     try:
         with web.transaction() as db:
             referral = authorize_referral(db, principal, reference)
+            if principal.is_manager:
+                data = timeline(db, referral, web.catalog, web.now(), page.locale)
+                # Steps and their statuses only: no consent, audit trail or person's link.
+                context = {key: data[key] for key in STEPS_ONLY}
+                return render(page.request, "manager_timeline.html", {"r": context})
             if not principal.is_coordinator:
                 held = db.exec(
                     select(Step.id).where(
