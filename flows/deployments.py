@@ -7,6 +7,7 @@ import time
 from prefect import serve
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+from prefect.schedules import Cron
 from prefect.utilities.callables import parameter_schema
 
 from flows.referral import REFERRAL_DEPLOYMENT, referral_flow
@@ -71,8 +72,7 @@ def build_deployments(settings: Settings) -> list:
         deployments.append(
             task_force_report.to_deployment(
                 name=name,
-                cron=SCHEDULES[span],
-                timezone=settings.timezone,
+                schedules=[Cron(SCHEDULES[span], timezone=settings.timezone)],
                 parameters={"span": span},
                 description=f"The task force's report of the last {span}: artifact "
                 "report-<period> with charts; small cells suppressed.",

@@ -163,3 +163,33 @@ def random_history(session: Session, *, referrals: int, year: int = 2026, seed: 
                 ready = closed
         session.add_all(steps)
         session.flush()
+
+
+CANARY_PERSON = {
+    "name": "Kanarie Zebulon-Quist",
+    "sex": "F",
+    "birth_year": 1990,
+    "nationality": "ID",
+    "languages": ["id"],
+    "phone": "+62 811 7777 0001",
+    "home_district": "Kabupaten Seluma",
+    "address": "Jalan Kanari Rahasia 77",
+}
+CANARY_STRINGS = ("Kanarie", "Zebulon", "Quist", "7777", "Kanari Rahasia", "1990")
+
+
+def canary_intake(intake_data: dict) -> dict:
+    """The example intake with canary personal data and case facts."""
+    return {
+        **intake_data,
+        "person": dict(CANARY_PERSON),
+        "facts": {"exploitation": "online-scam", "source": "ngo", "place": "KH"},
+    }
+
+
+def leaks(text: str, reference: str) -> list[str]:
+    """The canary strings and the reference code found in `text` (images taken out first)."""
+    import re
+
+    text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", text)
+    return [s for s in (*CANARY_STRINGS, reference) if s in text]
