@@ -1,5 +1,5 @@
 """referral: the statistical case facts (form of exploitation, how the case came in, recruitment,
-place), optional codes for the task force's report
+place), optional codes for the task force's report; indexes for reading a period
 
 Revision ID: 0007_report
 Revises: 0006
@@ -26,9 +26,16 @@ def upgrade() -> None:
             batch.add_column(
                 sa.Column(name, sqlmodel.sql.sqltypes.AutoString(length=length), nullable=True)
             )
+    # The report reads a period's referrals and steps: by launch, ready and due time.
+    op.create_index("ix_referral_created_at", "referral", ["created_at"])
+    op.create_index("ix_step_ready_at", "step", ["ready_at"])
+    op.create_index("ix_step_due_at", "step", ["due_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_step_due_at", table_name="step")
+    op.drop_index("ix_step_ready_at", table_name="step")
+    op.drop_index("ix_referral_created_at", table_name="referral")
     with op.batch_alter_table("referral") as batch:
         for name in COLUMNS:
             batch.drop_column(name)
