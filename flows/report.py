@@ -1,12 +1,14 @@
 """The task force's report as a scheduled Prefect flow: the Markdown artifact `report-<period>`.
 
 The artifact is made from the published report (small cells suppressed), with its charts as PNG
-data: images (Prefect 3.9's UI shows them, V1 and V2 alike) and a link to the manager's page.
+data: images (Prefect 3.9's UI shows them, V1 and V2 alike) and a link to the manager's page;
+the case facts' tables stay out of Prefect.
 The flow takes one code, `span` (month or quarter): it reports the last whole period before now.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 
 from prefect import flow, get_run_logger
@@ -49,7 +51,12 @@ def write_report_artifact(
     engine = engine_for(settings.resolved_database_url)
     with transaction(engine) as session:
         figures = compute_report(session, catalog=load_catalog(settings), period=period, now=now)
+    # The case facts (form of exploitation, recruitment, place) stay out of Prefect, even as
+    # counts: Prefect has no roles. The manager's page linked from the artifact has them.
     published = publish(figures, DEFAULT_LOCALE)
+    published = replace(
+        published, tables=[t for t in published.tables if not t.key.startswith("facts-")]
+    )
     markdown = render_markdown(
         published, chart_list=charts(published), link=manager_url(settings, period.label)
     )

@@ -44,6 +44,7 @@ def test_the_flow_writes_the_report_artifact_with_charts(
     assert f"/manager/reports/{last_month.label}" in markdown
     assert "Kinerja instansi" in markdown and "| &lt;5 |" in markdown  # small cells hidden
     assert leaks(markdown, canary.reference) == []
+    assert "Bentuk eksploitasi" not in markdown and "Data kasus" not in markdown  # not in Prefect
 
 
 def test_the_report_deployments_take_a_code_only(settings: Settings):
