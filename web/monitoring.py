@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from models.report import Published, compute_report, parse_period, previous_period, publish
 from models.report_output import FORMATS, Chart, charts, render, render_body
 from web.deps import Manager, Page, PageDep
+from web.render import error_page
 from web.render import render as render_page
 from web.views import late_steps
 
@@ -98,7 +99,7 @@ async def report_page(page: PageDep, _: Manager, period: str):
 async def report_download(page: PageDep, _: Manager, period: str, report_format: str):
     """The report as a file: md, html, csv or xlsx (the published, suppressed figures)."""
     if report_format not in FORMATS:
-        return render_page(page.request, "error.html", _not_found(), 404)
+        return error_page(page.request, 404)
     shown = await run_in_threadpool(_report, page, period)
     data = await run_in_threadpool(render, shown.published, report_format)
     name = f"laporan-{shown.published.period}.{report_format}"
@@ -107,7 +108,3 @@ async def report_download(page: PageDep, _: Manager, period: str, report_format:
         media_type=MEDIA[report_format],
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
-
-
-def _not_found() -> dict:
-    return {"status": 404, "heading": "error_404", "message": "", "hint_key": None}

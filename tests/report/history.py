@@ -115,7 +115,10 @@ KEYS = ["identifikasi", "kesehatan", "rumah-aman", "psikososial", "bantuan-hukum
 
 def random_history(session: Session, *, referrals: int, year: int = 2026, seed: int = 1) -> None:
     """`referrals` referrals spread over a year, up to nine steps each, written in bulk (Core
-    inserts with explicit ids, so that the benchmark's 100,000 take seconds, not minutes)."""
+    inserts with explicit ids, so that the benchmark's 100,000 take seconds, not minutes).
+
+    The ids bypass PostgreSQL's sequence: use it on a database that is only read afterwards.
+    """
     rng = random.Random(seed)
     start = datetime(year, 1, 1, tzinfo=UTC)
     agency_of = dict(zip(KEYS, [*AGENCIES[:6], "dinsos", "disnaker", "ngo"], strict=True))

@@ -56,6 +56,7 @@ def test_an_agency_may_not_open_the_managers_pages(client, world):
     sign_in(client, world, GrantKind.agency, "dinsos", "ani")
     assert client.get("/manager").status_code == 403
     assert client.get("/manager/reports/2026-11").status_code == 403
+    assert client.get("/manager/reports/2026-11/download/csv").status_code == 403
 
 
 def test_no_canary_data_or_reference_code_in_any_report_output(client, world, intake_data):
@@ -74,6 +75,7 @@ def test_no_canary_data_or_reference_code_in_any_report_output(client, world, in
         got = client.get(f"/manager/reports/2026-11/download/{fmt}")
         assert got.status_code == 200, fmt
         assert leaks(_text(got.content, fmt), canary.reference) == [], fmt
+    assert client.get("/manager/reports/2026-11/download/pdf").status_code == 404
     manager_page = client.get("/manager").text.split("Laporan bulan lalu")[1]
     assert leaks(manager_page, canary.reference) == []
     with transaction(world.engine) as session:
