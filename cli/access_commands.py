@@ -35,6 +35,12 @@ def _operator(by: str | None) -> str:
     return f"operator:{by or getpass.getuser()}"[:80]
 
 
+def _task_force(ctx) -> str:
+    """The agency a manager's grant names: the task force if the directory has it."""
+    directory = ctx.catalog.directory
+    return "gugus-tugas" if "gugus-tugas" in directory else ctx.settings.coordinator_agency
+
+
 def _grant_row(grant: AccessGrant, now) -> dict:
     state = "revoked" if grant.revoked_at else "expired" if grant.expires_at <= now else "active"
     return {
@@ -56,7 +62,13 @@ def access_issue(
         str | None, typer.Option("--agency", help="An agency's slug: a focal point's inbox token.")
     ] = None,
     coordinator: Annotated[
-        str | None, typer.Option("--coordinator", help="A coordinator's (or manager's) id.")
+        str | None, typer.Option("--coordinator", help="A coordinator's id.")
+    ] = None,
+    manager: Annotated[
+        str | None,
+        typer.Option(
+            "--manager", help="A manager's id (task force): reads late steps and reports only."
+        ),
     ] = None,
     holder: Annotated[
         str | None, typer.Option("--holder", help="With --agency: who gets the token (name or id).")
@@ -69,13 +81,16 @@ def access_issue(
 
     Example: rujukan access issue --agency dinsos --holder ani
     Example: rujukan access issue --coordinator coordinator-1
+    Example: rujukan access issue --manager sekretariat-gugus-tugas
     """
-    if (agency is None) == (coordinator is None):
-        raise BadInput("give exactly one of --agency SLUG or --coordinator NAME")
+    if sum(option is not None for option in (agency, coordinator, manager)) != 1:
+        raise BadInput("give exactly one of --agency SLUG, --coordinator NAME or --manager NAME")
     ctx = context()
     now = utcnow()
     if coordinator is not None:
         kind, slug, who = GrantKind.coordinator, ctx.settings.coordinator_agency, coordinator
+    elif manager is not None:
+        kind, slug, who = GrantKind.manager, _task_force(ctx), manager
     else:
         assert agency is not None
         kind, slug, who = GrantKind.agency, agency, holder or f"{agency}-focal-point"

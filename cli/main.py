@@ -75,6 +75,9 @@ from cli.serve_commands import prepare_prefect, secure_home, serve, sweep  # noq
 
 app.command()(serve)
 app.command()(sweep)
+from cli.report_commands import report  # noqa: E402
+
+app.command()(report)
 
 
 @app.command()

@@ -6,6 +6,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlmodel import select
+
+from cli.context import JsonFlag, context, emit
+from flows.wake import after_commit
+from models.actions import Actor, find_referral
+from models.clock import utcnow
+from models.errors import BadInput
+from models.intake import read_intake_file
 from models.public_report import (
     PublicReport,
     ask_reporter,
@@ -18,14 +26,6 @@ from models.public_report import (
     report_status,
     report_steps,
 )
-from sqlmodel import select
-
-from cli.context import JsonFlag, context, emit
-from flows.wake import after_commit
-from models.actions import Actor, find_referral
-from models.clock import utcnow
-from models.errors import BadInput
-from models.intake import read_intake_file
 from models.referral import Referral
 from models.vocabulary import ReportCloseCode
 

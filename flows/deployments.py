@@ -7,14 +7,16 @@ import time
 from prefect import serve
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+from prefect.schedules import Cron
 from prefect.utilities.callables import parameter_schema
 
 from flows.referral import REFERRAL_DEPLOYMENT, REFERRAL_TAG, referral_flow
+from flows.report import SCHEDULES, task_force_report
 from flows.sweep import SWEEP_TAG, deadline_sweep
 from models.settings import Settings, get_settings
 
 SWEEP_DEPLOYMENT = "deadline-sweep/deadline-sweep"
-DEPLOYMENT_NAMES = ("referral", "deadline-sweep")
+DEPLOYMENT_NAMES = ("referral", "deadline-sweep", "report-monthly", "report-quarterly")
 
 # Every parameter a served deployment may take, with its JSON type. Anyone who reaches Prefect's
 # API can run a deployment with parameters of their choosing, and Prefect's open-source server
@@ -24,6 +26,9 @@ DEPLOYMENT_NAMES = ("referral", "deadline-sweep")
 SERVED_PARAMETERS: dict[str, dict[str, str]] = {
     "referral": {"reference": "string"},
     "deadline-sweep": {},
+    # `span` is a code (month or quarter); a run writes only an artifact of aggregates.
+    "report-monthly": {"span": "string"},
+    "report-quarterly": {"span": "string"},
 }
 
 
@@ -44,7 +49,8 @@ def check_parameters(name: str, schema: dict) -> None:
 
 
 def build_deployments(settings: Settings) -> list:
-    """The referral and deadline-sweep (on its interval) deployments, parameters checked."""
+    """The referral, deadline-sweep (on its interval) and the report (monthly, quarterly)
+    deployments, parameters checked."""
 
     deployments = [
         referral_flow.to_deployment(
@@ -64,8 +70,18 @@ def build_deployments(settings: Settings) -> list:
             ),
         ),
     ]
-
-    for deployment, served in zip(deployments, (referral_flow, deadline_sweep), strict=True):
+    for span, name in (("month", "report-monthly"), ("quarter", "report-quarterly")):
+        deployments.append(
+            task_force_report.to_deployment(
+                name=name,
+                schedules=[Cron(SCHEDULES[span], timezone=settings.timezone)],
+                parameters={"span": span},
+                description=f"The task force's report of the last {span}: artifact "
+                "report-<period> with charts; small cells suppressed.",
+            )
+        )
+    flows = (referral_flow, deadline_sweep, task_force_report, task_force_report)
+    for deployment, served in zip(deployments, flows, strict=True):
         check_parameters(deployment.name, parameter_schema(served).model_dump())
     return deployments
 

@@ -39,6 +39,7 @@ class GrantKind(StrEnum):
 
     agency = "agency"  # the agency's inbox: see and act on the agency's own steps
     coordinator = "coordinator"  # intake, every referral's timeline, re-route, extensions, cancel
+    manager = "manager"  # read only: late steps, step statuses and the task force's report
 
 
 class AccessGrant(SQLModel, table=True):
@@ -71,8 +72,8 @@ class Principal:
     @property
     def actor(self) -> Actor:
         """The actor recorded in the audit trail for what this principal does."""
-        if self.kind == GrantKind.coordinator:
-            return Actor("coordinator", self.holder)
+        if self.kind in (GrantKind.coordinator, GrantKind.manager):
+            return Actor(self.kind.value, self.holder)
         return Actor("agency", self.holder, self.agency)
 
     def named(self, holder: str) -> Principal:
@@ -81,8 +82,14 @@ class Principal:
 
     @property
     def is_coordinator(self) -> bool:
-        """True for a coordinator (or manager) sign-in."""
+        """True for a coordinator sign-in."""
         return self.kind == GrantKind.coordinator
+
+    @property
+    def is_manager(self) -> bool:
+        """True for a manager (task force) sign-in: reads step statuses and reports, acts on
+        nothing and sees no personal data."""
+        return self.kind == GrantKind.manager
 
 
 def token_hash(token: str) -> str:
@@ -121,9 +128,9 @@ def issue_grant(
     """Create a grant and return it with its token; the token is shown once and never stored."""
     catalog.agency(agency)
     holder = check_holder(holder)
-    if kind == GrantKind.coordinator and not COORDINATOR_ID.fullmatch(holder):
+    if kind != GrantKind.agency and not COORDINATOR_ID.fullmatch(holder):
         raise BadInput(
-            "a coordinator id is one word: letters, digits and . @ - (e.g. coordinator-1)"
+            f"a {kind.value} id is one word: letters, digits and . @ - (e.g. {kind.value}-1)"
         )
     if lifetime <= timedelta(0) or lifetime > timedelta(days=366):
         raise BadInput("a grant lasts between 1 and 366 days")
@@ -241,9 +248,10 @@ def principal_of_link(claim: LinkClaim) -> Principal:
 
 
 def authorize_referral(session: Session, principal: Principal, reference: str) -> Referral:
-    """The referral if the principal may see it: a coordinator, or an agency with a step in it."""
+    """The referral if the principal may see it: a coordinator or a manager (who sees its steps'
+    statuses only), or an agency with a step in it."""
     referral = find_referral(session, reference)
-    if principal.is_coordinator:
+    if principal.is_coordinator or principal.is_manager:
         return referral
     assert referral.id is not None
     mine = session.exec(
@@ -264,6 +272,8 @@ def authorize_step(
     still pending, or skipped or cancelled before that, is refused (403). Another agency's step
     gets the answer of a step that does not exist, so a refusal tells nothing of the others.
     """
+    if principal.is_manager:
+        raise Forbidden("a manager reads the timeline and reports; steps are opened by agencies")
     referral = authorize_referral(session, principal, reference)
     step = session.get(Step, step_id)
     others = not principal.is_coordinator and step is not None and step.agency != principal.agency

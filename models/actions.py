@@ -100,6 +100,7 @@ def launch(
         options=intake.case.model_dump(),
         created_at=now,
         batch=batch,
+        **intake.facts.columns(),
     )
     session.add(referral)
     session.flush()

@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from models.directory import SLUG
 from models.errors import BadInput, describe
 from models.referral import Urgency
+from models.vocabulary import CaseSourceCode, ExploitationCode, RecruitmentCode
 
 _STRICT = ConfigDict(extra="forbid", hide_input_in_errors=True, str_strip_whitespace=True)
 
@@ -116,8 +117,38 @@ class CaseOptions(BaseModel):
     wants_return: bool = True
 
 
+# Where the exploitation happened: an ISO 3166 country (MY) or an ISO 3166-2 province (ID-BE),
+# so that the field can hold a place for statistics and never an address.
+PLACE = r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$"
+
+
+class CaseFacts(BaseModel):
+    """Statistical facts of the case, all optional and coded: reported, never in a message."""
+
+    model_config = _STRICT
+
+    exploitation: ExploitationCode | None = None
+    source: CaseSourceCode | None = Field(default=None, description="how the case came in")
+    recruitment: RecruitmentCode | None = None
+    place: str | None = Field(
+        default=None,
+        pattern=PLACE,
+        description="country (ISO 3166, e.g. MY) or province (ISO 3166-2, e.g. ID-BE) where it "
+        "happened; never an address",
+    )
+
+    def columns(self) -> dict[str, str | None]:
+        """The facts as the referral table stores them."""
+        return {
+            "exploitation": self.exploitation.value if self.exploitation else None,
+            "case_source": self.source.value if self.source else None,
+            "recruitment": self.recruitment.value if self.recruitment else None,
+            "place": self.place,
+        }
+
+
 class Intake(BaseModel):
-    """A referral to launch: pathway, urgency, person, consent and case options."""
+    """A referral to launch: pathway, urgency, person, consent, case options and case facts."""
 
     model_config = _STRICT
 
@@ -126,6 +157,7 @@ class Intake(BaseModel):
     person: PersonIn
     consent: ConsentIn
     case: CaseOptions = Field(default_factory=CaseOptions)
+    facts: CaseFacts = Field(default_factory=CaseFacts)
     coordinator_agency: Slug | None = None
 
     @property

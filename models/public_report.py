@@ -44,7 +44,13 @@ from models.pathway import Pathway
 from models.referral import Referral, ReferralStatus, Urgency
 from models.seal import Sealer
 from models.step import OPEN, Step, StepStatus
-from models.vocabulary import AtRiskCode, AuditAction, ExploitationCode, ReportCloseCode
+from models.vocabulary import (
+    AtRiskCode,
+    AuditAction,
+    CaseSourceCode,
+    ExploitationCode,
+    ReportCloseCode,
+)
 
 REPORT_PATHWAY = "laporan"
 TRIAGE, TRIAGE_DANGER, VERIFY = "telaah", "telaah-darurat", "verifikasi"
@@ -584,11 +590,18 @@ def launch_from_report(
     return launched
 
 
-def intake_prefill(report: PublicReport) -> dict[str, str]:
-    """What a report tells the intake form before the victim is met: urgency and a pathway."""
+def intake_prefill(report: PublicReport) -> dict:
+    """What a report tells the intake form before the victim is met: urgency, a pathway, and the
+    statistical facts it already gives (the form of exploitation; it came as a public report)."""
     return {
         "urgency": Urgency.emergency.value if report.danger_now else Urgency.regular.value,
         "pathway": "tppo-anak" if report.at_risk == AtRiskCode.children else "tppo-dewasa",
+        "facts": {
+            "exploitation": report.exploitation.value if report.exploitation else "",
+            "source": CaseSourceCode.public_report.value,
+            "recruitment": "",
+            "place": "",
+        },
     }
 
 

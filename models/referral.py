@@ -53,10 +53,15 @@ class Referral(SQLModel, table=True):
     coordinator: str = Field(max_length=80, description="who launched it (a coordinator id)")
     coordinator_agency: str = Field(max_length=40)
     options: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
     closed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     flow_run_id: str | None = Field(default=None, max_length=40)
     batch: str | None = Field(default=None, max_length=40, description="batch id of a mass launch")
+    # Statistical case facts (models/intake.py CaseFacts): codes for reports, never in a message.
+    exploitation: str | None = Field(default=None, max_length=20)
+    case_source: str | None = Field(default=None, max_length=30)
+    recruitment: str | None = Field(default=None, max_length=30)
+    place: str | None = Field(default=None, max_length=6, description="ISO 3166 country/province")
 
 
 class Person(SQLModel, table=True):

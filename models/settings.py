@@ -90,6 +90,11 @@ class Settings(BaseSettings):
         default="127.0.0.1", description="Bind address of the Prefect server."
     )
     prefect_port: int = Field(default=4200, description="Port of the Prefect server and its UI.")
+    prefect_ui_url: str | None = Field(
+        default=None,
+        description="Address of the Prefect UI that the manager's page links to (default "
+        "http://PREFECT_HOST:PREFECT_PORT).",
+    )
     prefect_api_auth_string: SecretStr | None = Field(
         default=None,
         description="Basic-auth 'user:password' for the Prefect API; required to bind beyond "

@@ -66,6 +66,10 @@ class Step(SQLModel, table=True):
         Index("ix_step_status_due", "status", "due_at"),
         Index("ix_step_next_check", "next_check_at"),
         Index("ix_step_agency_status", "agency", "status"),
+        # the task force's report reads the steps of a period (models/report.py); the trend
+        # counts late steps from the index alone
+        Index("ix_step_ready_at", "ready_at"),
+        Index("ix_step_due_at", "due_at", "status", "closed_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -174,6 +174,7 @@ class AuditAction(StrEnum):
     report_launched = "report-launched", HISTORY
     report_closed = "report-closed", HISTORY
     report_viewed = "report-viewed", NOT_HISTORY
+    cases_exported = "cases-exported", NOT_HISTORY
 
     @classmethod
     def history(cls) -> list[AuditAction]:
@@ -341,6 +342,9 @@ LABELS: dict[type[StrEnum], dict[StrEnum, Words]] = {
         ),
         AuditAction.report_closed: Words(id="laporan ditutup", en="report closed"),
         AuditAction.report_viewed: Words(id="isi laporan dilihat", en="report's content viewed"),
+        AuditAction.cases_exported: Words(
+            id="data kasus diekspor (tanpa identitas)", en="case records exported (de-identified)"
+        ),
     },
 }
 

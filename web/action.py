@@ -15,6 +15,7 @@ from sqlmodel import Session
 from flows.wake import after_commit
 from models.access import (
     OFFICER_NEEDED,
+    GrantKind,
     Principal,
     authorize_referral,
     authorize_step,
@@ -65,7 +66,7 @@ def agency_action(
     holder. An optional note is stored sealed with the action.
     """
     try:
-        if principal.is_coordinator:
+        if principal.kind != GrantKind.agency:
             raise Forbidden("only the step's agency may do this")
         if principal.grant_id is None:
             if not officer.strip():

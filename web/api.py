@@ -125,6 +125,7 @@ INTAKE_EXAMPLE = {
         "languages": ["id"],
     },
     "consent": {"agencies": ["polres-ppa", "dinkes", "dinsos"]},
+    "facts": {"exploitation": "online-scam", "source": "returnee-at-port", "place": "KH"},
 }
 
 
@@ -181,6 +182,10 @@ def codes() -> dict:
 @api.get("/inbox", summary="Open steps (overdue first)")
 def api_inbox(web: WebDep, principal: Caller, locale: Locale) -> list[dict]:
     """The agency's open steps, overdue first; a coordinator gets every agency's."""
+    if principal.is_manager:
+        exc = Forbidden("a manager has no inbox: late steps are on the page /manager")
+        refuse(web, principal, "view-inbox", exc, via="api")
+        raise exc
     with web.transaction() as db:
         return inbox(db, principal, web.catalog, web.now(), locale)
 

@@ -30,6 +30,7 @@ from web.deps import signed_credential
 from web.guard import CsrfRefused, SignInRequired, Unauthorized, record_repeats
 from web.lapor import public, webhook
 from web.limits import Door
+from web.monitoring import monitoring
 from web.pages import pages
 from web.public_report_pages import public_report_pages
 from web.render import error_answer, error_page, error_status, is_api, render
@@ -143,5 +144,6 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     app.include_router(pages)
     app.include_router(public_report_pages)
     app.include_router(public)
+    app.include_router(monitoring)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -3,7 +3,8 @@
 `WebDep` is the app's resources, `Locale` the reader's language, `CookieSession` the browser's
 session (if any), `Source` the client as the refusal counters know it, `PageDep` all of these
 for a page handler; `PagePrincipal` is the signed-in person of a page, `Coordinator` a signed-in
-coordinator (anyone else is refused, audited), `Caller` the bearer of an API token.
+coordinator (anyone else is refused, audited), `Manager` a signed-in manager or coordinator,
+`Caller` the bearer of an API token.
 """
 
 from __future__ import annotations
@@ -114,6 +115,18 @@ def page_coordinator(web: WebDep, principal: PagePrincipal) -> Principal:
 
 
 Coordinator = Annotated[Principal, Depends(page_coordinator)]
+
+
+def page_manager(web: WebDep, principal: PagePrincipal) -> Principal:
+    """A signed-in manager (or coordinator); anyone else is refused (403, audited)."""
+    if not (principal.is_manager or principal.is_coordinator):
+        exc = Forbidden("only the task force's managers and coordinators may open this page")
+        refuse(web, principal, "manager-page", exc)
+        raise exc
+    return principal
+
+
+Manager = Annotated[Principal, Depends(page_manager)]
 
 
 def api_principal(request: Request, web: WebDep, source: Source) -> Principal:

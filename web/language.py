@@ -271,6 +271,44 @@ TEXT: dict[str, Words] = {
     "fact_home_district": Words(id="Daerah asal", en="Home district"),
     "fact_address": Words(id="Alamat", en="Address"),
     "case_options": Words(id="Keadaan kasus", en="The case"),
+    # the task force's pages
+    "manager": Words(id="Gugus Tugas", en="Task force"),
+    "manager_title": Words(id="Pemantauan rujukan", en="Referral monitoring"),
+    "late_now": Words(id="Terlambat dan dieskalasi sekarang", en="Late and escalated now"),
+    "late_none": Words(
+        id="Tidak ada tugas yang terlambat atau dieskalasi.", en="No step is late or escalated."
+    ),
+    "late_count": Words(id="tugas", en="steps"),
+    "since": Words(id="Sejak", en="Since"),
+    "escalated_badge": Words(id="Dieskalasi", en="Escalated"),
+    "timeline_link": Words(id="Linimasa", en="Timeline"),
+    "latest_report": Words(id="Laporan bulan lalu", en="Last month's report"),
+    "full_report": Words(id="Laporan lengkap", en="Full report"),
+    "download": Words(id="Unduh", en="Download"),
+    "prefect_link": Words(
+        id="Tampilan mesin alur kerja (Prefect, bahasa Inggris)",
+        en="The workflow engine's view (Prefect)",
+    ),
+    "report_title": Words(id="Laporan pemantauan", en="Monitoring report"),
+    "manager_note": Words(
+        id="Halaman ini hanya untuk dibaca: status tugas dan angka laporan, tanpa data pribadi "
+        "korban.",
+        en="Read only: step statuses and report figures, without the victims' personal data.",
+    ),
+    "case_facts": Words(id="Data statistik kasus", en="Case facts for statistics"),
+    "case_facts_hint": Words(
+        id="Tidak wajib. Hanya kode untuk laporan gugus tugas; tidak pernah dikirim dalam pesan.",
+        en="Optional. Codes for the task force's report only; never sent in a message.",
+    ),
+    "fact_exploitation": Words(id="Bentuk eksploitasi", en="Form of exploitation"),
+    "fact_source": Words(id="Asal kasus", en="How the case came in"),
+    "fact_recruitment": Words(id="Cara perekrutan", en="Recruitment channel"),
+    "fact_place": Words(id="Tempat kejadian (negara/provinsi)", en="Where it happened"),
+    "fact_place_hint": Words(
+        id="Kode negara (MY) atau provinsi (ID-BE), bukan alamat.",
+        en="A country code (MY) or province code (ID-BE), not an address.",
+    ),
+    "not_known": Words(id="(tidak diisi)", en="(not given)"),
     "consent": Words(id="Persetujuan korban", en="The victim's consent"),
     "consent_hint": Words(
         id="Instansi penerima pada alur ini sudah dicentang. Hapus centang instansi yang tidak "

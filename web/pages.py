@@ -39,7 +39,7 @@ from models.audit import record
 from models.catalog import stored_pathway
 from models.disclosure import disclose_all, disclose_for_step, read_notes
 from models.errors import BadInput, Forbidden, NotFound
-from models.intake import CaseOptions
+from models.intake import CaseFacts, CaseOptions
 from models.links import microseconds, verify
 from models.note import notes_of
 from models.pathway import Pathway
@@ -81,6 +81,13 @@ from web.views import (
 )
 
 pages = APIRouter(include_in_schema=False)
+# What a manager sees of a referral's timeline.
+STEPS_ONLY = ("reference", "pathway_title", "urgency", "status", "status_label", "created_local",
+              "steps")  # fmt: skip
+# Where each kind of principal starts (an agency: its inbox).
+HOME = {"coordinator": "/coordinator", "manager": "/manager"}
+# The code kinds (models/vocabulary.py CODE_KINDS) of the intake's case facts.
+FACT_KINDS = ("exploitation", "case-source", "recruitment")
 Field = Annotated[str, Form()]  # a form field; always optional, so the engine names what is missing
 
 
@@ -131,7 +138,7 @@ def home(session: CookieSession):
     """Signed in: the inbox or the coordinator's list; otherwise the sign-in page."""
     if session is None or not session.signed_in:
         return _redirect("/signin")
-    return _redirect("/coordinator" if session.kind == "coordinator" else "/inbox")
+    return _redirect(HOME.get(session.kind or "", "/inbox"))
 
 
 @pages.get("/s/{token}")
@@ -198,7 +205,7 @@ def signin(page: PageDep, token: Field = "", csrf: Field = "", next: Field = "")
     except Forbidden as exc:
         refuse(web, None, "sign-in", exc, source=page.source)
         raise Unauthorized(str(exc)) from None
-    target = "/coordinator" if principal.is_coordinator else "/inbox"
+    target = HOME.get(principal.kind.value, "/inbox")
     if next and _local_path(next) != "/":
         target = _local_path(next)
     return _set_session(web, _redirect(target), signed_in(now, principal, previous=previous))
@@ -236,6 +243,8 @@ def switch_language(web: WebDep, locale: str, next: str = "/"):
 @pages.get("/inbox")
 def inbox_page(page: PageDep, principal: PagePrincipal):
     """The agency's open steps, overdue first (a coordinator sees every agency's)."""
+    if principal.is_manager:
+        return _redirect("/manager")
     web = page.web
     one_step = principal.step_ids is not None
     with web.transaction() as db:
@@ -337,7 +346,7 @@ def step_page(
     done: str | None = None,
 ):
     """One step: reference, title, deadline, legal basis, the granted facts, the actions."""
-    if principal.is_coordinator:
+    if principal.is_coordinator or principal.is_manager:
         return _redirect(f"/referrals/{reference}#step-{step_id}")
     try:
         return _step_page(page, principal, reference, step_id, done=_word(done))
@@ -563,6 +572,7 @@ def _intake_context(page: Page, values: dict, error: str | None) -> dict:
         "receiving": receiving,
         "others": [a for a in web.catalog.directory.agencies if a.slug not in slugs],
         "case_options": [(key, case_option_label(key, locale)) for key in CaseOptions.model_fields],
+        "fact_codes": {kind: choices(CODE_KINDS[kind], locale) for kind in FACT_KINDS},
         "values": values,
         "error": error,
     }
@@ -574,7 +584,12 @@ def intake_page(
 ):
     """The intake form: first the pathway, then the person, the case and the consent it needs;
     from a public report (`?report=REF`), pre-filled with what it tells."""
-    values: dict = {"pathway": pathway, "urgency": "regular", "case": CaseOptions().model_dump()}
+    values: dict = {
+        "pathway": pathway,
+        "urgency": "regular",
+        "case": CaseOptions().model_dump(),
+        "facts": dict.fromkeys(CaseFacts.model_fields, ""),
+    }
     if report:
         web = page.web
         with web.transaction() as db:
@@ -629,7 +644,9 @@ async def intake_submit(page: PageDep, principal: Coordinator, background: Backg
         "override_reason": get("override_reason"),
         "case": {k: bool(form.get(k)) for k in CaseOptions.model_fields},
         "report": get("report").upper(),
+        "facts": {k: get(f"fact_{k}") for k in CaseFacts.model_fields},
     }
+    values["facts"]["place"] = values["facts"]["place"].upper()
     languages = values["languages"].replace(";", ",").split(",")
     person: dict = {
         "name": values["name"],
@@ -653,6 +670,7 @@ async def intake_submit(page: PageDep, principal: Coordinator, background: Backg
             else {"agencies": consent, "recorded_by": principal.holder}
         ),
         "case": values["case"],
+        "facts": {k: v for k, v in values["facts"].items() if v},
     }
     chosen = _offered(page, values["pathway"])
     problem = (
@@ -685,6 +703,11 @@ def referral_page(
     try:
         with web.transaction() as db:
             referral = authorize_referral(db, principal, reference)
+            if principal.is_manager:
+                data = timeline(db, referral, web.catalog, web.now(), page.locale)
+                # Steps and their statuses only: no consent, audit trail or person's link.
+                context = {key: data[key] for key in STEPS_ONLY}
+                return render(page.request, "manager_timeline.html", {"r": context})
             if not principal.is_coordinator:
                 held = db.exec(
                     select(Step.id).where(

@@ -6,7 +6,8 @@ from __future__ import annotations
 import contextlib
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
 
 from models.access import Principal
 from models.actions import key_done, steps_of
@@ -571,3 +572,32 @@ def readable_facts(facts: dict[str, object] | None, locale: str) -> dict[str, ob
     if isinstance(shown.get("age_group"), str):
         shown["age_group"] = age_group_label(str(shown["age_group"]), locale)
     return shown
+
+
+def late_steps(
+    session: Session, catalog: Catalog, now: datetime, locale: str
+) -> list[tuple[str, list[dict]]]:
+    """Open steps past their deadline or escalated, grouped by agency, most late agency first.
+
+    Step statuses, deadlines and reference codes only: a manager sees no personal data.
+    """
+    steps = session.exec(
+        select(Step).where(
+            col(Step.status).in_([s.value for s in OPEN]),
+            or_(Step.due_at <= now, col(Step.escalated)),
+        )
+    ).all()
+    referrals = {
+        r.id: r
+        for r in session.exec(
+            select(Referral).where(col(Referral.id).in_({s.referral_id for s in steps}))
+        )
+    }
+    groups: dict[str, list[dict]] = {}
+    for step in steps:
+        view = step_view(step, referrals[step.referral_id], session, catalog, now, locale)
+        groups.setdefault(view["agency_name"], []).append(view)
+    far = "9999"
+    for rows in groups.values():
+        rows.sort(key=lambda r: (r["due_at"] or far, r["reference"]))
+    return sorted(groups.items(), key=lambda g: (-len(g[1]), g[0]))
