@@ -17,7 +17,7 @@ CONSENT = ["uptd-ppa", "polres-ppa", "dinsos", "dinkes", "psikolog", "lbh", "lps
 def test_the_form_records_the_case_facts_as_codes(client, world):
     token = world.grant(GrantKind.coordinator, "uptd-ppa", "coordinator-1")
     client.post("/signin", data={"csrf": csrf_of(client.get("/signin").text), "token": token})
-    form = client.get("/coordinator/intake").text
+    form = client.get("/coordinator/intake?pathway=tppo-dewasa").text
     assert "Bentuk eksploitasi" in form and 'value="online-scam"' in form
     base = {
         "csrf": csrf_of(form),
@@ -27,6 +27,7 @@ def test_the_form_records_the_case_facts_as_codes(client, world):
         "birth_year": "1999",
         "nationality": "ID",
         "consent": [*CONSENT, "ngo"],
+        "consent_given": "1",
         "fact_exploitation": "online-scam",
         "fact_source": "returnee-at-port",
         "fact_recruitment": "",
