@@ -15,6 +15,11 @@ from sqlalchemy.engine import make_url
 from models.errors import SealError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Templates, the sample pathways and the sample directory: at the top of a checkout, and in
+# rujukan_data/ beside the packages once the wheel is installed (pyproject.toml force-include).
+DATA_ROOT = (
+    PROJECT_ROOT / "rujukan_data" if (PROJECT_ROOT / "rujukan_data").is_dir() else PROJECT_ROOT
+)
 
 # Owner-only: the home holds the case database, the key, live links in the demo mailbox, logs.
 PRIVATE_UMASK = 0o077
@@ -41,10 +46,10 @@ class Settings(BaseSettings):
         "RUJUKAN_HOME/rujukan.db. PostgreSQL URLs (postgresql+psycopg://...) work the same.",
     )
     pathways_dir: Path = Field(
-        default=PROJECT_ROOT / "pathways", description="Folder with one YAML file per pathway."
+        default=DATA_ROOT / "pathways", description="Folder with one YAML file per pathway."
     )
     agencies_file: Path = Field(
-        default=PROJECT_ROOT / "directory" / "bengkulu-tengah.yaml",
+        default=DATA_ROOT / "directory" / "bengkulu-tengah.yaml",
         description="YAML agency directory (slug, name, kind, time zone, locale, escalation "
         "target).",
     )

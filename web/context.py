@@ -16,10 +16,10 @@ from models.catalog import Catalog, load_catalog
 from models.clock import utcnow
 from models.database import engine_for, transaction
 from models.seal import Sealer
-from models.settings import PROJECT_ROOT, Settings
+from models.settings import DATA_ROOT, Settings
 from web.limits import Throttle
 
-TEMPLATES = PROJECT_ROOT / "templates" / "web"
+TEMPLATES = DATA_ROOT / "templates" / "web"
 
 
 @dataclass
