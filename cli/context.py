@@ -41,7 +41,7 @@ class Context:
 
     @cached_property
     def sealer(self) -> Sealer:
-        return Sealer(self.settings.resolved_secret_key())
+        return Sealer.for_settings(self.settings)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

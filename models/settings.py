@@ -64,6 +64,13 @@ class Settings(BaseSettings):
         "`rujukan init` writes once into RUJUKAN_HOME/secret.key for a new case database. Losing "
         "it makes sealed personal data unreadable: keep a copy apart from the database backups.",
     )
+    previous_secret_keys: SecretStr | None = Field(
+        default=None,
+        description="Earlier secret keys after a key rotation, comma-separated, newest first: "
+        "data sealed and links signed with them stay readable, while everything new uses "
+        "RUJUKAN_SECRET_KEY. Added to the keys `rujukan keys rotate` keeps in "
+        "RUJUKAN_HOME/previous.keys.",
+    )
     base_url: str = Field(
         default="http://127.0.0.1:8765", description="Public address of the web inbox, for links."
     )
@@ -214,6 +221,22 @@ class Settings(BaseSettings):
                 f"create {self.key_file}"
             )
         return key
+
+    @property
+    def previous_keys_file(self) -> Path:
+        """Where `rujukan keys rotate` keeps the earlier keys, newest first, one a line."""
+        return self.home / "previous.keys"
+
+    def resolved_previous_secret_keys(self) -> tuple[str, ...]:
+        """The earlier secret keys, newest first: RUJUKAN_PREVIOUS_SECRET_KEYS, then the file."""
+        keys: list[str] = []
+        if self.previous_secret_keys is not None:
+            keys += self.previous_secret_keys.get_secret_value().split(",")
+        if self.previous_keys_file.exists():
+            keys += self.previous_keys_file.read_text().splitlines()
+        current = self.resolved_secret_key()
+        stripped = (key.strip() for key in keys)
+        return tuple(dict.fromkeys(key for key in stripped if key and key != current))
 
 
 def restrict_umask() -> None:

@@ -149,6 +149,8 @@ class AuditAction(StrEnum):
     access_revoked = "access-revoked", NOT_HISTORY
     links_withdrawn = "links-withdrawn", NOT_HISTORY
     link_issued = "link-issued", NOT_HISTORY
+    key_rotated = "key-rotated", NOT_HISTORY
+    data_resealed = "data-resealed", NOT_HISTORY
 
     @classmethod
     def history(cls) -> list[AuditAction]:
@@ -289,6 +291,8 @@ LABELS: dict[type[StrEnum], dict[StrEnum, Words]] = {
         AuditAction.access_revoked: Words(id="akses dicabut", en="access revoked"),
         AuditAction.links_withdrawn: Words(id="tautan ditarik", en="links withdrawn"),
         AuditAction.link_issued: Words(id="tautan diberikan", en="link issued"),
+        AuditAction.key_rotated: Words(id="kunci rahasia diganti", en="secret key rotated"),
+        AuditAction.data_resealed: Words(id="data disegel ulang", en="data re-sealed"),
     },
 }
 
