@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from cli.context import run as cli_run
-from cli.main import app
 from models.audit import AuditEntry
 from models.clock import utcnow
 from models.database import engine_for, transaction
@@ -26,34 +23,6 @@ from models.step import Step
 from web.app import create_app
 
 EXAMPLE = PROJECT_ROOT / "examples" / "intake.json"
-
-
-@pytest.fixture
-def cli(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch, capsys):
-    """Commands in process on a home whose key lives in RUJUKAN_HOME/secret.key (as `init`
-    writes it), on SQLite and on PostgreSQL."""
-    monkeypatch.setenv("RUJUKAN_HOME", str(tmp_path / "var"))
-    for name in ("RUJUKAN_SECRET_KEY", "RUJUKAN_PREVIOUS_SECRET_KEYS", "PREFECT_API_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-
-    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
-        get_settings.cache_clear()
-        try:
-            cli_run(app, list(args))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        finally:
-            get_settings.cache_clear()
-        captured = capsys.readouterr()
-        result = subprocess.CompletedProcess(list(args), code, captured.out, captured.err)
-        if ok:
-            assert result.returncode == 0, result.stderr
-        return result
-
-    run("init")
-    return run
 
 
 def _sealed_values(url: str) -> list[str]:
@@ -79,10 +48,9 @@ def _opens_link(token: str) -> bool:
     return response.status_code == 303 and response.headers["location"] == "/inbox"
 
 
-def test_rotation_keeps_old_records_and_links_and_reseal_moves_them(cli, database_url: str):
+def test_rotation_keeps_old_records_and_links_and_reseal_moves_them(cli, launch, database_url: str):
     home = Path(get_settings().home)
-    cli("launch", "--intake", str(EXAMPLE))
-    reference = json.loads(cli("launch", "--intake", str(EXAMPLE), "--json").stdout)["reference"]
+    reference = launch(2)[-1]
     _add_note(database_url, reference)
     old_key = (home / "secret.key").read_text()
     old_token = _link_token(cli)
