@@ -160,3 +160,13 @@ def backup_database(url: str, target: Path) -> str:
         )  # fmt: skip
         return "pg_dump-custom"
     raise ValueError(f"no backup method for {parsed.get_backend_name()} databases")
+
+
+def schema_is_current(url: str) -> bool:
+    """True if the case database at `url` has every migration applied (nothing to upgrade)."""
+    from alembic.runtime.migration import MigrationContext  # noqa: PLC0415 - as in migrate
+    from alembic.script import ScriptDirectory  # noqa: PLC0415
+
+    heads = set(ScriptDirectory(str(MIGRATIONS)).get_heads())
+    with engine_for(url).connect() as connection:
+        return set(MigrationContext.configure(connection).get_current_heads()) == heads

@@ -32,6 +32,11 @@ def channel_key(secret: str) -> bytes:
     return _derive(secret, "channels")
 
 
+def throttle_salt(secret: str) -> bytes:
+    """The salt that names a client in rate-limit counters shared by several inbox processes."""
+    return _derive(secret, "throttle")[:16]
+
+
 def signing_keys(secret: str, previous: Sequence[str] = ()) -> list[bytes]:
     """The keys that sign links and sessions, newest last: itsdangerous signs with the last.
 
