@@ -74,8 +74,12 @@ def _summary(paths: list[Path], home: Path) -> str:
     )
 
 
-def prepare_prefect(settings: Settings) -> dict[str, object]:
-    """With Prefect reachable: create the shipped automation and catch up on missed changes."""
+def prepare_prefect(settings: Settings, automations: bool = True) -> dict[str, object]:
+    """With Prefect reachable: create the shipped automation and catch up on missed changes.
+
+    Without `automations` only the catch-up: the workers of a larger deployment start together,
+    and `rujukan init` creates the automation once.
+    """
     url = reachable_api(settings)
     if url is None:
         return {"prefect": "not reachable"}
@@ -85,7 +89,7 @@ def prepare_prefect(settings: Settings) -> dict[str, object]:
     from flows.referral import catch_up  # noqa: PLC0415
 
     with prefect_at(url, settings):
-        created = ensure_automations(settings)
+        created = ensure_automations(settings) if automations else []
         with get_client(sync_client=True) as client:
             synced = catch_up(settings, client)
     return {"prefect": url, "automations_created": created, "referrals_synced": synced}
@@ -378,7 +382,7 @@ def serve_parts(settings: Settings, parts: frozenset[str]) -> None:
 
             with prefect_at(url, settings):
                 wait_until_served(runner)
-            prepare_prefect(settings)
+            prepare_prefect(settings, automations=False)
         if "relay" in parts:
             from notifications.relay import run_relay  # noqa: PLC0415
 
