@@ -282,6 +282,16 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
             redis.flushdb()
 
 
+def _rss_mib(pid: int) -> float:
+    """Resident memory of one process in MiB (0 if it is gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    line = next((ln for ln in status.splitlines() if ln.startswith("VmRSS:")), "VmRSS: 0 kB")
+    return int(line.split()[1]) / 1024
+
+
 def _open_steps(url: str, verb_for_status: dict[str, str]) -> list[tuple[str, int, str, str]]:
     """(reference, step id, agency, verb) of every step an agency may act on now."""
     from sqlmodel import Session, select
@@ -490,7 +500,13 @@ def test_scale_out_survives_a_killed_worker_and_inbox(cluster: Cluster, monkeypa
                 time.sleep(3)
     assert not found, found
     phase("prefect matches")
+    memory = {
+        name: sum(_rss_mib(pid) for pid in processes_with(f"RUJUKAN_HOME={part.home}"))
+        for name, part in cluster.parts.items()
+        if part.process.poll() is None
+    }
     print(
+        f"\nmemory (RSS, MiB): {', '.join(f'{k} {v:.0f}' for k, v in memory.items())}"
         f"\nscale-out: {REFERRALS} referrals, {sum(cluster.acted.values())} actions, "
         f"{len(outbox)} notices, {len(sweeps)} sweep runs; up in {cluster.startup_seconds:.0f} s, "
         f"phases: {', '.join(phases)}"
