@@ -89,12 +89,14 @@ class Part:
     env: dict[str, str]
     home: Path
     process: subprocess.Popen | None = None
+    offset: int = 0  # where this start's output begins in the part's output file
 
     @property
     def out(self) -> Path:
         return self.home.parent / f"{self.name}.out"
 
     def start(self) -> None:
+        self.offset = self.out.stat().st_size if self.out.exists() else 0
         with self.out.open("ab") as handle:
             self.process = subprocess.Popen(
                 [RUJUKAN, "serve", "--only", self.parts],
@@ -106,7 +108,7 @@ class Part:
 
     def wait_up(self, timeout: float = 150) -> None:
         deadline = time.monotonic() + timeout
-        while UP not in self.out.read_text(errors="replace"):
+        while UP not in self.out.read_bytes()[self.offset :].decode(errors="replace"):
             assert self.process.poll() is None, f"{self.name} exited:\n{self.log()}"
             assert time.monotonic() < deadline, f"{self.name} did not come up:\n{self.log()}"
             time.sleep(0.5)
@@ -167,7 +169,7 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory):
+def cluster(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest):
     """The topology, started part by part as docs/deploy.md orders it; stopped at the end."""
     redis = _redis_or_skip()
     admin = _postgres_or_skip()
@@ -177,11 +179,25 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
     with admin:
         admin.execute(f'CREATE DATABASE "{case_db}"')
         admin.execute(f'CREATE DATABASE "{prefect_db}"')
+
+    def forget() -> None:  # also when the setup fails half-way
+        from models.database import engine_for
+
+        engine_for.cache_clear()
+        with _postgres_or_skip() as admin:
+            for name in (case_db, prefect_db):
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for db in (10, 11, 12):
+            redis.connection_pool.connection_kwargs["db"] = db
+            redis.flushdb()
+
+    request.addfinalizer(forget)
     # Redis databases of their own (10: Prefect messaging, 11: Docket, 12: rate limits).
     for db in (10, 11, 12):
         redis.connection_pool.connection_kwargs["db"] = db
         redis.flushdb()
     receiver = Receiver()
+    request.addfinalizer(receiver.close)
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     channels = root / "channels.yaml"
@@ -197,6 +213,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
         RUJUKAN_SWEEP_INTERVAL_SECONDS="10",
         RUJUKAN_RELAY_INTERVAL_SECONDS="1",
         RUJUKAN_RATE_LIMIT_STORAGE=f"{REDIS}/12",
+        RUJUKAN_REFUSALS_PER_CLIENT="6/minute",
         RUJUKAN_PREFECT_PORT=str(port),
         # Prefect's scale-out (docs/deploy.md): PostgreSQL, Redis messaging, Docket, leases.
         PREFECT_API_URL=api,
@@ -270,16 +287,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
             part.terminate()
         for part in reversed(parts.values()):
             part.stop()
-        receiver.close()
-        from models.database import engine_for
-
-        engine_for.cache_clear()
-        with _postgres_or_skip() as admin:
-            for name in (case_db, prefect_db):
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        for db in (10, 11, 12):
-            redis.connection_pool.connection_kwargs["db"] = db
-            redis.flushdb()
 
 
 def _rss_mib(pid: int) -> float:
@@ -461,16 +468,31 @@ def test_scale_out_survives_a_killed_worker_and_inbox(cluster: Cluster, monkeypa
 
     with temporary_settings(updates={PREFECT_API_URL: cluster.api}):
         with get_client(sync_client=True) as client:
-            sweeps = client.read_flow_runs(
-                flow_filter=FlowFilter(name=FlowFilterName(any_=["deadline-sweep"])), limit=200
+            # Worker 1 and everything it started are dead: a sweep that starts after the kill
+            # runs on worker 2, which takes over the schedule. If worker 1 died mid-sweep, its
+            # concurrency slot comes back when the lease expires (30 s here), so the sweeps
+            # scheduled meanwhile are cancelled: wait for the first one after that.
+            deadline = time.monotonic() + 120
+            while True:
+                sweeps = [
+                    r
+                    for r in client.read_flow_runs(
+                        flow_filter=FlowFilter(name=FlowFilterName(any_=["deadline-sweep"])),
+                        limit=200,
+                    )
+                    if r.state_type.value != "SCHEDULED"
+                ]
+                after = [
+                    r for r in sweeps
+                    if r.state_type.value == "COMPLETED" and r.start_time > killed_at
+                ]  # fmt: skip
+                if after or time.monotonic() > deadline:
+                    break
+                time.sleep(3)
+            assert after, "\n".join(
+                f"{r.name} {r.state_name} {r.start_time} (killed at {killed_at})" for r in sweeps
             )
-            completed = [r for r in sweeps if r.state_type.value == "COMPLETED"]
-            sweeps = [r for r in sweeps if r.state_type.value != "SCHEDULED"]
-            # Worker 1 and everything it started are dead: a sweep that started after the kill
-            # ran on worker 2, which took over the schedule.
-            assert any(r.start_time and r.start_time > killed_at for r in completed), [
-                (r.name, r.state_name, r.start_time) for r in sweeps
-            ]
+            phase("a sweep after the kill")
 
             # Prefect's view: one run per referral, the recorded one, tagged as the database says.
             deadline = time.monotonic() + 60
@@ -500,6 +522,18 @@ def test_scale_out_survives_a_killed_worker_and_inbox(cluster: Cluster, monkeypa
                 time.sleep(3)
     assert not found, found
     phase("prefect matches")
+
+    # The killed inbox comes back (as systemd restarts it), and the two inbox processes share
+    # one budget of refused credentials per client through Redis: three refusals at each, and
+    # the next request without valid credentials is turned away by either.
+    cluster.parts["inbox-1"].start()
+    cluster.parts["inbox-1"].wait_up()
+    for base in cluster.inboxes * 3:
+        refused = httpx.get(f"{base}/api/me", headers={"Authorization": "Bearer forged"})
+        assert refused.status_code in (401, 403), refused.text
+    for base in cluster.inboxes:
+        assert httpx.get(f"{base}/api/me").status_code == 429
+    phase("shared counters")
     memory = {
         name: sum(_rss_mib(pid) for pid in processes_with(f"RUJUKAN_HOME={part.home}"))
         for name, part in cluster.parts.items()
