@@ -42,7 +42,7 @@ class Context:
 
     @cached_property
     def sealer(self) -> Sealer:
-        return Sealer(self.settings.resolved_secret_key())
+        return Sealer.for_settings(self.settings)
 
     def after_commit(self, referral_ids: list[int | None]) -> None:
         """Send what the change queued (within the send budget) and say on stderr how many

@@ -71,7 +71,12 @@ app.add_typer(outbox_app, name="outbox")
 from cli.public_report_commands import reports_app  # noqa: E402
 
 app.add_typer(reports_app, name="reports")
+from cli.backup_commands import backup  # noqa: E402
+from cli.key_commands import keys_app  # noqa: E402
 from cli.serve_commands import prepare_prefect, secure_home, serve, sweep  # noqa: E402
+
+app.add_typer(keys_app, name="keys")
+app.command()(backup)
 
 app.command()(serve)
 app.command()(sweep)

@@ -23,11 +23,12 @@ from flows.server import (
     server_environment,
     serving_file,
     start_server,
+    start_services,
     wait_until_healthy,
 )
 from models.catalog import load_catalog, register_pathways
 from models.clock import utcnow
-from models.database import engine_for, migrate, transaction
+from models.database import engine_for, migrate, schema_is_current, transaction
 from models.errors import BadInput
 from models.seal import ensure_secret_key
 from models.settings import (
@@ -74,9 +75,15 @@ def _summary(paths: list[Path], home: Path) -> str:
     )
 
 
-def prepare_prefect(settings: Settings, catch_up_now: bool = True) -> dict[str, object]:
-    """With Prefect reachable: create the shipped automation and (unless `serve`'s follower does
-    it behind the ready line) catch up on missed changes."""
+def prepare_prefect(
+    settings: Settings, automations: bool = True, catch_up_now: bool = True
+) -> dict[str, object]:
+    """With Prefect reachable: create the shipped automation and catch up on missed changes.
+
+    Without `automations` only the catch-up: the workers of a larger deployment start together,
+    and `rujukan init` creates the automation once. Without `catch_up_now` no catch-up:
+    `serve`'s follower does it behind the ready line.
+    """
     url = reachable_api(settings)
     if url is None:
         return {"prefect": "not reachable"}
@@ -86,7 +93,7 @@ def prepare_prefect(settings: Settings, catch_up_now: bool = True) -> dict[str, 
     from flows.referral import catch_up  # noqa: PLC0415
 
     with prefect_at(url, settings):
-        created = ensure_automations(settings)
+        created = ensure_automations(settings) if automations else []
         if not catch_up_now:
             return {"prefect": url, "automations_created": created}
         with get_client(sync_client=True) as client:
@@ -126,6 +133,38 @@ def sweep(as_json: JsonFlag = False) -> None:
         typer.echo(", ".join(f"{k}: {v}" for k, v in summary.items()))
 
 
+# The parts `rujukan serve --only` can run on one host (docs/deploy.md draws the topology).
+PARTS = ("api", "services", "worker", "inbox", "relay")
+
+
+def parse_parts(only: str) -> frozenset[str]:
+    """The parts named by --only (comma-separated), or BadInput saying which exist."""
+    names = frozenset(name.strip() for name in only.split(",") if name.strip())
+    unknown = sorted(names - set(PARTS))
+    if not names or unknown:
+        raise BadInput(
+            f"--only takes a comma-separated list of {', '.join(PARTS)}"
+            + (f" (unknown: {', '.join(unknown)})" if unknown else "")
+        )
+    return names
+
+
+def _start_runner(env: dict[str, str], logs: Path) -> subprocess.Popen:
+    """The flow runner: serves the referral and deadline-sweep deployments (flows.deployments)."""
+    env = {**env, "PREFECT_RUNNER_POLL_FREQUENCY": "5"}  # a Resume is picked up within 5 s
+    with open_private(logs / "prefect-runner.log", "ab") as runner_log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "flows.deployments"],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=runner_log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            umask=PRIVATE_UMASK,  # the runner and its flow runs write owner-only files
+        )
+
+
 def _start_web(settings: Settings):
     """Start the web inbox in a thread if web/app.py exists; return the uvicorn server or None."""
     if not (PROJECT_ROOT / "web" / "app.py").exists():
@@ -143,7 +182,8 @@ def _start_web(settings: Settings):
         )
     )
     server.install_signal_handlers = lambda: None  # serve handles Ctrl-C for everyone
-    threading.Thread(target=server.run, name="web", daemon=True).start()
+    server.thread = threading.Thread(target=server.run, name="web", daemon=True)
+    server.thread.start()
     return server
 
 
@@ -168,14 +208,31 @@ def serve(
             "people that go overdue within a minute.",
         ),
     ] = False,
+    only: Annotated[
+        str | None,
+        typer.Option(
+            "--only",
+            help="Run only these parts, comma-separated: api (Prefect's API and UI), services "
+            "(Prefect's background services), worker (serves the referral and sweep flows), "
+            "inbox (the web inbox), relay (sends the outbox). For hosts of a larger deployment "
+            "(docs/deploy.md); the other parts run elsewhere.",
+        ),
+    ] = None,
 ) -> None:
     """Run everything: Prefect server and UI, the flows, the notification relay and the web inbox.
 
-    Ctrl-C stops it cleanly; started again it carries on where it stopped.
+    Ctrl-C stops it cleanly; started again it carries on where it stopped. With --only, a host
+    runs just its parts of a larger deployment.
 
     Example: rujukan serve --demo
+    Example: rujukan serve --only worker,relay
     """
     settings = get_settings()
+    if only is not None:
+        if demo:
+            raise BadInput("--demo runs everything on one host: leave out --only")
+        serve_parts(settings, parse_parts(only))
+        return
     secure_home(settings)
     check_bind_address(settings)
     url = own_api_url(settings)
@@ -214,19 +271,7 @@ def serve(
         with open_private(marker, "w") as handle:
             handle.write(json.dumps({"api_url": url, "pid": os.getpid()}))
 
-        env = server_environment(settings)
-        env["PREFECT_RUNNER_POLL_FREQUENCY"] = "5"  # a Resume in the UI is picked up within 5 s
-        with open_private(logs / "prefect-runner.log", "ab") as runner_log:
-            runner = subprocess.Popen(
-                [sys.executable, "-m", "flows.deployments"],
-                env=env,
-                cwd=PROJECT_ROOT,
-                stdout=runner_log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                umask=PRIVATE_UMASK,  # the runner and its flow runs write owner-only files
-            )
+        runner = _start_runner(server_environment(settings), logs)
         children.append((runner, "flow runner"))
 
         from notifications.mailbox import start_mailbox  # noqa: PLC0415
@@ -295,6 +340,102 @@ def serve(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         typer.echo("stopped")
+
+
+def serve_parts(settings: Settings, parts: frozenset[str]) -> None:
+    """Run only `parts` of Rujukan on this host, until Ctrl-C or SIGTERM (a process manager).
+
+    Nothing is migrated or created here: `rujukan init` does that once for all hosts. A part
+    that talks to Prefect without running its API finds it at PREFECT_API_URL.
+    """
+    secure_home(settings)
+    settings.resolved_secret_key()  # every host needs the key: SealError says how to give it
+    if parts - {"api", "services"} and not schema_is_current(settings.resolved_database_url):
+        raise BadInput(
+            "the case database is not at this version's schema: run `rujukan init` once (it "
+            "migrates), then start the parts"
+        )
+    url = own_api_url(settings) if "api" in parts else os.environ.get("PREFECT_API_URL", "")
+    if "api" in parts:
+        check_bind_address(settings)
+        if is_healthy(url, settings):
+            raise BadInput(f"something already answers at {url}: set RUJUKAN_PREFECT_PORT")
+    elif not url and parts - {"services"}:
+        raise BadInput(
+            "PREFECT_API_URL is not set: give the address of the Prefect API these parts use, "
+            "e.g. PREFECT_API_URL=http://10.0.0.5:4200/api"
+        )
+    logs = make_private_dir(settings.home / "logs")
+    stop = threading.Event()
+
+    def _on_signal(_signum, _frame) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    children: list[tuple[subprocess.Popen, str]] = []
+    threads: list[tuple[threading.Thread, str]] = []
+    web = None
+    failed = False
+    try:
+        if "api" in parts:
+            server = start_server(
+                settings, logs / "prefect-server.log", services="services" in parts, api=url
+            )
+            children.append((server, "Prefect API"))
+            wait_until_healthy(url, settings, server)
+            with open_private(serving_file(settings), "w") as handle:
+                handle.write(json.dumps({"api_url": url, "pid": os.getpid()}))
+        elif "services" in parts:
+            services = start_services(settings, logs / "prefect-services.log", api=url or None)
+            children.append((services, "Prefect services"))
+        if "api" not in parts and "worker" in parts:  # the inbox and relay work without it
+            wait_until_healthy(url, settings)
+        if "worker" in parts:
+            runner = _start_runner(server_environment(settings, api=url), logs)
+            children.append((runner, "flow runner"))
+            from flows.deployments import wait_until_served  # noqa: PLC0415
+
+            with prefect_at(url, settings):
+                wait_until_served(runner)
+            prepare_prefect(settings, automations=False)
+        if "relay" in parts:
+            from notifications.relay import run_relay  # noqa: PLC0415
+
+            relay = threading.Thread(target=run_relay, args=(settings, stop), name="relay")
+            relay.start()
+            threads.append((relay, "relay"))
+        if "inbox" in parts:
+            web = _start_web(settings)
+            threads.append((web.thread, "web inbox"))
+        typer.echo(
+            f"running {', '.join(p for p in PARTS if p in parts)} (Prefect API {url}; logs in "
+            f"{logs}); Ctrl-C stops them."
+        )
+        while not stop.wait(1.0):
+            for process, name in children:
+                if process.poll() is not None:
+                    typer.echo(f"{name} exited with status {process.returncode}", err=True)
+                    failed = True
+            for thread, name in threads:
+                if not thread.is_alive():
+                    typer.echo(f"{name} stopped", err=True)
+                    failed = True
+            if failed:
+                break
+    finally:
+        stop.set()
+        if web is not None:
+            web.should_exit = True
+        for process, name in reversed(children):
+            _stop_process(process, name)
+        for thread, _name in threads:
+            thread.join(timeout=20)
+        if "api" in parts:
+            serving_file(settings).unlink(missing_ok=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if failed:  # a process manager restarts the whole unit
+        raise typer.Exit(1)
 
 
 def _tell_where(settings: Settings, url: str, mailbox, web, status: dict) -> None:

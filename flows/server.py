@@ -142,15 +142,20 @@ def check_bind_address(settings: Settings) -> None:
         )
 
 
-def server_environment(settings: Settings) -> dict[str, str]:
-    """Environment of the Prefect server and of every process that talks to it."""
-    url = own_api_url(settings)
+def server_environment(settings: Settings, api: str | None = None) -> dict[str, str]:
+    """Environment of the Prefect server and of every process that talks to it.
+
+    `api`: the Prefect API of a host that runs only some parts (`serve --only`), where the
+    operator's PREFECT_UI_API_URL (the address browsers use, behind a proxy) is kept.
+    """
+    url = api or own_api_url(settings)
     home = prefect_home(settings)
     env = dict(os.environ)
     env.update(
         PREFECT_HOME=str(home),
         PREFECT_API_URL=url,
-        PREFECT_UI_API_URL=url,  # else the UI calls port 4200 whatever port serves it
+        # else the UI calls port 4200 whatever port serves it
+        PREFECT_UI_API_URL=os.environ.get("PREFECT_UI_API_URL", url) if api else url,
         PREFECT_SERVER_API_HOST=settings.prefect_host,
         PREFECT_SERVER_API_PORT=str(settings.prefect_port),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
@@ -185,26 +190,37 @@ def server_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
-def start_server(settings: Settings, log_file: Path) -> subprocess.Popen:
-    """Start `prefect server start` for this home in a child process, its output to `log_file`."""
+def start_server(
+    settings: Settings, log_file: Path, *, services: bool = True, api: str | None = None
+) -> subprocess.Popen:
+    """Start `prefect server start` for this home in a child process, its output to `log_file`.
+
+    Without `services`, only the API and UI (`--no-services`): the background services then run
+    in their own process (`start_services`), as Prefect's scale-out has it.
+    """
     check_bind_address(settings)
+    command = ["server", "start", "--host", settings.prefect_host]
+    command += ["--port", str(settings.prefect_port)]
+    if not services:
+        command.append("--no-services")
+    return _start_prefect(settings, log_file, command, api)
+
+
+def start_services(settings: Settings, log_file: Path, api: str | None = None) -> subprocess.Popen:
+    """Start Prefect's background services (scheduler, triggers, ...) on their own."""
+    return _start_prefect(settings, log_file, ["server", "services", "start"], api)
+
+
+def _start_prefect(
+    settings: Settings, log_file: Path, command: list[str], api: str | None
+) -> subprocess.Popen:
     # Owner-only, whatever the umask: Prefect's database and the log describe every referral run.
     make_private_dir(prefect_home(settings), tighten_existing=True)
     make_private_dir(log_file.parent)
     log = open_private(log_file, "ab")
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "prefect",
-            "server",
-            "start",
-            "--host",
-            settings.prefect_host,
-            "--port",
-            str(settings.prefect_port),
-        ],
-        env=server_environment(settings),
+        [sys.executable, "-m", "prefect", *command],
+        env=server_environment(settings, api),
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

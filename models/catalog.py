@@ -14,10 +14,10 @@ from models.database import UTCDateTime
 from models.directory import Agency, Directory, load_directory
 from models.errors import BadInput, quoted
 from models.pathway import Pathway, StepSpec, load_pathways
-from models.settings import PROJECT_ROOT, Settings
+from models.settings import DATA_ROOT, Settings
 from models.vocabulary import LOCALES
 
-MESSAGE_TEMPLATES = PROJECT_ROOT / "templates" / "messages"
+MESSAGE_TEMPLATES = DATA_ROOT / "templates" / "messages"
 
 
 class PathwayRecord(SQLModel, table=True):

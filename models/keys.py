@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Sequence
 
 from itsdangerous import URLSafeSerializer
 
@@ -37,32 +38,38 @@ def receipt_salt(secret: str) -> bytes:
     return _derive(secret, "receipt")[:16]
 
 
-def signing_keys(secret: str) -> list[bytes]:
+def throttle_salt(secret: str) -> bytes:
+    """The salt that names a client in rate-limit counters shared by several inbox processes."""
+    return _derive(secret, "throttle")[:16]
+
+
+def signing_keys(secret: str, previous: Sequence[str] = ()) -> list[bytes]:
     """The keys that sign links and sessions, newest last: itsdangerous signs with the last.
 
-    Every key in the list is accepted when a token is checked, so rotating the secret later is
-    one more entry here, the old secret's key before the new one, kept until its tokens expire.
+    Every key in the list is accepted when a token is checked: after a rotation the previous
+    secrets (RUJUKAN_PREVIOUS_SECRET_KEYS, newest first) keep their links working until they
+    expire, while every new token is signed with the current secret.
     """
-    return [_derive(secret, "signing")]
+    return [_derive(old, "signing") for old in reversed(previous)] + [_derive(secret, "signing")]
 
 
-def _serializer(secret: str, salt: str) -> URLSafeSerializer:
+def _serializer(secret: str, salt: str, previous: Sequence[str]) -> URLSafeSerializer:
     # HMAC-SHA256 both to derive the per-salt key and to sign (itsdangerous defaults to SHA-1).
     return URLSafeSerializer(
-        signing_keys(secret),
+        signing_keys(secret, previous),
         salt=salt,
         signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha256},
     )
 
 
-def link_serializer(secret: str) -> URLSafeSerializer:
+def link_serializer(secret: str, previous: Sequence[str] = ()) -> URLSafeSerializer:
     """Signs links in messages with the key HMAC-SHA256(signing key, "link")."""
-    return _serializer(secret, LINK_SALT)
+    return _serializer(secret, LINK_SALT, previous)
 
 
-def session_serializer(secret: str) -> URLSafeSerializer:
+def session_serializer(secret: str, previous: Sequence[str] = ()) -> URLSafeSerializer:
     """Signs the web session cookie with the key HMAC-SHA256(signing key, "session")."""
-    return _serializer(secret, SESSION_SALT)
+    return _serializer(secret, SESSION_SALT, previous)
 
 
 def report_pass_serializer(secret: str) -> URLSafeSerializer:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -45,10 +46,13 @@ def sign(secret: str, claim: LinkClaim) -> str:
     return link_serializer(secret).dumps(fields)
 
 
-def verify(secret: str, token: str, now: datetime) -> LinkClaim:
-    """The claim of a valid, unexpired token; Forbidden otherwise (never saying what failed)."""
+def verify(secret: str, token: str, now: datetime, previous: Sequence[str] = ()) -> LinkClaim:
+    """The claim of a valid, unexpired token; Forbidden otherwise (never saying what failed).
+
+    A token signed with one of the `previous` secrets (before a key rotation) is still valid.
+    """
     try:
-        agency, step_id, expires, *rest = link_serializer(secret).loads(token)
+        agency, step_id, expires, *rest = link_serializer(secret, previous).loads(token)
         issued = rest[0] if rest else None
         if not isinstance(agency, str) or not isinstance(step_id, int | None):
             raise TypeError  # only this module signs with this key: never widen a step link

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
@@ -19,7 +20,7 @@ import pydantic
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 from sqlalchemy import Column, Text
 from sqlmodel import Field, Session, SQLModel, select
-
+from sqlmodel import Field, Session, SQLModel, col, select
 from models.actions import (
     Actor,
     _claim,
@@ -168,13 +169,20 @@ def receipt_hash(receipt: str, secret: str) -> str | None:
     return hashlib.scrypt(digits.encode(), salt=receipt_salt(secret), **SCRYPT).hex()
 
 
-def find_by_receipt(session: Session, receipt: str, secret: str) -> PublicReport:
-    """The report this receipt opens, or NotFound (the same answer for malformed and unknown)."""
-    digest = receipt_hash(receipt, secret)
+def find_by_receipt(
+    session: Session, receipt: str, secret: str, previous: Sequence[str] = ()
+) -> PublicReport:
+    """The report this receipt opens, or NotFound (the same answer for malformed and unknown).
+
+    A receipt given before a key rotation is hashed with the secret of its day: the previous
+    secrets (RUJUKAN_PREVIOUS_SECRET_KEYS) are tried after the current one, so receipts keep
+    working as long as those keys are kept.
+    """
+    digests = [d for d in (receipt_hash(receipt, key) for key in (secret, *previous)) if d]
     report = None
-    if digest is not None:
+    if digests:
         report = session.exec(
-            select(PublicReport).where(PublicReport.receipt_hash == digest)
+            select(PublicReport).where(col(PublicReport.receipt_hash).in_(digests))
         ).first()
     if report is None:
         raise NotFound("this receipt number opens no report: check the digits and try again")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlmodel import Session, select
 
 from models.errors import SealError
@@ -24,14 +25,43 @@ if TYPE_CHECKING:
 
 
 class Sealer:
-    """Seals and opens the person's record; a wrong key is an error, never plain text."""
+    """Seals and opens the person's record; a wrong key is an error, never plain text.
 
-    def __init__(self, secret: str) -> None:
+    It seals with `secret` and opens what `secret` or any of the `previous` secrets sealed, so
+    records sealed before a key rotation stay readable (Fernet's MultiFernet).
+    """
+
+    def __init__(self, secret: str, previous: Sequence[str] = ()) -> None:
         if not secret:
             raise SealError(
                 "RUJUKAN_SECRET_KEY is empty: set it, or unset it to use var/secret.key"
             )
-        self._fernet = Fernet(seal_key(secret))
+        self._current = Fernet(seal_key(secret))
+        self._fernet = MultiFernet([self._current, *(Fernet(seal_key(k)) for k in previous)])
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Sealer:
+        """The sealer of these settings: the current secret key and the earlier ones."""
+        return cls(settings.resolved_secret_key(), settings.resolved_previous_secret_keys())
+
+    def is_current(self, token: str) -> bool:
+        """True if `token` was sealed with the current key (nothing to re-seal)."""
+        try:
+            self._current.decrypt(token.encode())
+        except InvalidToken:
+            return False
+        return True
+
+    def reseal(self, token: str) -> str:
+        """The same sealed data, sealed again with the current key."""
+        try:
+            return self._fernet.rotate(token.encode()).decode()
+        except InvalidToken:
+            raise SealError(
+                "personal data cannot be re-sealed: none of the configured keys opens it "
+                "(add the key it was sealed with to RUJUKAN_PREVIOUS_SECRET_KEYS; nothing was "
+                "changed)"
+            ) from None
 
     def seal(self, data: dict) -> str:
         """Encrypt a JSON-able dict."""
@@ -44,7 +74,8 @@ class Sealer:
         except InvalidToken:
             raise SealError(
                 "personal data cannot be opened: RUJUKAN_SECRET_KEY is not the key it was sealed "
-                "with (restore the original key; nothing was changed)"
+                "with, nor is any previous key (restore the original key, or name it in "
+                "RUJUKAN_PREVIOUS_SECRET_KEYS; nothing was changed)"
             ) from None
 
 

@@ -20,6 +20,11 @@ from sqlalchemy.engine import make_url
 from models.errors import SealError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Templates, the sample pathways and the sample directory: at the top of a checkout, and in
+# rujukan_data/ beside the packages once the wheel is installed (pyproject.toml force-include).
+DATA_ROOT = (
+    PROJECT_ROOT / "rujukan_data" if (PROJECT_ROOT / "rujukan_data").is_dir() else PROJECT_ROOT
+)
 
 # Owner-only: the home holds the case database, the key, live links in the demo mailbox, logs.
 PRIVATE_UMASK = 0o077
@@ -55,10 +60,10 @@ class Settings(BaseSettings):
         "RUJUKAN_HOME/rujukan.db. PostgreSQL URLs (postgresql+psycopg://...) work the same.",
     )
     pathways_dir: Path = Field(
-        default=PROJECT_ROOT / "pathways", description="Folder with one YAML file per pathway."
+        default=DATA_ROOT / "pathways", description="Folder with one YAML file per pathway."
     )
     agencies_file: Path = Field(
-        default=PROJECT_ROOT / "directory" / "bengkulu-tengah.yaml",
+        default=DATA_ROOT / "directory" / "bengkulu-tengah.yaml",
         description="YAML agency directory (slug, name, kind, time zone, locale, escalation "
         "target).",
     )
@@ -72,6 +77,13 @@ class Settings(BaseSettings):
         description="Key that seals personal data and signs links; default a random key that "
         "`rujukan init` writes once into RUJUKAN_HOME/secret.key for a new case database. Losing "
         "it makes sealed personal data unreadable: keep a copy apart from the database backups.",
+    )
+    previous_secret_keys: SecretStr | None = Field(
+        default=None,
+        description="Earlier secret keys after a key rotation, comma-separated, newest first: "
+        "data sealed and links signed with them stay readable, while everything new uses "
+        "RUJUKAN_SECRET_KEY. Added to the keys `rujukan keys rotate` keeps in "
+        "RUJUKAN_HOME/previous.keys.",
     )
     base_url: str = Field(
         default="http://127.0.0.1:8765",
@@ -306,6 +318,22 @@ class Settings(BaseSettings):
                 f"create {self.key_file}"
             )
         return key
+
+    @property
+    def previous_keys_file(self) -> Path:
+        """Where `rujukan keys rotate` keeps the earlier keys, newest first, one a line."""
+        return self.home / "previous.keys"
+
+    def resolved_previous_secret_keys(self) -> tuple[str, ...]:
+        """The earlier secret keys, newest first: RUJUKAN_PREVIOUS_SECRET_KEYS, then the file."""
+        keys: list[str] = []
+        if self.previous_secret_keys is not None:
+            keys += self.previous_secret_keys.get_secret_value().split(",")
+        if self.previous_keys_file.exists():
+            keys += self.previous_keys_file.read_text().splitlines()
+        current = self.resolved_secret_key()
+        stripped = (key.strip() for key in keys)
+        return tuple(dict.fromkeys(key for key in stripped if key and key != current))
 
 
 def home_from_env() -> Path:

@@ -175,6 +175,8 @@ class AuditAction(StrEnum):
     report_closed = "report-closed", HISTORY
     report_viewed = "report-viewed", NOT_HISTORY
     cases_exported = "cases-exported", NOT_HISTORY
+    key_rotated = "key-rotated", NOT_HISTORY
+    data_resealed = "data-resealed", NOT_HISTORY
 
     @classmethod
     def history(cls) -> list[AuditAction]:
@@ -345,6 +347,8 @@ LABELS: dict[type[StrEnum], dict[StrEnum, Words]] = {
         AuditAction.cases_exported: Words(
             id="data kasus diekspor (tanpa identitas)", en="case records exported (de-identified)"
         ),
+        AuditAction.key_rotated: Words(id="kunci rahasia diganti", en="secret key rotated"),
+        AuditAction.data_resealed: Words(id="data disegel ulang", en="data re-sealed"),
     },
 }
 

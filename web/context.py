@@ -16,10 +16,10 @@ from models.catalog import Catalog, load_catalog
 from models.clock import utcnow
 from models.database import engine_for, transaction
 from models.seal import Sealer
-from models.settings import PROJECT_ROOT, Settings
+from models.settings import DATA_ROOT, Settings
 from web.limits import Throttle
 
-TEMPLATES = PROJECT_ROOT / "templates" / "web"
+TEMPLATES = DATA_ROOT / "templates" / "web"
 
 
 @dataclass
@@ -34,6 +34,7 @@ class Web:
     templates: Jinja2Templates
     throttle: Throttle
     clock: Callable[[], datetime] = utcnow
+    previous_secrets: tuple[str, ...] = ()  # links and cookies signed before a key rotation
 
     def now(self) -> datetime:
         """The current moment (a test may give the app its own clock)."""
@@ -64,8 +65,9 @@ def build_web(settings: Settings, clock: Callable[[], datetime] | None = None) -
         settings=settings,
         database=engine_for(settings.resolved_database_url),
         catalog=load_catalog(settings),
-        sealer=Sealer(settings.resolved_secret_key()),
+        sealer=Sealer.for_settings(settings),
         secret=settings.resolved_secret_key(),
+        previous_secrets=settings.resolved_previous_secret_keys(),
         templates=Jinja2Templates(env=env),
         throttle=Throttle(settings),
         clock=clock or utcnow,

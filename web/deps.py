@@ -51,7 +51,7 @@ Locale = Annotated[str, Depends(locale_of)]
 def cookie_session(request: Request) -> WebSession | None:
     """The valid session in the request's cookie, if any."""
     web = web_of(request)
-    return decode(web.secret, request.cookies.get(COOKIE), web.now())
+    return decode(web.secret, request.cookies.get(COOKIE), web.now(), web.previous_secrets)
 
 
 CookieSession = Annotated[WebSession | None, Depends(cookie_session)]
@@ -143,7 +143,7 @@ def api_principal(request: Request, web: WebDep, source: Source) -> Principal:
         with web.transaction() as db:
             if token.startswith(TOKEN_PREFIX):
                 return principal_of_token(db, token, web.now())
-            claim = verify(web.secret, token, web.now())
+            claim = verify(web.secret, token, web.now(), web.previous_secrets)
             check_link_issued(db, claim.agency, claim.issued)
             return principal_of_link(claim)
     except Forbidden as exc:
@@ -164,7 +164,10 @@ def signed_credential(web: Web, path: str, headers: dict[bytes, bytes]) -> bool:
         morsel = SimpleCookie(headers.get(b"cookie", b"").decode("latin-1")).get(COOKIE)
     except CookieError:
         morsel = None
-    if morsel is not None and decode(web.secret, morsel.value, web.now()) is not None:
+    if (
+        morsel is not None
+        and decode(web.secret, morsel.value, web.now(), web.previous_secrets) is not None
+    ):
         return True
     scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
     if path.startswith("/s/"):
@@ -172,7 +175,7 @@ def signed_credential(web: Web, path: str, headers: dict[bytes, bytes]) -> bool:
     if scheme.lower() != "bearer" or token.strip().startswith(TOKEN_PREFIX):
         return False
     try:
-        verify(web.secret, token.strip(), web.now())
+        verify(web.secret, token.strip(), web.now(), web.previous_secrets)
     except Forbidden:
         return False
     return True

@@ -208,7 +208,9 @@ async def report_status_page(request: Request, web: WebDep, source: Source):
         return _too_many(request, web, locale)
     try:
         with web.transaction() as session:
-            report = find_by_receipt(session, str(form.get("receipt") or ""), web.secret)
+            report = find_by_receipt(
+                session, str(form.get("receipt") or ""), web.secret, web.previous_secrets
+            )
     except NotFound as exc:
         refuse(web, None, "receipt", exc, source=source)
         return _form_page(request, web, locale, receipt_error="lapor_receipt_unknown", status=404)

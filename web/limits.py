@@ -9,7 +9,8 @@ Content-Length and by counting the streamed bytes; 401 for an API write with no 
 memory, or Redis when several inbox processes share the load) and keeps the audit trail
 bounded: of one attempt from one client in a window, the first five are written one by one and
 the rest as one entry with their count. A client is known only by a salted hash of its
-address, held in memory.
+address: the salt is each process's own, or derived from the secret key when the counters
+live in Redis, so that every inbox process names a client alike.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
+from models.keys import throttle_salt
 from models.settings import Settings
 
 KIB = 1024
@@ -78,6 +80,10 @@ class Throttle:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
+        if not self.settings.rate_limit_storage.startswith("memory://"):
+            # Counters shared by several inbox processes: one client needs one name in all of
+            # them, so the salt comes from the secret key instead of each process's own dice.
+            self.salt = throttle_salt(self.settings.resolved_secret_key())
         self.limiter = MovingWindowRateLimiter(
             storage_from_string(self.settings.rate_limit_storage)
         )

@@ -147,7 +147,7 @@ def open_link(page: PageDep, token: str):
     web, previous = page.web, page.session
     now = web.now()
     try:
-        claim = verify(web.secret, token, now)
+        claim = verify(web.secret, token, now, web.previous_secrets)
         principal = principal_of_link(claim)
         target = "/inbox"
         with web.transaction() as db:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -127,12 +128,19 @@ def encode(secret: str, session: WebSession) -> str:
     )
 
 
-def decode(secret: str, value: str | None, now: datetime) -> WebSession | None:
-    """The session in a cookie, or None if it is missing, forged, expired or not a cookie."""
+def decode(
+    secret: str, value: str | None, now: datetime, previous: Sequence[str] = ()
+) -> WebSession | None:
+    """The session in a cookie, or None if it is missing, forged, expired or not a cookie.
+
+    A cookie signed with one of the `previous` secrets (before a key rotation) still counts.
+    """
     if not value:
         return None
     try:
-        data = session_serializer(secret).loads(value)  # a link token fails here: another salt
+        data = session_serializer(secret, previous).loads(
+            value
+        )  # a link token fails here: another salt
         session = WebSession(
             csrf=str(data["c"]),
             expires=datetime.fromtimestamp(int(data["e"]), tz=UTC),
