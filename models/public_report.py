@@ -19,8 +19,8 @@ from typing import Annotated
 import pydantic
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 from sqlalchemy import Column, Text
-from sqlmodel import Field, Session, SQLModel, select
 from sqlmodel import Field, Session, SQLModel, col, select
+
 from models.actions import (
     Actor,
     _claim,
