@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from flows.referral import artifact_key
 from flows.wake import after_commit
 from models.actions import Actor
 from models.catalog import load_catalog
@@ -15,8 +14,8 @@ from models.public_report import ReportChannel, ask_reporter, file_report, valid
 from models.referral import Referral
 from models.seal import Sealer
 from tests.flows.test_flows import (  # noqa: F401 (a fixture and helpers of the flow tests)
-    artifact_versions,
     run_of,
+    run_tables,
     task_run_names,
     with_prefect,
 )
@@ -50,10 +49,10 @@ def test_a_report_is_a_run_tagged_like_a_referral_without_its_words(
     after_commit(case_db, [referral.id])
     run = run_of(prefect_client, referral)
     assert run.name == referral.reference and run.parameters == {"reference": referral.reference}
-    assert sorted(run.tags) == ["pathway:laporan"]  # the triage is done: no agency holds a step
+    assert sorted(run.tags) == ["pathway:laporan", "referral"]  # the triage is done: no agency holds a step
     names = task_run_names(prefect_client, run.id)
     assert "report-filed" in names and "report-asked" in names
-    table = artifact_versions(prefect_client, artifact_key(referral.reference))[0].data
+    table = run_tables(prefect_client, run.id)[0].data  # the run's own table, newest first
     assert "telaah-darurat" in table
     seen = repr(run) + repr(names) + repr(table)
     assert CANARY not in seen and "KANARI" not in seen and CONTACT not in seen
