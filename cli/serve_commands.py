@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -188,15 +189,32 @@ def _start_web(settings: Settings):
 
 
 def _stop_process(process: subprocess.Popen, name: str, timeout: float = 20) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        typer.echo(f"{name} did not stop in {timeout:.0f} s; killing it", err=True)
-        process.kill()
-        process.wait()
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            typer.echo(f"{name} did not stop in {timeout:.0f} s; killing it", err=True)
+            process.kill()
+            process.wait()
+    _end_session(process.pid)
+
+
+def _end_session(leader: int, grace: float = 5.0) -> None:
+    """End what a child started in its own session and left behind (a flow run stuck in
+    Prefect's queue drain at exit): nothing `serve` started outlives it."""
+    deadline = time.monotonic() + grace
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(leader, sig)
+        except (ProcessLookupError, PermissionError):
+            return  # the group is gone (or was never a group of ours)
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(leader, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
 
 
 def serve(
