@@ -331,6 +331,33 @@ TEXT: dict[str, Words] = {
     "intake_next": Words(id="Lanjut", en="Continue"),
     "intake_change_pathway": Words(id="Ganti alur", en="Change the pathway"),
     "intake_agencies_count": Words(id="instansi", en="agencies"),
+    "intake_field_error": Words(
+        id="Isian \u201c{field}\u201d belum benar: {hint}.",
+        en="The field \u201c{field}\u201d is not right: {hint}.",
+    ),
+    "hint_name": Words(id="tulis nama korban", en="write the victim's name"),
+    "hint_sex": Words(id="pilih salah satu", en="choose one"),
+    "hint_birth_year": Words(
+        id="tulis tahun empat angka antara 1900 dan tahun ini, mis. 1998",
+        en="write a four-digit year from 1900 to this year, e.g. 1998",
+    ),
+    "hint_nationality": Words(
+        id="tulis kode negara dua huruf, mis. ID atau MY", en="write a two-letter country code"
+    ),
+    "hint_languages": Words(
+        id="tulis kode bahasa dua atau tiga huruf, dipisah koma, mis. id, jv",
+        en="write two- or three-letter language codes, comma-separated",
+    ),
+    "hint_phone": Words(
+        id="tulis nomor telepon dengan angka, mis. +62 812 3456 7890",
+        en="write the phone number in digits",
+    ),
+    "hint_home_district": Words(id="periksa isian ini", en="check this field"),
+    "hint_address": Words(id="periksa isian ini", en="check this field"),
+    "hint_fact_place": Words(
+        id="tulis kode negara atau provinsi, mis. MY atau ID-BE, bukan alamat",
+        en="write a country or province code such as MY or ID-BE, not an address",
+    ),
     "intake_choose_pathway": Words(
         id="Pilih alur layanan kasus ini dulu.", en="Choose the case's pathway first."
     ),

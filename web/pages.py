@@ -685,9 +685,41 @@ async def intake_submit(page: PageDep, principal: Coordinator, background: Backg
             launch_referral, web, principal, background, intake, from_report=values["report"]
         )
     except BadInput as exc:
-        context = _intake_context(page, values, str(exc))
+        context = _intake_context(page, values, _intake_error(page.locale, str(exc)))
         return render(page.request, "intake.html", context, 400)
     return _redirect(f"/referrals/{result.reference}?done=launched")
+
+
+# The intake's fields as the engine names them in an error, and the form's label and hint for each.
+INTAKE_FIELDS = {
+    "person.name": "name",
+    "person.sex": "sex",
+    "person.birth_year": "birth_year",
+    "person.nationality": "nationality",
+    "person.languages": "languages",
+    "person.phone": "phone",
+    "person.home_district": "home_district",
+    "person.address": "address",
+    "facts.place": "fact_place",
+}
+
+
+def _intake_error(locale: str, message: str) -> str:
+    """An error of the engine about one field, in the form's words (English stays as it is).
+
+    The engine names the field ("person.birth_year: ..."), never what was typed; the page names
+    the field by its label and says what it wants.
+    """
+    if locale == "en":
+        return message
+    path = message.split(":", 1)[0].strip()
+    field = next(
+        (f for p, f in INTAKE_FIELDS.items() if path == p or path.startswith(p + ".")), None
+    )
+    if field is None:
+        return message
+    t = words(locale)
+    return t("intake_field_error").format(field=t(field), hint=t(f"hint_{field}"))
 
 
 @pages.get("/referrals/{reference}")

@@ -49,7 +49,10 @@ def test_a_report_is_a_run_tagged_like_a_referral_without_its_words(
     after_commit(case_db, [referral.id])
     run = run_of(prefect_client, referral)
     assert run.name == referral.reference and run.parameters == {"reference": referral.reference}
-    assert sorted(run.tags) == ["pathway:laporan", "referral"]  # the triage is done: no agency holds a step
+    assert sorted(run.tags) == [
+        "pathway:laporan",
+        "referral",
+    ]  # the triage is done: no agency holds a step
     names = task_run_names(prefect_client, run.id)
     assert "report-filed" in names and "report-asked" in names
     table = run_tables(prefect_client, run.id)[0].data  # the run's own table, newest first

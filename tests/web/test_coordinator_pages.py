@@ -136,3 +136,25 @@ def test_the_referral_list_labels_its_counters_and_shows_escalation(client, worl
     _sign_in_coordinator(client, world)  # the morning's session has ended meanwhile
     listing = html.unescape(client.get("/coordinator").text)
     assert "1 terlambat" in listing and "1 dieskalasi" in listing
+
+
+def test_a_field_error_on_the_indonesian_form_names_the_field_in_indonesian(client, world):
+    _sign_in_coordinator(client, world)
+    form = client.get("/coordinator/intake?pathway=tppo-dewasa").text
+    base = {
+        "csrf": csrf_of(form),
+        "pathway": "tppo-dewasa",
+        "name": "Rina Contoh",
+        "sex": "F",
+        "nationality": "ID",
+        "consent": sorted(world.catalog.pathways["tppo-dewasa"].agencies()),
+        "consent_given": "1",
+    }
+    wrong = client.post("/coordinator/intake", data={**base, "birth_year": "1850"})
+    alert = html.unescape(wrong.text.split('role="alert">')[1].split("</p>")[0])
+    assert wrong.status_code == 400
+    assert alert.startswith("Isian \u201cTahun lahir\u201d belum benar: tulis tahun empat angka")
+    assert "1850" not in alert and "person." not in alert  # never the value, never a code path
+    client.get("/lang/en?next=/")
+    english = client.post("/coordinator/intake", data={**base, "birth_year": "1850"})
+    assert "person.birth_year" in english.text  # the engine's own words in English
