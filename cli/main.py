@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlmodel import select
+from sqlmodel import col, select
 
 from cli.access_commands import access_app
 from cli.context import JsonFlag, context, emit, run
@@ -22,7 +22,7 @@ from models.actions import (
     decide_extension,
     decline_step,
     find_referral,
-    launch,
+    launch_many,
     load_step,
     request_extension,
     reroute_step,
@@ -284,21 +284,21 @@ def launch_cmd(
     now = utcnow()
     batch_id = f"batch-{now:%Y%m%d%H%M%S}" if batch else None
     with ctx.acting(attempt, operator, None) as session:
-        referrals = [
-            launch(
-                session, intake=i, catalog=ctx.catalog, sealer=ctx.sealer, now=now, batch=batch_id
-            )
-            for i in intakes
-        ]
-        ready = {
-            r.id: [
-                s.key
-                for s in session.exec(
-                    select(Step).where(Step.referral_id == r.id, Step.status == StepStatus.ready)
-                )
-            ]
-            for r in referrals
-        }
+        referrals = launch_many(
+            session,
+            intakes=intakes,
+            catalog=ctx.catalog,
+            sealer=ctx.sealer,
+            now=now,
+            batch=batch_id,
+        )
+        ready: dict[int | None, list[str]] = {r.id: [] for r in referrals}
+        for referral_id, key in session.exec(
+            select(Step.referral_id, Step.key)
+            .where(col(Step.referral_id).in_(ready), Step.status == StepStatus.ready)
+            .order_by(Step.id)
+        ):
+            ready[referral_id].append(key)
         rows = [
             {
                 "reference": r.reference,

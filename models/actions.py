@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
-from sqlalchemy import func
+from sqlalchemy import func, insert
 from sqlalchemy.orm.exc import StaleDataError
-from sqlmodel import Session, select
+from sqlmodel import Session, SQLModel, col, select
 
 from models.audit import record
 from models.catalog import Catalog, register_pathways, stored_pathway
@@ -20,7 +21,7 @@ from models.condition import CONDITIONS
 from models.deadline import parse_duration
 from models.errors import AlreadyDone, BadInput, IllegalTransition, NotFound, quoted
 from models.intake import Intake
-from models.outbox import MessageEvent, dedup_key, enqueue
+from models.outbox import MessageEvent, dedup_key, enqueue, queued_together
 from models.pathway import Pathway, StepSpec
 from models.referral import Consent, Person, Referral, ReferralStatus, new_reference
 from models.seal import Sealer
@@ -79,92 +80,166 @@ def launch(
     batch: str | None = None,
 ) -> Referral:
     """Record a referral with its sealed person, consent and steps; make its first steps ready."""
+    return launch_many(
+        session, intakes=[intake], catalog=catalog, sealer=sealer, now=now, batch=batch
+    )[0]
+
+
+def launch_many(
+    session: Session,
+    *,
+    intakes: list[Intake],
+    catalog: Catalog,
+    sealer: Sealer,
+    now: datetime,
+    batch: str | None = None,
+) -> list[Referral]:
+    """Launch referrals (one, or a mass rescue's hundreds) in the caller's transaction.
+
+    Every intake is checked before anything is written. Then the writes go kind by kind, each
+    kind in one statement for the whole batch: the referrals, then their people, consents and
+    steps; each referral's first steps are made ready as `advance` always does, and their
+    messages are queued together at the end.
+    """
     _require_aware(now, "now")
-    pathway = catalog.pathway(intake.pathway)
-    if pathway.kind != "referral":
-        raise BadInput(
-            f"pathway '{pathway.id}' holds public reports: launch a victim's pathway instead"
-        )
-    check_consent(intake, pathway, catalog)
-    coordinator_agency = intake.coordinator_agency or catalog.coordinator_agency
-    catalog.agency(coordinator_agency)
+    plans = []
+    for intake in intakes:
+        pathway = catalog.pathway(intake.pathway)
+        if pathway.kind != "referral":
+            raise BadInput(
+                f"pathway '{pathway.id}' holds public reports: launch a victim's pathway instead"
+            )
+        check_consent(intake, pathway, catalog)
+        coordinator_agency = intake.coordinator_agency or catalog.coordinator_agency
+        catalog.agency(coordinator_agency)
+        plans.append((intake, pathway, coordinator_agency))
     register_pathways(session, catalog, now)
 
-    referral = Referral(
-        reference=_unused_reference(session),
-        pathway_id=pathway.id,
-        pathway_version=pathway.version,
-        urgency=intake.urgency,
-        coordinator=intake.coordinator,
-        coordinator_agency=coordinator_agency,
-        options=intake.case.model_dump(),
-        created_at=now,
-        batch=batch,
-        **intake.facts.columns(),
-    )
-    session.add(referral)
-    session.flush()
-    assert referral.id is not None
-    session.add(Person(referral_id=referral.id, sealed=sealer.seal(intake.person.model_dump())))
-    if intake.consent.override:
-        session.add(
-            Consent(
-                referral_id=referral.id,
-                override=True,
-                recorded_by=intake.consent.override.by,
-                reason_sealed=sealer.seal({"reason": intake.consent.override.reason}),
-                recorded_at=now,
-            )
+    referrals = [
+        Referral(
+            reference=reference,
+            pathway_id=pathway.id,
+            pathway_version=pathway.version,
+            urgency=intake.urgency,
+            coordinator=intake.coordinator,
+            coordinator_agency=coordinator_agency,
+            options=intake.case.model_dump(),
+            **intake.facts.columns(),
+            created_at=now,
+            batch=batch,
         )
-    for slug in sorted(set(intake.consent.agencies)):
-        session.add(
-            Consent(
-                referral_id=referral.id,
-                agency=slug,
-                recorded_by=intake.coordinator,
-                recorded_at=now,
-            )
+        for (intake, pathway, coordinator_agency), reference in zip(
+            plans, _unused_references(session, len(plans)), strict=True
         )
-    steps = [
-        Step(
-            referral_id=referral.id,
-            key=spec.key,
-            instance=instance,
-            agency=spec.agency,
-            offset=offset,
-        )
-        for spec in pathway.steps
-        for instance, offset in enumerate(spec.repeat or [None], start=1)
     ]
-    session.add_all(steps)
+    session.add_all(referrals)
     session.flush()
-    actor = Actor("coordinator", intake.coordinator)
-    record(
-        session,
-        actor=str(actor),
-        action=AuditAction.launched,
-        now=now,
-        referral_id=referral.id,
-        detail={
-            "reference": referral.reference,
-            "pathway": pathway.id,
-            "version": pathway.version,
-            "urgency": intake.urgency.value,
-            "consent_override": bool(intake.consent.override),
-        },
-    )
-    advance(session, referral=referral, catalog=catalog, now=now, actor=actor, steps=steps)
-    return referral
+
+    # People, consents and steps need no objects of their own until they are read: each kind is
+    # one insert of plain rows; the steps are then read back, in order, for `advance`.
+    people, consents, steps = [], [], []
+    for referral, (intake, pathway, _) in zip(referrals, plans, strict=True):
+        people.append(
+            {"referral_id": referral.id, "sealed": sealer.seal(intake.person.model_dump())}
+        )
+        if intake.consent.override:
+            consents.append(
+                {
+                    "referral_id": referral.id,
+                    "override": True,
+                    "recorded_by": intake.consent.override.by,
+                    "reason_sealed": sealer.seal({"reason": intake.consent.override.reason}),
+                    "recorded_at": now,
+                }
+            )
+        consents.extend(
+            {
+                "referral_id": referral.id,
+                "agency": slug,
+                "recorded_by": intake.coordinator,
+                "recorded_at": now,
+            }
+            for slug in sorted(set(intake.consent.agencies))
+        )
+        steps.extend(
+            {
+                "referral_id": referral.id,
+                "key": spec.key,
+                "instance": instance,
+                "agency": spec.agency,
+                "offset": offset,
+            }
+            for spec in pathway.steps
+            for instance, offset in enumerate(spec.repeat or [None], start=1)
+        )
+    for model, rows in ((Person, people), (Consent, consents), (Step, steps)):
+        if rows:
+            session.execute(insert(model.__table__), [_with_defaults(model, r) for r in rows])  # type: ignore[attr-defined]
+    steps_of_referral: dict[int, list[Step]] = {r.id: [] for r in referrals if r.id is not None}
+    for step in session.exec(
+        select(Step).where(col(Step.referral_id).in_(steps_of_referral)).order_by(Step.id)
+    ):
+        steps_of_referral[step.referral_id].append(step)
+
+    with queued_together(session):
+        for referral, (intake, pathway, _) in zip(referrals, plans, strict=True):
+            assert referral.id is not None
+            actor = Actor("coordinator", intake.coordinator)
+            record(
+                session,
+                actor=str(actor),
+                action=AuditAction.launched,
+                now=now,
+                referral_id=referral.id,
+                detail={
+                    "reference": referral.reference,
+                    "pathway": pathway.id,
+                    "version": pathway.version,
+                    "urgency": intake.urgency.value,
+                    "consent_override": bool(intake.consent.override),
+                },
+            )
+            advance(
+                session,
+                referral=referral,
+                catalog=catalog,
+                now=now,
+                actor=actor,
+                steps=steps_of_referral[referral.id],
+            )
+    return referrals
 
 
-def _unused_reference(session: Session) -> str:
+def _with_defaults(model: type[SQLModel], row: dict) -> dict:
+    """A row for a plain insert: the model's own defaults, then the row's values."""
+    return {**_defaults(model), **row}
+
+
+@cache
+def _defaults(model: type[SQLModel]) -> dict:
+    return {
+        name: field.get_default(call_default_factory=True)
+        for name, field in model.model_fields.items()
+        if name != "id" and not field.is_required()
+    }
+
+
+def _unused_references(session: Session, count: int) -> list[str]:
+    """`count` reference codes no referral has (nor each other): one query a round."""
+    chosen: list[str] = []
     for _ in range(20):
-        reference = new_reference()
-        with session.no_autoflush:  # a batch's referrals so far were flushed when they got ids
-            taken = session.exec(select(Referral.id).where(Referral.reference == reference)).first()
-        if taken is None:
-            return reference
-    raise RuntimeError("could not find an unused reference code")
+        wanted = count - len(chosen)
+        if wanted == 0:
+            return chosen
+        candidates = {new_reference() for _ in range(wanted)} - set(chosen)
+        with session.no_autoflush:  # the referrals of a batch get their codes before any flush
+            taken = set(
+                session.exec(
+                    select(Referral.reference).where(col(Referral.reference).in_(candidates))
+                ).all()
+            )
+        chosen.extend(sorted(candidates - taken))
+    raise RuntimeError("could not find unused reference codes")
 
 
 # --- moving a referral along --------------------------------------------------------------------
@@ -260,7 +335,6 @@ def advance(
             now=now,
             key=dedup_key("referral", referral.id, "completed"),
         )
-    session.flush()
     return changed
 
 

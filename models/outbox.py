@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 
@@ -80,6 +82,24 @@ def dedup_key(*parts: object) -> str:
     return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()
 
 
+QUEUE = "outbox_queue"  # session.info key of the messages `queued_together` collects
+
+
+@contextmanager
+def queued_together(session: Session) -> Iterator[None]:
+    """Messages enqueued inside go to the database together, in one statement, at the end."""
+    outer = QUEUE in session.info
+    if not outer:
+        session.info[QUEUE] = []
+    try:
+        yield
+        if not outer:
+            enqueue_many(session, session.info[QUEUE])
+    finally:
+        if not outer:
+            session.info.pop(QUEUE, None)
+
+
 def enqueue(
     session: Session,
     *,
@@ -91,7 +111,21 @@ def enqueue(
     key: str,
     now: datetime,
 ) -> bool:
-    """Add a message unless one with the same dedup key exists; True if it was added."""
+    """Add a message unless one with the same dedup key exists; True if it was added (inside
+    `queued_together`, it is added at the end of the block, and True says it was queued)."""
+    if QUEUE in session.info:
+        session.info[QUEUE].append(
+            dict(
+                event=event,
+                recipient=recipient,
+                referral_id=referral_id,
+                step_id=step_id,
+                due_at=due_at,
+                key=key,
+                now=now,
+            )
+        )
+        return True
     values = dict(
         dedup_key=key,
         event=event.value,

@@ -29,7 +29,7 @@ from models.actions import (
     _make_ready,
     _move,
     _require_aware,
-    _unused_reference,
+    _unused_references,
     advance,
     launch,
     steps_of,
@@ -221,7 +221,7 @@ def file_report(
     coordinator_agency = catalog.coordinator_agency
     catalog.agency(coordinator_agency)
     referral = Referral(
-        reference=_unused_reference(session),
+        reference=_unused_references(session, 1)[0],
         pathway_id=pathway.id,
         pathway_version=pathway.version,
         urgency=Urgency.emergency if report.danger_now else Urgency.regular,
