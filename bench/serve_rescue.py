@@ -41,7 +41,7 @@ from models.referral import Referral
 from models.settings import PROJECT_ROOT, Settings
 from notifications.channels import demo_config_text
 
-WAIT = 240  # seconds to wait for every agency to be told / every run to show
+WAIT = 180  # seconds to wait for every agency to be told / every run to show
 BACKLOG = 10_000
 
 
@@ -197,11 +197,11 @@ def rescue(count: int = 500, backlog: int = BACKLOG) -> dict:
             figures["backlog_built_s"] = time.perf_counter() - start
             figures["restart_ready_s"] = serve.start()
             time.sleep(5)
-            with Session(engine) as session:
+            with engine.connect() as conn:
                 figures["restart_synced_after_5s"] = int(
-                    session.exec(
+                    conn.execute(
                         select(func.count()).where(Referral.flow_run_id.is_not(None))  # type: ignore[union-attr]
-                    ).one()
+                    ).scalar()
                 )
             figures["restart_stop_s"], figures["restart_outlived"] = serve.stop()
         finally:
