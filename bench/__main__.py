@@ -58,7 +58,9 @@ def table(figures: list[Figure]) -> str:
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for f in figures:
-        figure = f"{_number(f.figure)} {f.unit}".strip() if f.figure is not None else "not measured"
+        figure = f"{_number(f.figure)} {f.unit}".strip()
+        if f.figure is None:  # a wait that ran out is a miss; anything else was not measured
+            figure = "not reached" if f.met is False else "not measured"
         baseline = f"{_number(f.baseline)} ({f.baseline_what})" if f.baseline is not None else "-"
         ratio = f"{f.ratio:.2f}x" if f.ratio is not None else "-"
         met = {True: "yes", False: "NO", None: "-"}[f.met]

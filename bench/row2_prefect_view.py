@@ -6,7 +6,7 @@ Baseline: bare flow runs of the same count created through Prefect's client (8 a
 from __future__ import annotations
 
 from bench.common import Figure, at_most, not_measured
-from bench.serve_rescue import BACKLOG, rescue
+from bench.serve_rescue import BACKLOG, WAIT, rescue
 
 
 def run(smoke: bool) -> list[Figure]:
@@ -29,8 +29,9 @@ def run(smoke: bool) -> list[Figure]:
                 baseline=round(f["bare_runs_s"], 1),
                 baseline_what=f"{run_['referrals']} bare flow runs through the client",
                 target="<= 60 s",
-                met=at_most(run_["visible_s"], 60),
-                notes=f"{run_['visible']} of {run_['referrals']} visible when the wait ended"
+                met=False if run_["visible_s"] is None else run_["visible_s"] <= 60,
+                notes=f"not reached: {run_['visible']} of {run_['referrals']} visible when the "
+                f"wait ended ({WAIT} s after the command started)"
                 if run_["visible_s"] is None
                 else "",
             )
