@@ -72,7 +72,10 @@ def table(figures: list[Figure]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Every row of the performance table beside its baseline from the same run.",
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, no serve (< 60 s)")
     parser.add_argument("--only", help="comma-separated row numbers, e.g. 4,5")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the results")
