@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+SINGLE = re.compile(r"^\[(RJK-[0-9A-Z]{4}-[0-9A-Z]{2})\]")
+DIGEST_ROW = re.compile(r"^- (RJK-[0-9A-Z]{4}-[0-9A-Z]{2}) · ", re.MULTILINE)
+
+
+def delivered_rows(title: str, body: str) -> list[str]:
+    """The reference of each outbox row a message delivers: the one in a single message's
+    subject, or those of a digest's rows (its plain-text body lists one row a line)."""
+    single = SINGLE.match(title)
+    return [single.group(1)] if single else DIGEST_ROW.findall(body)
 
 
 class Receiver:
@@ -18,6 +29,9 @@ class Receiver:
     def __init__(self) -> None:
         self.arrivals: list[float] = []
         self.received: Counter[tuple[str, str]] = Counter()
+        # (agency, reference) -> outbox rows delivered: one for a single message, one per row of
+        # a digest that lists it
+        self.rows: Counter[tuple[str, str]] = Counter()
         self.lock = threading.Lock()
         receiver = self
 
@@ -26,9 +40,12 @@ class Receiver:
                 data = json.loads(
                     self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}"
                 )
+                agency, title = self.path.strip("/"), str(data.get("title", ""))
                 with receiver.lock:
                     receiver.arrivals.append(time.perf_counter())
-                    receiver.received[(self.path.strip("/"), str(data.get("title", "")))] += 1
+                    receiver.received[(agency, title)] += 1
+                    for reference in delivered_rows(title, str(data.get("message", ""))):
+                        receiver.rows[(agency, reference)] += 1
                 self.send_response(200)
                 self.end_headers()
 

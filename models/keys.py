@@ -74,4 +74,4 @@ def session_serializer(secret: str, previous: Sequence[str] = ()) -> URLSafeSeri
 
 def report_pass_serializer(secret: str) -> URLSafeSerializer:
     """Signs the short-lived pass a reporter's receipt opens (a hidden form field, no cookie)."""
-    return _serializer(secret, REPORT_PASS_SALT)
+    return _serializer(secret, REPORT_PASS_SALT, ())

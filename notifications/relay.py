@@ -346,8 +346,12 @@ class Relay:
         referral_ids: list[int] | None = None,
         now: datetime | None = None,
     ) -> int:
-        """Claim what is due for every free recipient and start sending; the sends started."""
+        """Claim what is due for every free recipient and start sending; the sends started.
+
+        Rows a stopped relay left in `sending` past their lease go back to the queue first.
+        """
         moment = now or utcnow()
+        self.release_leases(moment)
         catalog = _catalog(self.settings)
         with self.lock:
             blocked = self.busy | {r for r, at in self.next_send.items() if at > time.monotonic()}
@@ -520,7 +524,6 @@ def relay_now(
     relay: Relay | None = None
     try:
         relay = Relay(settings)
-        relay.release_leases(now or utcnow())
         deadline = None if budget is None else time.monotonic() + budget
         while deadline is None or time.monotonic() < deadline:
             if relay.tick(report, referral_ids=referral_ids, now=now):
@@ -632,7 +635,6 @@ def run_relay(settings: Settings, stop: threading.Event) -> None:
     sooner while recipients wait only for their channels' pace; sends run beside the ticks."""
     relay = Relay(settings)
     try:
-        relay.release_leases(utcnow())
         while not stop.is_set():
             report = RelayReport()
             try:

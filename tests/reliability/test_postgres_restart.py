@@ -22,7 +22,7 @@ from models.referral import Referral
 from models.step import Step, StepStatus
 from tests.accounting import accounting_problems
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.exclusive]
 
 
 def _restart_postgres() -> None:
