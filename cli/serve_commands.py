@@ -76,14 +76,11 @@ def _summary(paths: list[Path], home: Path) -> str:
     )
 
 
-def prepare_prefect(
-    settings: Settings, automations: bool = True, catch_up_now: bool = True
-) -> dict[str, object]:
+def prepare_prefect(settings: Settings, automations: bool = True) -> dict[str, object]:
     """With Prefect reachable: create the shipped automation and catch up on missed changes.
 
     Without `automations` only the catch-up: the workers of a larger deployment start together,
-    and `rujukan init` creates the automation once. Without `catch_up_now` no catch-up:
-    `serve`'s follower does it behind the ready line.
+    and `rujukan init` creates the automation once.
     """
     url = reachable_api(settings)
     if url is None:
@@ -95,8 +92,6 @@ def prepare_prefect(
 
     with prefect_at(url, settings):
         created = ensure_automations(settings) if automations else []
-        if not catch_up_now:
-            return {"prefect": url, "automations_created": created}
         with get_client(sync_client=True) as client:
             synced = catch_up(settings, client)
     return {"prefect": url, "automations_created": created, "referrals_synced": synced}
@@ -313,14 +308,7 @@ def serve(
 
         with prefect_at(url, settings):
             wait_until_served(runner)
-        status = prepare_prefect(settings, catch_up_now=False)
-        from flows.referral import follow_changes  # noqa: PLC0415
-
-        # Prefect's view follows the case database from here on, behind the ready line: a
-        # restart with a backlog is ready at once, and a large batch shows within seconds.
-        threading.Thread(
-            target=follow_changes, args=(settings, stop), name="prefect-follower", daemon=True
-        ).start()
+        status = prepare_prefect(settings)
         if demo:
             from flows.demo import run_demo  # noqa: PLC0415
 

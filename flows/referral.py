@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -47,7 +46,6 @@ from prefect.utilities.callables import parameter_schema
 from pydantic import Field
 from sqlmodel import Session, func, select
 
-from flows.server import prefect_at, reachable_api
 from models.actions import advance, find_referral, steps_of
 from models.audit import AuditEntry
 from models.catalog import load_catalog
@@ -514,15 +512,13 @@ def sync_referrals(
     return len(views)
 
 
-def catch_up(
-    settings: Settings, client: SyncPrefectClient, limit: int = 2000, repair: bool = True
-) -> int:
+def catch_up(settings: Settings, client: SyncPrefectClient, limit: int = 200) -> int:
     """Sync the referrals changed since the last catch-up (the audit trail is the change log).
 
     This is how an action committed while Prefect was down, or a large batch, reaches Prefect;
     with Prefect's database lost, the watermark is gone too and every referral is rebuilt. At
-    most `limit` referrals a call, so one call stays short; the next goes on. `repair` also puts
-    back runs a Prefect user changed (the sweep does; the follower of `serve` leaves it to it).
+    most `limit` referrals a call, so one call stays short (their syncs overlap, eight at a
+    time); the next goes on. Then it puts back runs a Prefect user changed.
     """
 
     engine = engine_for(settings.resolved_database_url)
@@ -549,7 +545,7 @@ def catch_up(
             .limit(limit * 40)
         ).all()
     if not rows:
-        return repair_runs(settings, client) if repair else 0
+        return repair_runs(settings, client)
     ids: list[int] = []
     last = synced
     for seq, referral_id in rows:
@@ -564,25 +560,7 @@ def catch_up(
         client.create_variable(VariableCreate(name=WATERMARK_VARIABLE, value=mark))
     else:
         client.update_variable(VariableUpdate(name=WATERMARK_VARIABLE, value=mark))
-    return total + (repair_runs(settings, client) if repair else 0)
-
-
-def follow_changes(settings: Settings, stop: threading.Event, interval: float = 5.0) -> None:
-    """Keep Prefect's view up with the case database every `interval` seconds until `stop`.
-
-    For `rujukan serve`: a batch too large for a command's own wake-up (flows.wake.WAKE_LIMIT)
-    shows in Prefect within seconds, and a restarted serve catches up behind its ready line. A
-    pass with nothing new costs one read of the watermark and one of the audit trail's end.
-    """
-    while not stop.is_set():
-        try:
-            url = reachable_api(settings)
-            if url is not None:
-                with prefect_at(url, settings), get_client(sync_client=True) as client:
-                    catch_up(settings, client, repair=False)
-        except Exception as exc:  # noqa: BLE001 - the next pass, or the sweep, catches up
-            log.warning("catching up with Prefect failed (%s)", type(exc).__name__)
-        stop.wait(interval)
+    return total + repair_runs(settings, client)
 
 
 def repair_runs(
