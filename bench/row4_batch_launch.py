@@ -1,5 +1,5 @@
-"""Row 4: a batch launch into the database alone (models.actions.launch for each intake in one
-transaction, as `rujukan launch --batch` does before it sends) vs a bare Core insert of the very
+"""Row 4: a batch launch into the database alone (models.actions.launch_many of every intake in
+one transaction, as `rujukan launch --batch` does before it sends) vs a bare Core insert of the very
 rows it wrote, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sqlmodel import SQLModel
 from bench.common import Figure, not_measured, temp_postgres
 from bench.history import prepare
 from bench.mass_rescue import intakes
-from models.actions import launch
+from models.actions import launch_many
 from models.catalog import load_catalog
 from models.database import transaction
 from models.intake import Intake
@@ -43,8 +43,7 @@ def measure(url: str, bare_url: str, label: str, count: int, settings: Settings)
     now = datetime.now(UTC)
     start = time.perf_counter()
     with transaction(engine) as session:
-        for intake in rows:
-            launch(session, intake=intake, catalog=catalog, sealer=sealer, now=now, batch="bench")
+        launch_many(session, intakes=rows, catalog=catalog, sealer=sealer, now=now, batch="bench")
     took = time.perf_counter() - start
     after = counts(engine)
     written = [t for t in SQLModel.metadata.sorted_tables if after[t.name] > before[t.name]]
