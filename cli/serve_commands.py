@@ -76,11 +76,14 @@ def _summary(paths: list[Path], home: Path) -> str:
     )
 
 
-def prepare_prefect(settings: Settings, automations: bool = True) -> dict[str, object]:
+def prepare_prefect(
+    settings: Settings, automations: bool = True, catch_up: bool = True
+) -> dict[str, object]:
     """With Prefect reachable: create the shipped automation and catch up on missed changes.
 
     Without `automations` only the catch-up: the workers of a larger deployment start together,
-    and `rujukan init` creates the automation once.
+    and `rujukan init` creates the automation once. Without `catch_up` only the automation: the
+    all-in-one serve's sweeper catches up behind its ready line.
     """
     url = reachable_api(settings)
     if url is None:
@@ -88,12 +91,14 @@ def prepare_prefect(settings: Settings, automations: bool = True) -> dict[str, o
     from prefect.client.orchestration import get_client  # noqa: PLC0415
 
     from flows.automations import ensure_automations  # noqa: PLC0415
-    from flows.referral import catch_up  # noqa: PLC0415
+    from flows.referral import catch_up as sync_missed  # noqa: PLC0415
 
     with prefect_at(url, settings):
         created = ensure_automations(settings) if automations else []
-        with get_client(sync_client=True) as client:
-            synced = catch_up(settings, client)
+        synced = 0
+        if catch_up:
+            with get_client(sync_client=True) as client:
+                synced = sync_missed(settings, client)
     return {"prefect": url, "automations_created": created, "referrals_synced": synced}
 
 
@@ -145,12 +150,12 @@ def parse_parts(only: str) -> frozenset[str]:
     return names
 
 
-def _start_runner(env: dict[str, str], logs: Path) -> subprocess.Popen:
+def _start_runner(env: dict[str, str], logs: Path, *args: str) -> subprocess.Popen:
     """The flow runner: serves the referral and deadline-sweep deployments (flows.deployments)."""
     env = {**env, "PREFECT_RUNNER_POLL_FREQUENCY": "5"}  # a Resume is picked up within 5 s
     with open_private(logs / "prefect-runner.log", "ab") as runner_log:
         return subprocess.Popen(
-            [sys.executable, "-m", "flows.deployments"],
+            [sys.executable, "-m", "flows.deployments", *args],
             env=env,
             cwd=PROJECT_ROOT,
             stdout=runner_log,
@@ -273,7 +278,7 @@ def serve(
 
     previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     children: list[tuple[subprocess.Popen, str]] = []
-    mailbox = web = None
+    mailbox = web = sweeper = None
     marker = serving_file(settings)
     try:
         ui = url.removesuffix("/api")
@@ -282,9 +287,12 @@ def serve(
         children.append((server, "Prefect server"))
         wait_until_healthy(url, settings, server)
         with open_private(marker, "w") as handle:
-            handle.write(json.dumps({"api_url": url, "pid": os.getpid()}))
+            # "sweeper": commands leave their referrals' Prefect runs to it (flows.wake).
+            handle.write(json.dumps({"api_url": url, "pid": os.getpid(), "sweeper": True}))
 
-        runner = _start_runner(server_environment(settings), logs)
+        from flows.deployments import UNSCHEDULED_SWEEP  # noqa: PLC0415
+
+        runner = _start_runner(server_environment(settings), logs, UNSCHEDULED_SWEEP)
         children.append((runner, "flow runner"))
 
         from notifications.mailbox import start_mailbox  # noqa: PLC0415
@@ -304,11 +312,21 @@ def serve(
         except Exception as exc:  # noqa: BLE001 - the engine and the messages matter more
             typer.echo(f"web inbox not started: {exc.__class__.__name__}: {exc}", err=True)
 
-        from flows.deployments import wait_until_served  # noqa: PLC0415
+        from prefect.client.orchestration import get_client  # noqa: PLC0415
+
+        from flows.deployments import unschedule_sweep, wait_until_served  # noqa: PLC0415
+        from flows.sweep import run_sweeper  # noqa: PLC0415
 
         with prefect_at(url, settings):
             wait_until_served(runner)
-        status = prepare_prefect(settings)
+            with get_client(sync_client=True) as client:
+                unschedule_sweep(client)
+        status = prepare_prefect(settings, catch_up=False)
+        # Sweeps, and Prefect's catch-up between them (a backlog goes on behind the ready line).
+        sweeper = threading.Thread(
+            target=run_sweeper, args=(settings, url, stop), name="sweeper", daemon=True
+        )
+        sweeper.start()
         if demo:
             from flows.demo import run_demo  # noqa: PLC0415
 
@@ -338,6 +356,8 @@ def serve(
         typer.echo("stopping…")
         if web is not None:
             web.should_exit = True
+        if sweeper is not None:
+            sweeper.join(timeout=30)  # a sweep under way finishes its flow run
         for process, name in reversed(children):
             _stop_process(process, name)
         if mailbox is not None:

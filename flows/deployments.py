@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 from prefect import serve
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterId,
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import (
+    ConcurrencyLimitConfig,
+    ConcurrencyLimitStrategy,
+    StateType,
+)
 from prefect.schedules import Cron
 from prefect.utilities.callables import parameter_schema
 
@@ -48,9 +60,14 @@ def check_parameters(name: str, schema: dict) -> None:
         )
 
 
-def build_deployments(settings: Settings) -> list:
+def build_deployments(settings: Settings, sweep_schedule: bool = True) -> list:
     """The referral, deadline-sweep (on its interval) and the report (monthly, quarterly)
-    deployments, parameters checked."""
+    deployments, parameters checked.
+
+    Without `sweep_schedule` the sweep deployment has no schedule (a Run by hand still works):
+    the all-in-one `rujukan serve` sweeps in its own process (flows.sweep.run_sweeper) rather
+    than in a new flow-run process every interval.
+    """
 
     deployments = [
         referral_flow.to_deployment(
@@ -60,7 +77,7 @@ def build_deployments(settings: Settings) -> list:
         ),
         deadline_sweep.to_deployment(
             name="deadline-sweep",
-            interval=settings.sweep_interval_seconds,
+            interval=settings.sweep_interval_seconds if sweep_schedule else None,
             description="Reminders, overdue notices, escalations; tags, events and overdue tables.",
             tags=[SWEEP_TAG],
             # Two sweeps never double a notice, but a backlog of late runs after a restart would
@@ -104,12 +121,36 @@ def wait_until_served(runner, timeout: float = 120.0) -> None:
     raise TimeoutError(f"the flow runner did not register its deployments within {timeout:.0f} s")
 
 
-def main() -> None:
+def unschedule_sweep(client) -> int:
+    """Take the interval schedule off the sweep deployment, and the runs it made ahead; return
+    how many runs were deleted. For the all-in-one serve, which sweeps in its own process: a home
+    an earlier version served keeps the schedule (Prefect preserves a deployment's schedules
+    when it is served again without one), and its runs would sweep in a second writer."""
+    deployment = client.read_deployment_by_name(SWEEP_DEPLOYMENT)
+    for schedule in deployment.schedules:
+        client.delete_deployment_schedule(deployment.id, schedule.id)
+    waiting = client.read_flow_runs(
+        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
+        flow_run_filter=FlowRunFilter(
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))
+        ),
+        limit=200,
+    )
+    for run in waiting:
+        client.delete_flow_run(run.id)
+    return len(waiting)
+
+
+UNSCHEDULED_SWEEP = "--unscheduled-sweep"  # the runner of an all-in-one serve, which sweeps itself
+
+
+def main(argv: list[str]) -> None:
     """Serve the deployments until interrupted (the runner child of `rujukan serve`)."""
 
     settings = get_settings()
-    serve(*build_deployments(settings), limit=settings.serve_limit, print_starting_message=False)
+    deployments = build_deployments(settings, sweep_schedule=UNSCHEDULED_SWEEP not in argv)
+    serve(*deployments, limit=settings.serve_limit, print_starting_message=False)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

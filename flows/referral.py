@@ -512,13 +512,17 @@ def sync_referrals(
     return len(views)
 
 
-def catch_up(settings: Settings, client: SyncPrefectClient, limit: int = 200) -> int:
+def catch_up(
+    settings: Settings, client: SyncPrefectClient, limit: int = 200, repair: bool = True
+) -> int:
     """Sync the referrals changed since the last catch-up (the audit trail is the change log).
 
     This is how an action committed while Prefect was down, or a large batch, reaches Prefect;
     with Prefect's database lost, the watermark is gone too and every referral is rebuilt. At
     most `limit` referrals a call, so one call stays short (their syncs overlap, eight at a
-    time); the next goes on. Then it puts back runs a Prefect user changed.
+    time); the next goes on. With `repair`, it then puts back runs a Prefect user changed (reads
+    every active referral's run: the sweep does it, `serve`'s follower between sweeps does not).
+    Returns how many referrals were synced.
     """
 
     engine = engine_for(settings.resolved_database_url)
@@ -545,7 +549,7 @@ def catch_up(settings: Settings, client: SyncPrefectClient, limit: int = 200) ->
             .limit(limit * 40)
         ).all()
     if not rows:
-        return repair_runs(settings, client)
+        return repair_runs(settings, client) if repair else 0
     ids: list[int] = []
     last = synced
     for seq, referral_id in rows:
@@ -560,7 +564,7 @@ def catch_up(settings: Settings, client: SyncPrefectClient, limit: int = 200) ->
         client.create_variable(VariableCreate(name=WATERMARK_VARIABLE, value=mark))
     else:
         client.update_variable(VariableUpdate(name=WATERMARK_VARIABLE, value=mark))
-    return total + repair_runs(settings, client)
+    return total + (repair_runs(settings, client) if repair else 0)
 
 
 def repair_runs(

@@ -170,6 +170,14 @@ def server_environment(settings: Settings, api: str | None = None) -> dict[str, 
         PREFECT_SERVER_SERVICES_SCHEDULER_MIN_SCHEDULED_TIME=(
             f"PT{SCHEDULED_AHEAD_INTERVALS * settings.sweep_interval_seconds}S"
         ),
+        # Background services Rujukan has no use for, each a loop of queries while it idles:
+        # pause expirations reads every paused run every 5 s (10,000 open referrals: 50 pages
+        # of runs), and a referral's run is suspended without a timeout on purpose; the foreman
+        # watches work pools and workers (Rujukan's runners are neither); cancellation cleanup
+        # ends the subflows of cancelled runs (a referral's run has none).
+        PREFECT_SERVER_SERVICES_PAUSE_EXPIRATIONS_ENABLED="false",
+        PREFECT_SERVER_SERVICES_FOREMAN_ENABLED="false",
+        PREFECT_SERVER_SERVICES_CANCELLATION_CLEANUP_ENABLED="false",
         # The runner and its flow runs work in the project folder: relative paths given to
         # serve must name the same files there, or a sweep would open another database.
         RUJUKAN_HOME=str(settings.home.resolve()),

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger, tags, task
 from prefect.artifacts import create_table_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
@@ -26,10 +28,13 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 from prefect.events import emit_event
 from prefect.runtime import flow_run as runtime_flow_run
-from sqlmodel import Session, select
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+from sqlmodel import Session, func, select
 
 from flows.referral import catch_up, sync_referrals
+from flows.server import prefect_at
 from flows.wake import relay_running
+from models.audit import AuditEntry
 from models.catalog import load_catalog
 from models.clock import utcnow
 from models.database import engine_for, transaction
@@ -389,3 +394,53 @@ def deadline_sweep() -> dict[str, int]:
 def deadline_sweep_at(at: datetime) -> dict[str, int]:
     """One pass as of `at`, for tests and benchmarks in this process; never served."""
     return sweep_pass(at)
+
+
+# --- in `rujukan serve`'s own process ---------------------------------------------------------
+
+FOLLOW_SECONDS = 2.0  # how often the follower looks for new audit entries between sweeps
+
+
+def run_sweeper(settings: Settings, url: str, stop: threading.Event) -> None:
+    """`rujukan serve`'s sweeper, until `stop`: a deadline sweep every
+    RUJUKAN_SWEEP_INTERVAL_SECONDS, and between sweeps Prefect's view kept up with the case
+    database.
+
+    Each sweep is a `deadline-sweep` flow run of this process (named, tagged and logged as a
+    served one would be), not a new process a minute. Between sweeps, every FOLLOW_SECONDS, one
+    query asks whether the audit trail grew; if it did, `catch_up` syncs what changed, 200
+    referrals at a time, so a batch of 500 shows in Prefect within seconds and a backlog after a
+    restart is caught up behind the ready line, never before it. This thread is the one writer
+    of the catch-up watermark: commands and the web inbox leave their referrals' runs to it
+    while serve runs (flows.wake.after_commit), so an older view is never written after a newer.
+    """
+    engine = engine_for(settings.resolved_database_url)
+    # The sweep runs' logs go to Prefect (each run's Logs tab), not to serve's console.
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        logging.getLogger(name).propagate = False
+    next_sweep = time.monotonic()
+    quiet_at: int | None = None  # the audit seq up to which Prefect was found caught up
+    # A sync flow's heartbeat thread costs a second at the end of every run; the sweep's own
+    # run is in Prefect's database the moment it starts, and a crash shows as this thread's log.
+    with (
+        prefect_at(url, settings),
+        temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+        get_client(sync_client=True) as client,
+    ):
+        while not stop.is_set():
+            try:
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + settings.sweep_interval_seconds
+                    with tags(SWEEP_TAG):
+                        deadline_sweep()
+                    continue
+                with Session(engine) as session:
+                    last = session.exec(select(func.max(AuditEntry.seq))).one() or 0
+                if last != quiet_at:
+                    if catch_up(settings, client, repair=False) == 0:
+                        quiet_at = last  # nothing was left beyond the watermark
+                    continue  # more may wait: no pause while catching up
+            except Exception as exc:  # noqa: BLE001 - Prefect down or slow: try again shortly
+                log.warning("sweeper: %s; trying again in %.0f s", type(exc).__name__, 10)
+                stop.wait(10)
+            stop.wait(FOLLOW_SECONDS)

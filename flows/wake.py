@@ -13,13 +13,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("rujukan.wake")
 
-# A mass launch must not wait minutes for Prefect: beyond this many referrals, the next sweep's
-# catch-up shows them (within RUJUKAN_SWEEP_INTERVAL_SECONDS, 200 a pass).
+# A mass launch must not wait on Prefect: beyond this many referrals, the catch-up shows them
+# (serve's sweeper within seconds; where no serve runs here, the next sweep, 200 a pass).
 WAKE_LIMIT = 25
 
 
 def after_commit(settings: Settings, referral_ids: list[int | None]) -> RelayReport | None:
-    """Send the messages these changes queued, then bring the referrals' Prefect runs up to date.
+    """Send the messages these changes queued, then bring the referrals' Prefect runs up to date
+    (unless serve's sweeper does, see `following`).
 
     Sending gets `RUJUKAN_SEND_BUDGET_SECONDS`: no send starts after it (those started finish),
     and what is left waits for the relay that `rujukan serve` runs. The change is committed
@@ -36,7 +37,7 @@ def after_commit(settings: Settings, referral_ids: list[int | None]) -> RelayRep
     report = None
     try:
         report = relay_now(settings, referral_ids=ids, budget=settings.send_budget_seconds)
-        if not ids or len(ids) > WAKE_LIMIT:
+        if not ids or len(ids) > WAKE_LIMIT or following(settings):
             return report
         url = reachable_api(settings)
         if url is None:
@@ -53,6 +54,13 @@ def after_commit(settings: Settings, referral_ids: list[int | None]) -> RelayRep
             type(exc).__name__,
         )
     return report
+
+
+def following(settings: Settings) -> bool:
+    """True if a `rujukan serve` of this home runs its sweeper, which brings Prefect up to date
+    within seconds of a change (flows.sweep.run_sweeper): then no other process writes a view."""
+    data = serving(settings)
+    return bool(data and data.get("sweeper"))
 
 
 def relay_running(settings: Settings) -> bool:
