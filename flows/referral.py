@@ -35,7 +35,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterState,
     FlowRunFilterStateType,
 )
-from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import ArtifactSort
 from prefect.events import emit_event
 from prefect.exceptions import ObjectNotFound
@@ -343,16 +343,11 @@ def _resumable(state) -> bool:
     return bool(state.state_details and state.state_details.pause_reschedule)
 
 
-def sync_view(
-    client: SyncPrefectClient,
-    view: ReferralView,
-    deployment_id: uuid.UUID,
-    running_run: str | None = None,
-    stuck_after: timedelta = STUCK_AFTER,
-) -> str:
-    """Bring one referral's flow run up to date with `view`; return the run's id."""
-
-    desired = _view_state(view)
+def open_run(
+    client: SyncPrefectClient, view: ReferralView, deployment_id: uuid.UUID
+) -> tuple[FlowRun, bool]:
+    """The referral's run, and whether it was made now: a new run is made with its name and
+    tags, and put in its state at once (history and table follow in `sync_view`)."""
     run = None
     if view.flow_run_id:
         try:
@@ -365,28 +360,53 @@ def sync_view(
             # cannot be given one in the past: it is made anew (history and table follow below).
             client.delete_flow_run(run.id)
             run = None
-    if run is None:
-        # Made Running for an instant, then put in its state below: Prefect then records a start
-        # time, and a run without one reads as "Scheduled for ... (late)" in the UI forever.
-        run = client.create_flow_run_from_deployment(
-            deployment_id,
-            parameters={"reference": view.reference},
-            name=view.reference,
-            tags=view.tags,
-            state=Running(message="recorded by Rujukan"),
-            idempotency_key=f"referral-{view.reference}",
-        )
+    if run is not None:
+        return run, False
+    # Made Running for an instant, then put in its state: Prefect then records a start time,
+    # and a run without one reads as "Scheduled for ... (late)" in the UI forever.
+    run = client.create_flow_run_from_deployment(
+        deployment_id,
+        parameters={"reference": view.reference},
+        name=view.reference,
+        tags=view.tags,
+        state=Running(message="recorded by Rujukan"),
+        idempotency_key=f"referral-{view.reference}",
+    )
+    if run.state is not None and run.state.message == "recorded by Rujukan":
+        client.set_flow_run_state(run.id, _view_state(view), force=True)
+        return run, True
+    return run, False  # made before, under the same key, by a sync that did not record its id
+
+
+def sync_view(
+    client: SyncPrefectClient,
+    view: ReferralView,
+    deployment_id: uuid.UUID,
+    running_run: str | None = None,
+    stuck_after: timedelta = STUCK_AFTER,
+    opened: tuple[FlowRun, bool] | None = None,
+) -> str:
+    """Bring one referral's flow run up to date with `view`; return the run's id.
+
+    `opened`: what `open_run` gave for it already (a run made then has no history, no table,
+    and its state).
+    """
+
+    desired = _view_state(view)
+    run, made = opened or open_run(client, view, deployment_id)
     run_id = run.id
     if sorted(run.tags) != view.tags:
         client.update_flow_run(run_id, tags=view.tags)
 
-    recorded = {
-        t.dynamic_key
-        for t in client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])),
-            limit=len(view.history) + 100,
-        )
-    }
+    recorded = set()
+    if not made:
+        recorded = {
+            t.dynamic_key
+            for t in client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])),
+                limit=len(view.history) + 100,
+            )
+        }
     for item in view.history:
         if item.key in recorded:
             continue
@@ -396,14 +416,16 @@ def sync_view(
         if item.event is not None:
             emit_history_event(view, item, run_id)
 
-    latest = client.read_artifacts(
-        artifact_filter=ArtifactFilter(
-            flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]),
-            type=ArtifactFilterType(any_=["markdown"]),
-        ),
-        sort=ArtifactSort.CREATED_DESC,
-        limit=1,
-    )
+    latest = []
+    if not made:
+        latest = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]),
+                type=ArtifactFilterType(any_=["markdown"]),
+            ),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=1,
+        )
     if not latest or latest[0].data != view.table:
         # No key: the table is the run's own (its Artifacts tab), not one more card on the
         # Artifacts page; every overdue step is in the one table `overdue-steps`.
@@ -417,6 +439,8 @@ def sync_view(
             )
         )
 
+    if made:
+        return str(run_id)  # put in its state when it was made
     state = run.state
     # Scheduled, Pending or Running: a Resume on its way through the runner, left alone unless
     # it has been stuck there far longer than a Resume takes (or it is the instant of creation).
@@ -479,11 +503,14 @@ def sync_referrals(
     deployment_id = ensure_referral_deployment(client)
 
     def sync_share(share: list[ReferralView], own_client: bool) -> dict[int, str]:
-        """Sync some of the views, one after the other, with a client of this thread's own."""
+        """Sync some of the views with a client of this thread's own: first every referral
+        gets its run (a batch shows in Prefect, tagged and in its state, within seconds), then
+        each run its history and table."""
         made: dict[int, str] = {}
         with get_client(sync_client=True) if own_client else nullcontext(client) as worker:
-            for view in share:
-                run_id = sync_view(worker, view, deployment_id, running_run, stuck_after)
+            opened = [open_run(worker, view, deployment_id) for view in share]
+            for view, run in zip(share, opened, strict=True):
+                run_id = sync_view(worker, view, deployment_id, running_run, stuck_after, run)
                 if run_id != view.flow_run_id:
                     made[view.referral_id] = run_id
         return made

@@ -113,8 +113,11 @@ def deliver_events(timeout: float = 10.0) -> bool:
     """
     from prefect.events.worker import EventsWorker  # noqa: PLC0415 - Prefect loads lazily
 
-    # Existing workers only: EventsWorker.instance() would start one just to wait on it.
-    workers = list(getattr(EventsWorker, "_instances", {}).values())
+    # Existing workers only: EventsWorker.instance() would start one just to wait on it. The
+    # registry is shared by all of Prefect's queue services: the log worker among them holds
+    # its batch until the next flush, and waiting on it would take the whole timeout.
+    instances = getattr(EventsWorker, "_instances", {}).values()
+    workers = [w for w in instances if isinstance(w, EventsWorker)]
     waiting = [
         threading.Thread(target=w.wait_until_empty, name="events-flush", daemon=True)
         for w in workers

@@ -399,6 +399,7 @@ def deadline_sweep_at(at: datetime) -> dict[str, int]:
 # --- in `rujukan serve`'s own process ---------------------------------------------------------
 
 FOLLOW_SECONDS = 2.0  # how often the follower looks for new audit entries between sweeps
+FOLLOW_LIMIT = 500  # referrals a catch-up call between sweeps (a mass rescue's batch at once)
 
 
 def run_sweeper(settings: Settings, url: str, stop: threading.Event) -> None:
@@ -408,9 +409,10 @@ def run_sweeper(settings: Settings, url: str, stop: threading.Event) -> None:
 
     Each sweep is a `deadline-sweep` flow run of this process (named, tagged and logged as a
     served one would be), not a new process a minute. Between sweeps, every FOLLOW_SECONDS, one
-    query asks whether the audit trail grew; if it did, `catch_up` syncs what changed, 200
-    referrals at a time, so a batch of 500 shows in Prefect within seconds and a backlog after a
-    restart is caught up behind the ready line, never before it. This thread is the one writer
+    query asks whether the audit trail grew; if it did, `catch_up` syncs what changed, 500
+    referrals at a time (each first gets its run, then its history), so a batch of 500 shows in
+    Prefect within seconds and a backlog after a restart is caught up behind the ready line,
+    never before it. This thread is the one writer
     of the catch-up watermark: commands and the web inbox leave their referrals' runs to it
     while serve runs (flows.wake.after_commit), so an older view is never written after a newer.
     """
@@ -437,7 +439,7 @@ def run_sweeper(settings: Settings, url: str, stop: threading.Event) -> None:
                 with Session(engine) as session:
                     last = session.exec(select(func.max(AuditEntry.seq))).one() or 0
                 if last != quiet_at:
-                    if catch_up(settings, client, repair=False) == 0:
+                    if catch_up(settings, client, limit=FOLLOW_LIMIT, repair=False) == 0:
                         quiet_at = last  # nothing was left beyond the watermark
                     continue  # more may wait: no pause while catching up
             except Exception as exc:  # noqa: BLE001 - Prefect down or slow: try again shortly
