@@ -369,6 +369,7 @@ class CheckedApprise(apprise.Apprise):
     def __init__(self, policy: HostPolicy, **kwargs: Any) -> None:
         self._index_lock = threading.Lock()  # before Apprise's own __init__, which may add()
         self._by_tag: dict[str, list[Any]] | None = None
+        self._alone: dict[int, tuple[Any, apprise.Apprise]] = {}
         super().__init__(**kwargs)
         self.host_policy = policy
 
@@ -376,7 +377,19 @@ class CheckedApprise(apprise.Apprise):
         """Add channels (as Apprise does); the tag index is built again at its next use."""
         with self._index_lock:
             self._by_tag = None
+            self._alone = {}
         return super().add(*args, **kwargs)
+
+    def alone(self, service: Any) -> apprise.Apprise:
+        """An Apprise object holding only this channel (made once per channel: a new one reads
+        its translations from disk each time)."""
+        with self._index_lock:
+            kept = self._alone.get(id(service))
+            if kept is None or kept[0] is not service:
+                one = apprise.Apprise(asset=self.asset)
+                one.add(service)
+                kept = self._alone[id(service)] = (service, one)
+            return kept[1]
 
     def channels_for(self, tag: str) -> list[Any]:
         """The channels of one recipient tag, the same and in the same order as

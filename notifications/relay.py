@@ -268,8 +268,7 @@ def deliver(
                 continue
             # Each channel gets the body written for its format: HTML mail, Markdown chat, text.
             body_format = str(service.resolve_format(None).value)
-            one = apprise.Apprise(asset=notifier.asset)
-            one.add(service)
+            one = _alone(notifier, service)
             with guarded(permit):
                 result = one.notify(
                     body=message.body(body_format),
@@ -287,6 +286,15 @@ def deliver(
         else:
             failures.append(f"{result.status.name} via {_scheme(service)}{_redirect(result)}")
     return Outcome(not failures, "; ".join(failures) or None, frozenset(reached))
+
+
+def _alone(notifier: apprise.Apprise, service) -> apprise.Apprise:
+    """An Apprise object holding only this channel, to send through it and read its result."""
+    if isinstance(notifier, CheckedApprise):
+        return notifier.alone(service)
+    one = apprise.Apprise(asset=notifier.asset)
+    one.add(service)
+    return one
 
 
 def channels_of(notifier: apprise.Apprise, recipient: str) -> list:
@@ -393,7 +401,8 @@ class Relay:
         notifier: apprise.Apprise | None = None
         started = 0
         for delivery in self._claim(catalog, referral_ids, moment, blocked, report):
-            notifier = notifier or _notifier(self.settings)
+            if notifier is None:  # not `notifier or`: an Apprise object's truth counts channels
+                notifier = _notifier(self.settings)
             with self.lock:
                 self.busy.add(delivery.recipient)
                 self.active += 1
@@ -451,12 +460,13 @@ class Relay:
             by_recipient: dict[str, list[OutboxMessage]] = defaultdict(list)
             for row in sorted(rows, key=lambda r: r.id or 0):
                 by_recipient[row.recipient].append(row)
-            preload(session, rows)
+            loaded = preload(session, rows)  # kept until every delivery is rendered
             for recipient, group in by_recipient.items():
                 delivery = self._render(session, catalog, recipient, group, now)
                 for row in group:  # the rows travel on to a sender, detached and unchanged
                     session.expunge(row)
                 yield delivery
+            del loaded
 
     def _render(
         self,
@@ -585,14 +595,22 @@ def _pace(notifier: apprise.Apprise, recipient: str) -> float:
     return max((float(getattr(s, "request_rate_per_sec", 0) or 0) for s in services), default=0.0)
 
 
-def preload(session: Session, rows: list[OutboxMessage]) -> None:
+def preload(session: Session, rows: list[OutboxMessage]) -> list[Referral | Step]:
     """Load the referrals and steps of these rows in two queries: rendering then finds them in
-    the session instead of asking for each."""
+    the session instead of asking for each.
+
+    The caller keeps the list while it renders: the session's identity map holds its objects
+    only weakly, so objects nobody refers to are gone again, and `session.get` would read each
+    one from the database after all.
+    """
     referral_ids = {r.referral_id for r in rows}
     step_ids = {r.step_id for r in rows if r.step_id is not None}
-    session.exec(select(Referral).where(col(Referral.id).in_(referral_ids))).all()
+    loaded: list[Referral | Step] = list(
+        session.exec(select(Referral).where(col(Referral.id).in_(referral_ids))).all()
+    )
     if step_ids:
-        session.exec(select(Step).where(col(Step.id).in_(step_ids))).all()
+        loaded += session.exec(select(Step).where(col(Step.id).in_(step_ids))).all()
+    return loaded
 
 
 def relay_now(
