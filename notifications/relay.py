@@ -6,13 +6,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import queue
 import random
 import re
 import threading
 import time
 from collections import defaultdict
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import wait as futures_wait
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -49,6 +50,11 @@ quiet_apprise_logger()
 # `sending` past its lease means the relay stopped mid-send.
 BATCH = 5000  # rows claimed in one tick (they go out as one digest per recipient)
 SENDERS = 8  # recipients served at once; rows of one recipient go out in order
+# The marker records finished sends together: up to MARK_BATCH of them in one transaction, after
+# waiting up to MARK_LINGER seconds for more to finish (one commit for many, one writer at a
+# time, instead of a transaction per send from eight threads contending for the write lock).
+MARK_BATCH = 500
+MARK_LINGER = 0.05
 _jitter = random.SystemRandom()
 
 
@@ -199,12 +205,14 @@ def mark(
             delivered_to=reached,
         )
     # Fenced by the attempt number: a relay whose lease ran out cannot overwrite a newer claim.
-    result = session.exec(  # type: ignore[call-overload]
-        update(OutboxMessage)
+    # A Core UPDATE of the table: the ORM's session synchronisation costs more than the write.
+    table = OutboxMessage.__table__
+    result = session.connection().execute(
+        update(table)  # type: ignore[arg-type]
         .where(
-            OutboxMessage.id == message.id,
-            OutboxMessage.status == OutboxStatus.sending,
-            OutboxMessage.attempts == message.attempts,
+            table.c.id == message.id,
+            table.c.status == OutboxStatus.sending,
+            table.c.attempts == message.attempts,
         )
         .values(**values)
     )
@@ -240,7 +248,7 @@ def deliver(
     """
     # A notifier not built by usable_apprise gets the strictest policy: only global addresses.
     policy = notifier.host_policy if isinstance(notifier, CheckedApprise) else HostPolicy()
-    services = list(notifier.find(recipient, match_always=False))
+    services = channels_of(notifier, recipient)
     if not services:
         return Outcome(
             False,
@@ -260,8 +268,7 @@ def deliver(
                 continue
             # Each channel gets the body written for its format: HTML mail, Markdown chat, text.
             body_format = str(service.resolve_format(None).value)
-            one = apprise.Apprise(asset=notifier.asset)
-            one.add(service)
+            one = _alone(notifier, service)
             with guarded(permit):
                 result = one.notify(
                     body=message.body(body_format),
@@ -279,6 +286,23 @@ def deliver(
         else:
             failures.append(f"{result.status.name} via {_scheme(service)}{_redirect(result)}")
     return Outcome(not failures, "; ".join(failures) or None, frozenset(reached))
+
+
+def _alone(notifier: apprise.Apprise, service) -> apprise.Apprise:
+    """An Apprise object holding only this channel, to send through it and read its result."""
+    if isinstance(notifier, CheckedApprise):
+        return notifier.alone(service)
+    one = apprise.Apprise(asset=notifier.asset)
+    one.add(service)
+    return one
+
+
+def channels_of(notifier: apprise.Apprise, recipient: str) -> list:
+    """The channels of one recipient tag: from the checked notifier's tag index, or Apprise's
+    own search for any other notifier."""
+    if isinstance(notifier, CheckedApprise):
+        return notifier.channels_for(recipient)
+    return list(notifier.find(recipient, match_always=False))
 
 
 def _redirect(result: apprise.AppriseResult) -> str:
@@ -315,6 +339,16 @@ class Delivery:
         return frozenset(set.intersection(*(set(r.delivered_to) for r in self.rows)))
 
 
+@dataclass
+class Finished:
+    """A delivery whose send is over, waiting for the marker to record its rows."""
+
+    delivery: Delivery
+    outcome: Outcome
+    now: datetime | None
+    report: RelayReport
+
+
 class Relay:
     """Sends due outbox rows, one recipient at a time each and many recipients at once.
 
@@ -322,6 +356,11 @@ class Relay:
     way, or whose channels' pace (Apprise's `request_rate_per_sec`: 5.5 s for email, 0.2 s for
     WhatsApp) has not yet come round since its last send, is left for a later tick, and its rows
     join that tick's digest. So a slow or failing channel holds up only its own recipient.
+
+    Three kinds of work overlap: a tick claims the due rows in one UPDATE and reads what their
+    messages need in one query per table, and hands each delivery to the senders as soon as it
+    is rendered; eight sender threads send; one marker thread records finished sends, many to a
+    transaction. A recipient stays busy until its rows are recorded.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -329,10 +368,14 @@ class Relay:
         self.engine = engine_for(settings.resolved_database_url)
         self.key = channel_key(settings.resolved_secret_key())
         self.pool = ThreadPoolExecutor(max_workers=SENDERS, thread_name_prefix="relay")
-        self.busy: set[str] = set()  # recipients with a send under way
+        self.busy: set[str] = set()  # recipients with a send under way or not yet recorded
         self.next_send: dict[str, float] = {}  # recipient -> monotonic time its pace allows
-        self.in_flight: set[Future] = set()
+        self.active = 0  # deliveries handed to the senders and not yet recorded
         self.lock = threading.Lock()
+        self.settled = threading.Condition(self.lock)  # notified as deliveries are recorded
+        self.finished: queue.SimpleQueue[Finished | None] = queue.SimpleQueue()
+        self.marker = threading.Thread(target=self._mark_loop, name="relay-marker", daemon=True)
+        self.marker.start()
 
     def release_leases(self, now: datetime) -> None:
         """Rows a stopped relay left in `sending` go back to the queue."""
@@ -355,32 +398,28 @@ class Relay:
         catalog = _catalog(self.settings)
         with self.lock:
             blocked = self.busy | {r for r, at in self.next_send.items() if at > time.monotonic()}
-        deliveries = self._claim(catalog, referral_ids, moment, blocked, report)
-        if not deliveries:
-            return 0
-        notifier = _notifier(self.settings)
-        for delivery in deliveries:
+        notifier: apprise.Apprise | None = None
+        started = 0
+        for delivery in self._claim(catalog, referral_ids, moment, blocked, report):
+            if notifier is None:  # not `notifier or`: an Apprise object's truth counts channels
+                notifier = _notifier(self.settings)
             with self.lock:
                 self.busy.add(delivery.recipient)
-            future = self.pool.submit(self._send, notifier, delivery, now, report)
-            with self.lock:
-                self.in_flight.add(future)
-            future.add_done_callback(self._forget)
-        return len(deliveries)
+                self.active += 1
+            self.pool.submit(self._send, notifier, delivery, now, report)
+            started += 1
+        return started
 
     def wait(self) -> None:
-        """Wait for the sends under way."""
-        with self.lock:
-            pending = set(self.in_flight)
-        futures_wait(pending)
+        """Wait until the sends under way are over and recorded."""
+        with self.settled:
+            self.settled.wait_for(lambda: self.active == 0)
 
     def close(self) -> None:
-        """Let the sends under way finish, then stop the senders."""
+        """Let the sends under way finish and be recorded, then stop the senders and the marker."""
         self.pool.shutdown(wait=True)
-
-    def _forget(self, future: Future) -> None:
-        with self.lock:
-            self.in_flight.discard(future)
+        self.finished.put(None)
+        self.marker.join()
 
     def _claim(
         self,
@@ -389,9 +428,9 @@ class Relay:
         now: datetime,
         blocked: set[str],
         report: RelayReport,
-    ) -> list[Delivery]:
+    ) -> Iterator[Delivery]:
         """Claim the due rows of free recipients (and those due within the digest window) and
-        render one delivery per recipient."""
+        render one delivery per recipient, each given out as soon as it is rendered."""
         horizon = now + timedelta(seconds=self.settings.digest_window_seconds)
         with transaction(self.engine) as session:
             wanted: dict[str, list[int]] = defaultdict(list)
@@ -415,19 +454,19 @@ class Relay:
         with report.lock:
             report.skipped += report_skipped
         if not mine:
-            return []
+            return
         with Session(self.engine, expire_on_commit=False) as session:
             rows = session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(mine))).all()
             by_recipient: dict[str, list[OutboxMessage]] = defaultdict(list)
             for row in sorted(rows, key=lambda r: r.id or 0):
                 by_recipient[row.recipient].append(row)
-            preload(session, rows)
-            deliveries = [
-                self._render(session, catalog, recipient, group, now)
-                for recipient, group in by_recipient.items()
-            ]
-            session.expunge_all()  # the rows travel on to the senders, detached and unchanged
-        return deliveries
+            loaded = preload(session, rows)  # kept until every delivery is rendered
+            for recipient, group in by_recipient.items():
+                delivery = self._render(session, catalog, recipient, group, now)
+                for row in group:  # the rows travel on to a sender, detached and unchanged
+                    session.expunge(row)
+                yield delivery
+            del loaded
 
     def _render(
         self,
@@ -457,6 +496,7 @@ class Relay:
         now: datetime | None,
         report: RelayReport,
     ) -> None:
+        """Send one delivery and hand its outcome to the marker."""
         try:
             if delivery.rendered is None:
                 outcome = Outcome(False, delivery.error)
@@ -472,38 +512,105 @@ class Relay:
                     report.sends += 1
                 if outcome.delivered:
                     crash_point("after-send")  # the harness's window: sent, not yet marked
-            with transaction(self.engine) as session:
-                for row in delivery.rows:
-                    _record(session, row, outcome, now or utcnow(), self.settings, report)
         except Exception as exc:  # noqa: BLE001 - the lease returns the rows to the queue
             log.warning("relay send stopped: %s", exc.__class__.__name__)
             with report.lock:
                 report.errors.append(f"relay send stopped: {exc.__class__.__name__}")
+            self._settle([delivery])
+            return
         finally:
             pace = _pace(notifier, delivery.recipient)
             with self.lock:
-                self.busy.discard(delivery.recipient)
                 self.next_send[delivery.recipient] = time.monotonic() + pace
+        self.finished.put(Finished(delivery, outcome, now, report))
+
+    def _mark_loop(self) -> None:
+        """The marker: record finished sends, as many as have finished, in one transaction."""
+        while True:
+            first = self.finished.get()
+            if first is None:
+                return
+            batch, stop = [first], False
+            linger = time.monotonic() + MARK_LINGER
+            while len(batch) < MARK_BATCH:
+                try:
+                    more = self.finished.get(timeout=max(0.0, linger - time.monotonic()))
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                batch.append(more)
+            self._mark(batch)
+            if stop:
+                return
+
+    def _mark(self, batch: list[Finished]) -> None:
+        """Record each row of these finished sends: its own delivery, attempt and error."""
+        try:
+            with transaction(self.engine) as session:
+                moment = utcnow()
+                statuses = [
+                    [
+                        mark(
+                            session,
+                            message=row,
+                            outcome=done.outcome,
+                            now=done.now or moment,
+                            settings=self.settings,
+                        )
+                        for row in done.delivery.rows
+                    ]
+                    for done in batch
+                ]
+            for done, marked in zip(batch, statuses, strict=True):
+                for row, status in zip(done.delivery.rows, marked, strict=True):
+                    _count(done.report, row, done.outcome, status)
+        except Exception as exc:  # noqa: BLE001 - unrecorded: the leases return the rows
+            log.warning("relay could not record sends: %s", exc.__class__.__name__)
+            for done in batch:
+                with done.report.lock:
+                    done.report.errors.append(
+                        f"relay could not record a send: {exc.__class__.__name__}"
+                    )
+        finally:
+            self._settle([done.delivery for done in batch])
+
+    def _settle(self, deliveries: list[Delivery]) -> None:
+        """These deliveries are over: their recipients are free again."""
+        with self.settled:
+            for delivery in deliveries:
+                self.busy.discard(delivery.recipient)
+                self.active -= 1
+            self.settled.notify_all()
 
 
 def _pace(notifier: apprise.Apprise, recipient: str) -> float:
     """The longest pause Apprise keeps between two sends through one of the recipient's
     channels (`request_rate_per_sec`, in seconds)."""
     try:
-        services = list(notifier.find(recipient, match_always=False))
+        services = channels_of(notifier, recipient)
     except Exception:  # noqa: BLE001 - no pace known: no pause
         return 0.0
     return max((float(getattr(s, "request_rate_per_sec", 0) or 0) for s in services), default=0.0)
 
 
-def preload(session: Session, rows: list[OutboxMessage]) -> None:
+def preload(session: Session, rows: list[OutboxMessage]) -> list[Referral | Step]:
     """Load the referrals and steps of these rows in two queries: rendering then finds them in
-    the session instead of asking for each."""
+    the session instead of asking for each.
+
+    The caller keeps the list while it renders: the session's identity map holds its objects
+    only weakly, so objects nobody refers to are gone again, and `session.get` would read each
+    one from the database after all.
+    """
     referral_ids = {r.referral_id for r in rows}
     step_ids = {r.step_id for r in rows if r.step_id is not None}
-    session.exec(select(Referral).where(col(Referral.id).in_(referral_ids))).all()
+    loaded: list[Referral | Step] = list(
+        session.exec(select(Referral).where(col(Referral.id).in_(referral_ids))).all()
+    )
     if step_ids:
-        session.exec(select(Step).where(col(Step.id).in_(step_ids))).all()
+        loaded += session.exec(select(Step).where(col(Step.id).in_(step_ids))).all()
+    return loaded
 
 
 def relay_now(
@@ -606,15 +713,10 @@ def _notifier(settings: Settings) -> apprise.Apprise:
         return _notifiers[key]
 
 
-def _record(
-    session: Session,
-    message: OutboxMessage,
-    outcome: Outcome,
-    now: datetime,
-    settings: Settings,
-    report: RelayReport,
+def _count(
+    report: RelayReport, message: OutboxMessage, outcome: Outcome, status: OutboxStatus | None
 ) -> None:
-    status = mark(session, message=message, outcome=outcome, now=now, settings=settings)
+    """Count one recorded row in the report (ids and reasons only)."""
     with report.lock:
         if status == OutboxStatus.sent:
             report.sent += 1
@@ -643,7 +745,7 @@ def run_relay(settings: Settings, stop: threading.Event) -> None:
                 log.warning("relay tick stopped: %s", exc.__class__.__name__)
             stop.wait(
                 min(settings.relay_interval_seconds, 1.0)
-                if relay.in_flight
+                if relay.active
                 else settings.relay_interval_seconds
             )
     finally:
