@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import getpass
 from datetime import timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cli.context import JsonFlag, context, emit
-from cli.views import aligned, district_time
-from models.access import (
-    AccessGrant,
-    GrantKind,
-    issue_grant,
-    issue_link,
-    list_grants,
-    revoke_grant,
-    withdraw_links,
-)
-from models.clock import utcnow
-from models.deadline import zone_abbreviation
-from models.errors import BadInput
+
+if TYPE_CHECKING:
+    from models.access import AccessGrant
+
 
 access_app = typer.Typer(
     help="Sign-in tokens for the web inbox (agency focal points, coordinators) and inbox links.",
@@ -83,6 +74,11 @@ def access_issue(
     Example: rujukan access issue --coordinator coordinator-1
     Example: rujukan access issue --manager sekretariat-gugus-tugas
     """
+    from cli.views import district_time
+    from models.access import GrantKind, issue_grant
+    from models.clock import utcnow
+    from models.errors import BadInput
+
     if sum(option is not None for option in (agency, coordinator, manager)) != 1:
         raise BadInput("give exactly one of --agency SLUG, --coordinator NAME or --manager NAME")
     ctx = context()
@@ -129,6 +125,9 @@ def access_revoke(
 
     Example: rujukan access revoke 3
     """
+    from models.access import revoke_grant
+    from models.clock import utcnow
+
     ctx = context()
     with ctx.transaction() as session:
         grant = revoke_grant(session, grant_id=grant_id, revoked_by=_operator(by), now=utcnow())
@@ -149,6 +148,10 @@ def access_withdraw_links(
 
     Example: rujukan access withdraw-links --agency dinsos --by coordinator-1
     """
+    from cli.views import district_time
+    from models.access import withdraw_links
+    from models.clock import utcnow
+
     ctx = context()
     with ctx.transaction() as session:
         cutoff = withdraw_links(
@@ -168,6 +171,9 @@ def access_list(as_json: JsonFlag = False) -> None:
 
     Example: rujukan access list --json
     """
+    from models.access import list_grants
+    from models.clock import utcnow
+
     ctx = context()
     now = utcnow()
     with ctx.transaction() as session:
@@ -177,6 +183,9 @@ def access_list(as_json: JsonFlag = False) -> None:
 
 def grants_text(rows: list[dict], tz: str) -> str:
     """Grants as an aligned table, times in the district's zone `tz`."""
+    from cli.views import aligned, district_time
+    from models.deadline import zone_abbreviation
+
     if not rows:
         return "no access grants"
     zone = zone_abbreviation(tz)
@@ -211,6 +220,10 @@ def access_link(
 
     Example: rujukan access link --agency dinsos --days 7
     """
+    from cli.views import district_time
+    from models.access import issue_link
+    from models.clock import utcnow
+
     ctx = context()
     lifetime = days if days is not None else ctx.settings.link_lifetime_days
     now = utcnow()

@@ -9,9 +9,6 @@ from typing import Annotated
 import typer
 
 from cli.context import JsonFlag, emit
-from models.database import backup_database
-from models.errors import BadInput
-from models.settings import get_settings
 
 
 def backup(
@@ -25,6 +22,10 @@ def backup(
 
     Example: rujukan backup /srv/backup/rujukan-2026-11-29.dump
     """
+    from models.database import backup_database
+    from models.errors import BadInput
+    from models.settings import get_settings
+
     settings = get_settings()
     try:
         kind = backup_database(settings.resolved_database_url, target.absolute())

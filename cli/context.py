@@ -1,4 +1,11 @@
-"""What every command needs: settings, the case database, the catalog, output and errors."""
+"""What every command needs: settings, the case database, the catalog, output and errors.
+
+The command line starts light: a module under cli/ imports at its top only typer, the standard
+library, cli.context and models.codes (the codes its help texts list). The engine (sqlmodel,
+models.*, flows.*, notifications.*, Prefect, Apprise, matplotlib, uvicorn) is imported inside the
+function that uses it, so `rujukan --help` loads typer alone and a command loads what it runs.
+tests/core/test_cli_imports.py holds the line (docs/architecture.md, "The command line").
+"""
 
 from __future__ import annotations
 
@@ -9,21 +16,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
-from flows.wake import after_commit, relay_running
-from models.access import HOLDER
-from models.actions import Actor, record_refusal
-from models.catalog import Catalog, load_catalog
-from models.clock import utcnow
-from models.database import engine_for, transaction
-from models.errors import BadInput, RujukanError
-from models.seal import Sealer
-from models.settings import Settings, get_settings
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlmodel import Session
+
+    from models.actions import Actor
+    from models.catalog import Catalog
+    from models.errors import BadInput
+    from models.seal import Sealer
+    from models.settings import Settings
 
 
 @dataclass
@@ -34,19 +39,27 @@ class Context:
 
     @cached_property
     def engine(self) -> Engine:
+        from models.database import engine_for
+
         return engine_for(self.settings.resolved_database_url)
 
     @cached_property
     def catalog(self) -> Catalog:
+        from models.catalog import load_catalog
+
         return load_catalog(self.settings)
 
     @cached_property
     def sealer(self) -> Sealer:
+        from models.seal import Sealer
+
         return Sealer.for_settings(self.settings)
 
     def after_commit(self, referral_ids: list[int | None]) -> None:
         """Send what the change queued (within the send budget) and say on stderr how many
         messages went and how many wait for the relay, warning when none runs."""
+        from flows.wake import after_commit, relay_running
+
         report = after_commit(self.settings, referral_ids)
         if report is None or not (report.sent or report.waiting or report.failed):
             return
@@ -64,6 +77,8 @@ class Context:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
+        from models.database import transaction
+
         with transaction(self.engine) as session:
             yield session
 
@@ -76,6 +91,8 @@ class Context:
         The action's own writes are rolled back; the audit entry is written in a transaction
         of its own, as the web app does, so every attempt leaves a row.
         """
+        from models.errors import BadInput
+
         try:
             with self.transaction() as session:
                 yield session
@@ -92,6 +109,9 @@ class Context:
         step: str | None = None,
     ) -> None:
         """Write one 'refused' audit entry in a transaction of its own."""
+        from models.actions import record_refusal
+        from models.clock import utcnow
+
         with self.transaction() as session:
             record_refusal(
                 session,
@@ -108,6 +128,9 @@ class Context:
         """The actor as the audit trail may keep it. A refused attempt may carry anything typed
         into --agency or --by (a person's name in the wrong field): only a known agency and a
         name fit for the trail are kept."""
+        from models.access import HOLDER
+        from models.actions import Actor
+
         name = actor.name if HOLDER.fullmatch(actor.name or "") else ""
         if actor.kind == "agency":
             agency = actor.agency if actor.agency in self.catalog.directory else "(unknown)"
@@ -117,6 +140,8 @@ class Context:
 
 def context() -> Context:
     """The context of the running command."""
+    from models.settings import get_settings
+
     return Context(get_settings())
 
 
@@ -136,13 +161,13 @@ def run(app: typer.Typer, args: list[str] | None = None) -> None:
     line and exit 2 (bad input) or 1 (other), usage errors exit 2 without repeating the input."""
     try:
         code = app(args=args, prog_name="rujukan", standalone_mode=False)
-    except RujukanError as exc:
-        typer.echo(f"{'note' if exc.exit_code == 0 else 'error'}: {exc}", err=True)
-        sys.exit(exc.exit_code)
     except typer.Abort:
         typer.echo("aborted", err=True)
         sys.exit(1)
     except Exception as exc:
+        if _is_domain_error(exc):
+            typer.echo(f"{'note' if exc.exit_code == 0 else 'error'}: {exc}", err=True)
+            sys.exit(exc.exit_code)
         if _is_a(exc, "NoArgsIsHelpError"):
             exc.show()  # the help text: nothing typed in it
             sys.exit(exc.exit_code)
@@ -154,6 +179,13 @@ def run(app: typer.Typer, args: list[str] | None = None) -> None:
         typer.echo(f"error: {usage_problem(exc)}", err=True)
         sys.exit(exc.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _is_domain_error(exc: Exception) -> bool:
+    """True for a RujukanError. models.errors is looked up only if it was loaded: an error
+    raised before any engine module was imported (a usage error) cannot be one."""
+    errors = sys.modules.get("models.errors")
+    return errors is not None and isinstance(exc, errors.RujukanError)
 
 
 def usage_problem(exc: Exception) -> str:

@@ -9,10 +9,6 @@ from typing import Annotated
 import typer
 
 from cli.context import JsonFlag, context, emit
-from models.clock import utcnow
-from models.keyring import key_id, reseal, rotate_secret_key
-from models.seal import Sealer
-from models.settings import get_settings
 
 keys_app = typer.Typer(
     help="The secret key: rotate it, re-seal personal data with the current key.",
@@ -27,6 +23,10 @@ def _operator(by: str | None) -> str:
 
 
 def _reseal(by: str | None) -> dict:
+    from models.clock import utcnow
+    from models.keyring import key_id, reseal
+    from models.seal import Sealer
+
     ctx = context()
     sealer = Sealer.for_settings(ctx.settings)
     current = ctx.settings.resolved_secret_key()
@@ -51,6 +51,10 @@ def keys_rotate(
 
     Example: rujukan keys rotate --reseal
     """
+    from models.clock import utcnow
+    from models.keyring import rotate_secret_key
+    from models.settings import get_settings
+
     ctx = context()
     with ctx.transaction() as session:
         new = rotate_secret_key(session, ctx.settings, actor=_operator(by), now=utcnow())

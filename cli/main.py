@@ -1,47 +1,27 @@
-"""`rujukan`: launch referrals, act on steps, inspect pathways, agencies and overdue steps."""
+"""`rujukan`: launch referrals, act on steps, inspect pathways, agencies and overdue steps.
+
+Every command imports the engine in its body, not here: `rujukan --help` and a command's own
+`--help` load typer alone (cli/context.py says how; tests/core/test_cli_imports.py checks it).
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlmodel import col, select
 
 from cli.access_commands import access_app
 from cli.context import JsonFlag, context, emit, run
-from cli.views import referral_timeline, step_row, steps_text, timeline_text
-from models.actions import (
-    Actor,
-    accept_step,
-    add_consent,
-    cancel_referral,
-    cancel_step,
-    complete_step,
-    decide_extension,
-    decline_step,
-    find_referral,
-    launch_many,
-    load_step,
-    request_extension,
-    reroute_step,
-)
-from models.audit import chain_head, verify_chain
-from models.catalog import register_pathways, template_names
-from models.clock import parse_moment, utcnow
-from models.database import migrate
-from models.directory import load_directory
-from models.errors import BadInput
-from models.intake import Intake, read_intake_file, read_intakes
-from models.pathway import load_pathway_file
-from models.referral import Referral
-from models.seal import ensure_secret_key
-from models.settings import record_settings, restrict_umask
-from models.step import Step, StepStatus
-from models.sweep import open_steps_due_by
-from models.vocabulary import CancelCode, DeclineCode, ExtensionCode, OutcomeCode, all_codes
-from notifications.channels import ensure_demo_config
+from models.codes import CancelCode, DeclineCode, ExtensionCode, OutcomeCode, StepStatus
+from models.private import restrict_umask
+
+if TYPE_CHECKING:
+    from cli.context import Context
+    from models.actions import Actor
+    from models.intake import Intake
+    from models.step import Step
 
 app = typer.Typer(
     help="Rujukan: interagency referral of trafficking victims. Every listing takes --json.",
@@ -92,6 +72,13 @@ def init(as_json: JsonFlag = False) -> None:
 
     Example: rujukan init
     """
+    from models.catalog import register_pathways
+    from models.clock import utcnow
+    from models.database import migrate
+    from models.seal import ensure_secret_key
+    from models.settings import record_settings
+    from notifications.channels import ensure_demo_config
+
     ctx = context()
     secure_home(ctx.settings)
     migrate(ctx.settings.resolved_database_url)
@@ -217,6 +204,11 @@ def pathways_validate(
 
     Example: rujukan pathways validate pathways/tppo-anak.yaml
     """
+    from models.catalog import template_names
+    from models.directory import load_directory
+    from models.errors import BadInput
+    from models.pathway import load_pathway_file
+
     settings = context().settings
     directory = load_directory(settings.agencies_file)
     paths = files or sorted(settings.pathways_dir.glob("*.yaml"))
@@ -246,6 +238,8 @@ def codes(as_json: JsonFlag = False) -> None:
 
     Example: rujukan codes --json
     """
+    from models.vocabulary import all_codes
+
     data = all_codes()
     emit(
         data,
@@ -271,6 +265,13 @@ def launch_cmd(
 
     Example: rujukan launch --intake examples/intake.json --json
     """
+    from sqlmodel import col, select
+
+    from models.actions import Actor, launch_many
+    from models.clock import utcnow
+    from models.errors import BadInput
+    from models.step import Step
+
     if (intake is None) == (batch is None):
         raise BadInput("give exactly one of --intake FILE or --batch FILE.jsonl")
     ctx = context()
@@ -324,6 +325,8 @@ def launch_cmd(
 
 def _intakes_from(intake: Path | None, batch: Path | None) -> list[Intake]:
     """The intakes of --intake (a file or '-' for stdin) or of --batch (JSON Lines)."""
+    from models.intake import read_intake_file, read_intakes
+
     if batch is not None:
         return read_intake_file(batch, "--batch", lines=True)
     assert intake is not None
@@ -341,6 +344,9 @@ def referral_show(reference: str, as_json: JsonFlag = False) -> None:
 
     Example: rujukan referral show RJK-7QK2-M9
     """
+    from cli.views import referral_timeline, timeline_text
+    from models.actions import find_referral
+
     ctx = context()
     with ctx.transaction() as session:
         data = referral_timeline(session, find_referral(session, reference), ctx.catalog)
@@ -357,6 +363,9 @@ def referral_cancel(
 
     Example: rujukan referral cancel RJK-7QK2-M9 --reason victim-moved --by coordinator-1
     """
+    from models.actions import Actor, cancel_referral, find_referral
+    from models.clock import utcnow
+
     ctx, actor = context(), Actor("coordinator", by)
     with ctx.acting("cancel-referral", actor, reference) as session:
         referral = cancel_referral(
@@ -383,6 +392,14 @@ def steps(
 
     Example: rujukan steps --agency dinsos --overdue --at 2026-12-01T17:00+07:00 --json
     """
+    from sqlmodel import select
+
+    from cli.views import step_row, steps_text
+    from models.clock import parse_moment, utcnow
+    from models.referral import Referral
+    from models.step import Step
+    from models.sweep import open_steps_due_by
+
     ctx = context()
     if agency:
         ctx.catalog.agency(agency)
@@ -420,10 +437,12 @@ ByOpt = Annotated[
 
 
 def _agency_actor(agency: str, by: str | None) -> Actor:
+    from models.actions import Actor
+
     return Actor("agency", by or "", agency)
 
 
-def _step_done(ctx, step: Step, verb: str) -> None:
+def _step_done(ctx: Context, step: Step, verb: str) -> None:
     ctx.after_commit([step.referral_id])
     typer.echo(f"{verb}: step {step.ref} ({step.agency}) is now {step.status.value}")
 
@@ -434,6 +453,9 @@ def step_accept(reference: Ref, step: StepKey, agency: AgencyOpt, by: ByOpt = No
 
     Example: rujukan step accept RJK-7QK2-M9 identifikasi --agency polres-ppa --by ani
     """
+    from models.actions import accept_step, load_step
+    from models.clock import utcnow
+
     ctx, actor = context(), _agency_actor(agency, by)
     with ctx.acting("accept", actor, reference, step) as session:
         row = load_step(session=session, reference=reference, step_ref=step, agency=agency)
@@ -455,6 +477,9 @@ def step_decline(
 
     Example: rujukan step decline RJK-7QK2-M9 rumah-aman --agency dinsos --reason no-capacity
     """
+    from models.actions import decline_step, load_step
+    from models.clock import utcnow
+
     ctx, actor = context(), _agency_actor(agency, by)
     with ctx.acting("decline", actor, reference, step) as session:
         row = load_step(session=session, reference=reference, step_ref=step, agency=agency)
@@ -476,6 +501,9 @@ def step_complete(
 
     Example: rujukan step complete RJK-7QK2-M9 identifikasi --agency polres-ppa --outcome served
     """
+    from models.actions import complete_step, load_step
+    from models.clock import utcnow
+
     ctx, actor = context(), _agency_actor(agency, by)
     with ctx.acting("complete", actor, reference, step) as session:
         row = load_step(session=session, reference=reference, step_ref=step, agency=agency)
@@ -502,6 +530,9 @@ def step_request_extension(
     Example: rujukan step request-extension RJK-7QK2-M9 psikososial --agency psikolog
     --until 2026-12-10T17:00+07:00 --reason victim-unavailable
     """
+    from models.actions import load_step, request_extension
+    from models.clock import parse_moment, utcnow
+
     ctx, actor = context(), _agency_actor(agency, by)
     with ctx.acting("request-extension", actor, reference, step) as session:
         moment = parse_moment(until, "--until")
@@ -532,6 +563,9 @@ def step_decide_extension(
     Example: rujukan step decide-extension RJK-7QK2-M9 psikososial --approve --by coordinator-1
     Example: rujukan step decide-extension RJK-7QK2-M9 psikososial --refuse --by coordinator-1
     """
+    from models.actions import Actor, decide_extension, load_step
+    from models.clock import parse_moment, utcnow
+
     ctx, actor = context(), Actor("coordinator", by)
     with ctx.acting("decide-extension", actor, reference, step) as session:
         moment = parse_moment(until, "--until") if until else None
@@ -553,6 +587,9 @@ def step_reroute(
 
     Example: rujukan step reroute RJK-7QK2-M9 rumah-aman --to ngo --by coordinator-1
     """
+    from models.actions import Actor, load_step, reroute_step
+    from models.clock import utcnow
+
     ctx, actor = context(), Actor("coordinator", by)
     with ctx.acting("reroute", actor, reference, step) as session:
         row = load_step(session=session, reference=reference, step_ref=step)
@@ -575,6 +612,9 @@ def step_cancel(
     Example: rujukan step cancel RJK-7QK2-M9 bantuan-hukum --reason handled-elsewhere
     --by coordinator-1
     """
+    from models.actions import Actor, cancel_step, load_step
+    from models.clock import utcnow
+
     ctx, actor = context(), Actor("coordinator", by)
     with ctx.acting("cancel-step", actor, reference, step) as session:
         row = load_step(session=session, reference=reference, step_ref=step)
@@ -595,6 +635,9 @@ def consent_add(
 
     Example: rujukan consent add RJK-7QK2-M9 --agency ngo --by coordinator-1
     """
+    from models.actions import Actor, add_consent, find_referral
+    from models.clock import utcnow
+
     ctx, actor = context(), Actor("coordinator", by)
     with ctx.acting("add-consent", actor, reference) as session:
         add_consent(
@@ -622,6 +665,8 @@ def audit_verify(
     Example: rujukan audit verify
     Example: rujukan audit verify --anchor 120:3f9a...e1
     """
+    from models.audit import chain_head, verify_chain
+
     with context().transaction() as session:
         breaks = verify_chain(session, anchor=anchor)
         head = chain_head(session)

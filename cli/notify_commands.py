@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlmodel import col, select
 
 from cli.context import JsonFlag, context, emit
-from models.clock import utcnow
-from models.errors import BadInput
-from models.outbox import OutboxMessage, OutboxStatus, retry_messages
-from models.referral import Referral
-from notifications.channels import channel_summary, check_channels
-from notifications.relay import relay_now
+
+if TYPE_CHECKING:
+    from models.outbox import OutboxMessage
+
 
 channels_app = typer.Typer(help="Agency channels (the Apprise config).", no_args_is_help=True)
 outbox_app = typer.Typer(
@@ -28,6 +25,8 @@ def channels_check(as_json: JsonFlag = False) -> None:
 
     Example: rujukan channels check --json
     """
+    from notifications.channels import channel_summary, check_channels
+
     ctx = context()
     problems = check_channels(ctx.settings, ctx.catalog.directory)
     result = {
@@ -92,6 +91,12 @@ def outbox_list(status: StatusOpt = None, limit: LimitOpt = 100, as_json: JsonFl
 
     Example: rujukan outbox list --status dead --json
     """
+    from sqlmodel import col, select
+
+    from models.errors import BadInput
+    from models.outbox import OutboxMessage, OutboxStatus
+    from models.referral import Referral
+
     if status is not None:
         try:
             wanted = [OutboxStatus(status)]
@@ -137,6 +142,11 @@ def outbox_retry(
     Example: rujukan outbox retry 42
     Example: rujukan outbox retry --all-dead
     """
+    from models.clock import utcnow
+    from models.errors import BadInput
+    from models.outbox import retry_messages
+    from notifications.relay import relay_now
+
     if (message_id is None) == (not all_dead):
         raise BadInput("give one message id, or --all-dead")
     ctx = context()

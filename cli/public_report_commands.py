@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlmodel import select
 
 from cli.context import JsonFlag, context, emit
-from flows.wake import after_commit
-from models.actions import Actor, find_referral
-from models.clock import utcnow
-from models.errors import BadInput
-from models.intake import read_intake_file
-from models.public_report import (
-    PublicReport,
-    ask_reporter,
-    close_report,
-    forward_report,
-    launch_from_report,
-    messages_of,
-    open_report,
-    report_of,
-    report_status,
-    report_steps,
-)
-from models.referral import Referral
-from models.vocabulary import ReportCloseCode
+from models.codes import ReportCloseCode
+
+if TYPE_CHECKING:
+    from models.public_report import PublicReport
+
 
 reports_app = typer.Typer(
     help="Public reports (from /lapor or the webhook): list them and triage them.",
@@ -38,6 +23,9 @@ ByOpt = Annotated[str, typer.Option(help="The coordinator who acts.")]
 
 
 def _row(session, report: PublicReport) -> dict:
+    from models.public_report import report_status, report_steps
+    from models.referral import Referral
+
     referral = session.get(Referral, report.referral_id)
     assert referral is not None
     return {
@@ -89,6 +77,10 @@ def reports_list(
 
     Example: rujukan reports list --json
     """
+    from sqlmodel import select
+
+    from models.public_report import PublicReport
+
     ctx = context()
     query = select(PublicReport).order_by(PublicReport.id.desc())  # type: ignore[union-attr]
     if not all_reports:
@@ -104,6 +96,10 @@ def reports_show(reference: Ref, by: ByOpt, as_json: JsonFlag = False) -> None:
 
     Example: rujukan reports show RJK-7QK2-M9 --by coordinator-1
     """
+    from models.actions import Actor, find_referral
+    from models.clock import utcnow
+    from models.public_report import messages_of, open_report, report_of
+
     ctx = context()
     actor = Actor("coordinator", by)
     with ctx.acting("report-show", actor, reference) as session:
@@ -144,6 +140,11 @@ def reports_ask(
 
     Example: rujukan reports ask RJK-7QK2-M9 --question "Where is the house?" --by coordinator-1
     """
+    from flows.wake import after_commit
+    from models.actions import Actor, find_referral
+    from models.clock import utcnow
+    from models.public_report import ask_reporter
+
     ctx, actor = context(), Actor("coordinator", by)
     with ctx.acting("report-ask", actor, reference) as session:
         referral = find_referral(session, reference)
@@ -165,6 +166,11 @@ def reports_forward(
 
     Example: rujukan reports forward RJK-7QK2-M9 --to polres-ppa --by coordinator-1
     """
+    from flows.wake import after_commit
+    from models.actions import Actor, find_referral
+    from models.clock import utcnow
+    from models.public_report import forward_report
+
     ctx, actor = context(), Actor("coordinator", by)
     with ctx.acting("report-forward", actor, reference) as session:
         referral = find_referral(session, reference)
@@ -186,6 +192,13 @@ def reports_launch(
 
     Example: rujukan reports launch RJK-7QK2-M9 --intake examples/intake.json
     """
+    from flows.wake import after_commit
+    from models.actions import Actor, find_referral
+    from models.clock import utcnow
+    from models.errors import BadInput
+    from models.intake import read_intake_file
+    from models.public_report import launch_from_report
+
     ctx = context()
     operator = Actor("coordinator", "")
     try:
@@ -215,6 +228,11 @@ def reports_close(
 
     Example: rujukan reports close RJK-7QK2-M9 --reason duplicate --by coordinator-1
     """
+    from flows.wake import after_commit
+    from models.actions import Actor, find_referral
+    from models.clock import utcnow
+    from models.public_report import close_report
+
     ctx, actor = context(), Actor("coordinator", by)
     with ctx.acting("report-close", actor, reference) as session:
         referral = find_referral(session, reference)

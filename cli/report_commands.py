@@ -11,12 +11,7 @@ from typing import Annotated
 import typer
 
 from cli.context import context
-from models.clock import utcnow
-from models.errors import BadInput
-from models.report import compute_report, parse_period, publish
-from models.report_output import render
-from models.simfoni import case_records, records_csv, records_xlsx
-from models.vocabulary import DEFAULT_LOCALE
+from models.codes import DEFAULT_LOCALE
 
 
 class ReportFormat(StrEnum):
@@ -69,6 +64,12 @@ def report(
     Example: rujukan report --period 2026-Q4 --format html --output laporan-2026-Q4.html
     Example: rujukan report --period 2026 --cases --format xlsx --output simfoni-2026.xlsx
     """
+    from models.clock import utcnow
+    from models.errors import BadInput
+    from models.report import compute_report, parse_period, publish
+    from models.report_output import render
+    from models.simfoni import case_records, records_csv, records_xlsx
+
     ctx = context()
     now = utcnow()
     chosen = parse_period(period, ctx.settings.timezone)

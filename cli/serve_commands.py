@@ -10,44 +10,21 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cli.context import JsonFlag
-from flows.server import (
-    check_bind_address,
-    is_healthy,
-    own_api_url,
-    prefect_at,
-    reachable_api,
-    server_environment,
-    serving_file,
-    start_server,
-    start_services,
-    wait_until_healthy,
-)
-from models.catalog import load_catalog, register_pathways
-from models.clock import utcnow
-from models.database import engine_for, migrate, schema_is_current, transaction
-from models.errors import BadInput
-from models.seal import ensure_secret_key
-from models.settings import (
-    PRIVATE_UMASK,
-    PROJECT_ROOT,
-    Settings,
-    get_settings,
-    make_private_dir,
-    open_private,
-    record_settings,
-    restrict_umask,
-    tighten_home,
-)
+
+if TYPE_CHECKING:
+    from models.settings import Settings
 
 
 def secure_home(settings: Settings) -> list[Path]:
     """Make the home owner-only (a home of an older version was 0755 with 0644 files), and say
     on stderr what was tightened."""
+    from models.settings import restrict_umask, tighten_home
+
     restrict_umask()  # before anything is written: serve's children inherit it
     changed = tighten_home(settings)
     if changed:
@@ -85,6 +62,8 @@ def prepare_prefect(
     and `rujukan init` creates the automation once. Without `catch_up` only the automation: the
     all-in-one serve's sweeper catches up behind its ready line.
     """
+    from flows.server import prefect_at, reachable_api
+
     url = reachable_api(settings)
     if url is None:
         return {"prefect": "not reachable"}
@@ -110,6 +89,9 @@ def sweep(as_json: JsonFlag = False) -> None:
 
     Example: rujukan sweep --json
     """
+    from flows.server import prefect_at, reachable_api
+    from models.settings import get_settings
+
     settings = get_settings()
     url = reachable_api(settings)
     if url is not None:
@@ -140,6 +122,8 @@ PARTS = ("api", "services", "worker", "inbox", "relay")
 
 def parse_parts(only: str) -> frozenset[str]:
     """The parts named by --only (comma-separated), or BadInput saying which exist."""
+    from models.errors import BadInput
+
     names = frozenset(name.strip() for name in only.split(",") if name.strip())
     unknown = sorted(names - set(PARTS))
     if not names or unknown:
@@ -152,6 +136,8 @@ def parse_parts(only: str) -> frozenset[str]:
 
 def _start_runner(env: dict[str, str], logs: Path, *args: str) -> subprocess.Popen:
     """The flow runner: serves the referral and deadline-sweep deployments (flows.deployments)."""
+    from models.settings import PRIVATE_UMASK, PROJECT_ROOT, open_private
+
     env = {**env, "PREFECT_RUNNER_POLL_FREQUENCY": "5"}  # a Resume is picked up within 5 s
     with open_private(logs / "prefect-runner.log", "ab") as runner_log:
         return subprocess.Popen(
@@ -168,6 +154,8 @@ def _start_runner(env: dict[str, str], logs: Path, *args: str) -> subprocess.Pop
 
 def _start_web(settings: Settings):
     """Start the web inbox in a thread if web/app.py exists; return the uvicorn server or None."""
+    from models.settings import PROJECT_ROOT
+
     if not (PROJECT_ROOT / "web" / "app.py").exists():
         return None
     import uvicorn  # noqa: PLC0415
@@ -245,6 +233,23 @@ def serve(
     Example: rujukan serve --demo
     Example: rujukan serve --only worker,relay
     """
+    from flows.server import (
+        check_bind_address,
+        is_healthy,
+        own_api_url,
+        prefect_at,
+        server_environment,
+        serving_file,
+        start_server,
+        wait_until_healthy,
+    )
+    from models.catalog import load_catalog, register_pathways
+    from models.clock import utcnow
+    from models.database import engine_for, migrate, transaction
+    from models.errors import BadInput
+    from models.seal import ensure_secret_key
+    from models.settings import get_settings, make_private_dir, open_private, record_settings
+
     settings = get_settings()
     if only is not None:
         if demo:
@@ -374,6 +379,21 @@ def serve_parts(settings: Settings, parts: frozenset[str]) -> None:
     Nothing is migrated or created here: `rujukan init` does that once for all hosts. A part
     that talks to Prefect without running its API finds it at PREFECT_API_URL.
     """
+    from flows.server import (
+        check_bind_address,
+        is_healthy,
+        own_api_url,
+        prefect_at,
+        server_environment,
+        serving_file,
+        start_server,
+        start_services,
+        wait_until_healthy,
+    )
+    from models.database import schema_is_current
+    from models.errors import BadInput
+    from models.settings import make_private_dir, open_private
+
     secure_home(settings)
     settings.resolved_secret_key()  # every host needs the key: SealError says how to give it
     if parts - {"api", "services"} and not schema_is_current(settings.resolved_database_url):

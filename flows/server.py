@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
 from models.errors import BadInput
 from models.settings import PRIVATE_UMASK, Settings, make_private_dir, open_private
 
@@ -67,6 +65,9 @@ def _auth(settings: Settings) -> tuple[str, str] | None:
 
 def is_healthy(url: str, settings: Settings, timeout: float = 0.5) -> bool:
     """True if the Prefect API at `url` answers its health check within `timeout` seconds."""
+    # httpx loads here, not with this module: a command with no Prefect configured never asks.
+    import httpx  # noqa: PLC0415
+
     try:
         response = httpx.get(f"{url.rstrip('/')}/health", timeout=timeout, auth=_auth(settings))
     except httpx.HTTPError:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from sqlmodel import Session, col, select
+
 from flows.server import prefect_at, reachable_api, serving
+from models.clock import utcnow
+from models.database import engine_for
+from models.outbox import OutboxMessage, OutboxStatus
 from models.settings import Settings
 
 if TYPE_CHECKING:
@@ -28,15 +33,17 @@ def after_commit(settings: Settings, referral_ids: list[int | None]) -> RelayRep
     relay's timer, and a wake-up is a signal, not data (if Prefect is down or slow, the deadline
     sweep's catch-up repairs the view). The one health check comes before Prefect is imported:
     with no server up, a command pays nothing for it. Returns what the sending did (None if it
-    could not start).
+    could not start, or if these referrals had nothing to send).
     """
-    # Apprise and Prefect take seconds to import: a command that changed nothing never pays.
-    from notifications.relay import relay_now  # noqa: PLC0415
-
     ids = [i for i in referral_ids if i is not None]
     report = None
     try:
-        report = relay_now(settings, referral_ids=ids, budget=settings.send_budget_seconds)
+        if ids and _queued(settings, ids):
+            # Apprise takes a good part of a second to import and load its plugins: a change
+            # that queued no message (an acceptance) never pays for it.
+            from notifications.relay import relay_now  # noqa: PLC0415
+
+            report = relay_now(settings, referral_ids=ids, budget=settings.send_budget_seconds)
         if not ids or len(ids) > WAKE_LIMIT or following(settings):
             return report
         url = reachable_api(settings)
@@ -61,6 +68,22 @@ def following(settings: Settings) -> bool:
     within seconds of a change (flows.sweep.run_sweeper): then no other process writes a view."""
     data = serving(settings)
     return bool(data and data.get("sweeper"))
+
+
+def _queued(settings: Settings, referral_ids: list[int]) -> bool:
+    """True if these referrals have a message `relay_now` would send now: pending or failed and
+    due, or left in `sending` past its lease (the relay puts it back first). One query, no
+    Apprise."""
+    now = utcnow()
+    waiting = col(OutboxMessage.status).in_([OutboxStatus.pending, OutboxStatus.failed]) & (
+        OutboxMessage.next_attempt_at <= now
+    )
+    stale = (OutboxMessage.status == OutboxStatus.sending) & (col(OutboxMessage.lease_until) < now)
+    query = select(OutboxMessage.id).where(
+        col(OutboxMessage.referral_id).in_(referral_ids), waiting | stale
+    )
+    with Session(engine_for(settings.resolved_database_url)) as session:
+        return session.exec(query.limit(1)).first() is not None
 
 
 def relay_running(settings: Settings) -> bool:

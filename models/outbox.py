@@ -9,7 +9,6 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import JSON, Column, Index, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel, col
 
 from models.database import EnumText, UTCDateTime
@@ -100,6 +99,16 @@ def queued_together(session: Session) -> Iterator[None]:
             session.info.pop(QUEUE, None)
 
 
+def _insert_of(session: Session):
+    """The INSERT of the session's database, which has ON CONFLICT DO NOTHING. Its dialect module
+    loads here, not with this module: a command on SQLite never loads PostgreSQL's."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert  # noqa: PLC0415
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # noqa: PLC0415
+    return insert
+
+
 def enqueue(
     session: Session,
     *,
@@ -138,8 +147,7 @@ def enqueue(
         attempts=0,
         next_attempt_at=now,
     )
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = _insert_of(session)
     statement = (
         insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["dedup_key"])
     )
@@ -151,8 +159,7 @@ def enqueue_many(session: Session, rows: list[dict]) -> None:
     those whose dedup key exists already are left out."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = _insert_of(session)
     table = OutboxMessage.__table__
     statement = insert(table).on_conflict_do_nothing(index_elements=["dedup_key"])  # type: ignore[arg-type]
     session.execute(

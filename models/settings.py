@@ -18,6 +18,8 @@ from pydantic_settings import (
 from sqlalchemy.engine import make_url
 
 from models.errors import SealError
+from models.private import PRIVATE_UMASK as PRIVATE_UMASK
+from models.private import restrict_umask as restrict_umask
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Templates, the sample pathways and the sample directory: at the top of a checkout, and in
@@ -27,7 +29,7 @@ DATA_ROOT = (
 )
 
 # Owner-only: the home holds the case database, the key, live links in the demo mailbox, logs.
-PRIVATE_UMASK = 0o077
+# The umask and restrict_umask() live in models/private.py, which the command line loads alone.
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 # The artifact key of the table of every overdue step (flows/sweep.py writes it).
@@ -386,15 +388,6 @@ def record_settings(settings: Settings) -> Path:
         handle.write("\n".join(lines) + "\n")
     os.replace(partial, path)
     return path
-
-
-def restrict_umask() -> None:
-    """Make every file this process creates from now on owner-only (0600, folders 0700).
-
-    Child processes inherit the umask; a stricter umask the operator set is kept.
-    """
-    previous = os.umask(PRIVATE_UMASK)
-    os.umask(previous | PRIVATE_UMASK)
 
 
 def _shared_folder(path: Path) -> bool:

@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import Column, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from models.codes import StepStatus
 from models.database import EnumText, UTCDateTime
 from models.errors import AlreadyDone, IllegalTransition
-
-
-class StepStatus(StrEnum):
-    """Closed-loop referral statuses of a step."""
-
-    pending = "pending"  # waiting for earlier steps
-    ready = "ready"  # the agency has been notified and must act
-    accepted = "accepted"
-    completed = "completed"
-    declined = "declined"  # waits for the coordinator to re-route it
-    cancelled = "cancelled"
-    skipped = "skipped"  # its `when:` condition did not hold
-
 
 OPEN = (StepStatus.ready, StepStatus.accepted)
 DONE = (StepStatus.completed, StepStatus.skipped, StepStatus.cancelled)

@@ -12,11 +12,19 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# The locales and the codes a command line takes live in models/codes.py (light enough for
+# `rujukan --help`); they are imported from here as before.
+from models.codes import DEFAULT_LOCALE as DEFAULT_LOCALE
+from models.codes import LOCALES as LOCALES
+from models.codes import (
+    CancelCode,
+    DeclineCode,
+    ExtensionCode,
+    OutcomeCode,
+    ReportCloseCode,
+)
 from models.referral import ReferralStatus
 from models.step import StepStatus
-
-LOCALES = ("id", "en")
-DEFAULT_LOCALE = "id"
 
 
 class Words(BaseModel):
@@ -30,47 +38,6 @@ class Words(BaseModel):
     def text(self, locale: str) -> str:
         """The text in `locale` ('id' or 'en')."""
         return self.en if locale == "en" else self.id
-
-
-class OutcomeCode(StrEnum):
-    """How a completed step turned out."""
-
-    served = "served"
-    partly_served = "partly-served"
-    unreachable = "unreachable"
-    refused = "refused"
-    referred_elsewhere = "referred-elsewhere"
-
-
-class DeclineCode(StrEnum):
-    """Why an agency declined a step."""
-
-    no_capacity = "no-capacity"
-    not_eligible = "not-eligible"
-    not_our_mandate = "not-our-mandate"
-    conflict_of_interest = "conflict-of-interest"
-    other = "other"
-
-
-class CancelCode(StrEnum):
-    """Why a coordinator cancels a step or a referral (a code: free text could name the person)."""
-
-    not_needed = "not-needed"
-    duplicate = "duplicate"
-    consent_withdrawn = "consent-withdrawn"
-    victim_moved = "victim-moved"
-    handled_elsewhere = "handled-elsewhere"
-    entered_in_error = "entered-in-error"
-
-
-class ExtensionCode(StrEnum):
-    """Why an agency asks for more time."""
-
-    victim_unavailable = "victim-unavailable"
-    waiting_for_documents = "waiting-for-documents"
-    waiting_for_other_agency = "waiting-for-other-agency"
-    no_capacity = "no-capacity"
-    other = "other"
 
 
 class ExploitationCode(StrEnum):
@@ -105,15 +72,6 @@ class RecruitmentCode(StrEnum):
     placement_agency = "placement-agency"
     other = "other"
     unknown = "unknown"
-
-
-class ReportCloseCode(StrEnum):
-    """Why a coordinator closes a public report without launching a referral."""
-
-    not_trafficking = "not-trafficking"
-    duplicate = "duplicate"
-    handled_elsewhere = "handled-elsewhere"
-    not_enough = "not-enough-to-act"
 
 
 class AtRiskCode(StrEnum):
