@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 
 from sqlalchemy import func, insert, text
 from sqlalchemy.orm.exc import StaleDataError
@@ -18,7 +18,7 @@ from sqlmodel import Session, SQLModel, col, select
 from models.audit import record, record_many
 from models.catalog import Catalog, register_pathways, stored_pathway
 from models.condition import CONDITIONS
-from models.deadline import parse_duration
+from models.deadline import Duration, parse_duration
 from models.errors import AlreadyDone, BadInput, IllegalTransition, NotFound, quoted
 from models.intake import Intake
 from models.outbox import MessageEvent, dedup_key, enqueue, queued_together
@@ -508,7 +508,7 @@ def _set_ready(
     start = now
     agency_tz = catalog.agency(step.agency).timezone
     if step.offset:
-        start = parse_duration(step.offset).add_to(now, agency_tz)
+        start = duration(step.offset).add_to(now, agency_tz)
     step.due_at = spec.clock(urgency).add_to(start, agency_tz)
     step.next_check_at = next_check(step, spec)
     if clocks is not None:
@@ -542,24 +542,45 @@ def reminder_at(step: Step, spec: StepSpec) -> datetime | None:
     """
     if not spec.remind_before or step.due_at is None:
         return None
-    moment = parse_duration(spec.remind_before).subtract_from(step.due_at)
+    moment = duration(spec.remind_before).subtract_from(step.due_at)
     start = step.ready_at or moment
     return moment if moment - start >= (step.due_at - start) / 2 else None
+
+
+def escalation_at(step: Step, spec: StepSpec) -> datetime:
+    """When an overdue step is escalated."""
+    assert step.due_at is not None
+    return duration(spec.escalate_after).add_to(step.due_at)
 
 
 def next_check(step: Step, spec: StepSpec) -> datetime | None:
     """When the sweep must next look at this step: reminder, due time or escalation time."""
     if step.status not in OPEN or step.due_at is None:
         return None
+    return earliest_check(step, reminder_at(step, spec), escalation_at(step, spec))
+
+
+def earliest_check(
+    step: Step, remind_at: datetime | None, escalate_at: datetime
+) -> datetime | None:
+    """`next_check` of an open step whose reminder and escalation times are known already (the
+    sweep has them): the first of the notices it has not had yet."""
     moments = []
-    remind_at = reminder_at(step, spec)
     if remind_at is not None and not step.reminded and not step.overdue:
         moments.append(remind_at)
     if not step.overdue:
+        assert step.due_at is not None
         moments.append(step.due_at)
     if not step.escalated:
-        moments.append(parse_duration(spec.escalate_after).add_to(step.due_at))
+        moments.append(escalate_at)
     return min(moments) if moments else None
+
+
+@lru_cache(maxsize=256)
+def duration(text: str) -> Duration:
+    """`parse_duration`, kept: a pathway has a handful of clocks, read for every step (a Duration
+    is frozen, so one can be shared)."""
+    return parse_duration(text)
 
 
 # --- finding a step -----------------------------------------------------------------------------
