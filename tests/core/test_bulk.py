@@ -154,3 +154,22 @@ def test_a_versioned_update_refuses_a_step_changed_since_it_was_read(
         step = session.get(Step, step_id)
         assert step.status == StepStatus.accepted and not step.overdue
         assert step.version == version + 1  # the accept's write, not ours
+
+
+@pytest.mark.parametrize(
+    "text", ["PT24H", "P7D", "PT36H", "P1W", "P1DT2H", "P3M", "2 working days"]
+)
+def test_the_sweeps_short_cut_times_are_the_durations_own(text):
+    """reminder_at and escalation_at skip relativedelta for fixed lengths: the same moments,
+    across a daylight-saving change too (the cached durations are shared, never changed)."""
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from models.actions import escalation_at, reminder_at
+    from models.deadline import parse_duration
+
+    due = datetime(2026, 3, 8, 6, 30, tzinfo=UTC)  # the day New York moves its clocks
+    step = SimpleNamespace(due_at=due, ready_at=due - timedelta(days=400))
+    spec = SimpleNamespace(remind_before=text, escalate_after=text)
+    assert escalation_at(step, spec) == parse_duration(text).add_to(due)
+    assert reminder_at(step, spec) == parse_duration(text).subtract_from(due)
