@@ -98,21 +98,23 @@ def record_many(session: Session, entries: list[dict]) -> None:
     if not entries:
         return
     head = _head(session)
+    seq, prev_hash = head.seq, head.hash  # kept in locals: the head object is set once, after
     rows = []
     for values in entries:
+        seq += 1
         row = SimpleNamespace(
-            seq=head.seq + 1,
+            seq=seq,
             at=values["now"],
             actor=values["actor"],
             action=str(values["action"]),
             referral_id=values.get("referral_id"),
             step_id=values.get("step_id"),
             detail=values.get("detail") or {},
-            prev_hash=head.hash,
+            prev_hash=prev_hash,
         )
-        row.hash = entry_hash(head.hash, row)  # type: ignore[arg-type]
-        head.seq, head.hash = row.seq, row.hash
+        row.hash = prev_hash = entry_hash(prev_hash, row)  # type: ignore[arg-type]
         rows.append(vars(row))
+    head.seq, head.hash = seq, prev_hash
     session.add(head)
     session.execute(insert(AuditEntry.__table__), rows)  # type: ignore[arg-type]
 

@@ -1,11 +1,13 @@
-"""A step of a referral: its table and the one function that says which transitions are legal."""
+"""A step of a referral: its table, the one function that says which transitions are legal, and
+the versioned set-wise update of many steps."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Integer, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlalchemy import Column, Index, Integer, UniqueConstraint, bindparam, inspect, update
+from sqlalchemy.orm.exc import StaleDataError
+from sqlmodel import Field, Session, SQLModel
 
 from models.codes import StepStatus
 from models.database import EnumText, UTCDateTime
@@ -103,3 +105,34 @@ class Step(SQLModel, table=True):
     def ref(self) -> str:
         """The step's name as commands and links take it: key#instance."""
         return f"{self.key}#{self.instance}"
+
+
+def update_versioned(session: Session, changes: list[dict]) -> None:
+    """Write many steps' changed columns in one executemany, each only if its version is still
+    the one read (the ORM's version check, set-wise); every written step's version goes up.
+
+    `changes`: dicts of `id`, `version` (as read) and the new values of the same columns in
+    each. StaleDataError, as from a flush, when any step was changed meanwhile: the caller's
+    transaction must then roll back, since the other steps of the set were written. Step objects
+    the session holds for these ids are expired, so they are read again, not written stale.
+    """
+    if not changes:
+        return
+    table = Step.__table__  # type: ignore[attr-defined]
+    names = [name for name in changes[0] if name not in ("id", "version")]
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("_id"), table.c.version == bindparam("_version"))
+        .values(version=table.c.version + 1, **{n: bindparam(f"_{n}") for n in names})
+    )
+    result = session.execute(statement, [{f"_{k}": v for k, v in c.items()} for c in changes])
+    if result.rowcount != len(changes):  # type: ignore[attr-defined]
+        raise StaleDataError(
+            f"{len(changes) - result.rowcount} of {len(changes)} steps were changed by another "  # type: ignore[attr-defined]
+            "writer since they were read"
+        )
+    mapper = inspect(Step)
+    for change in changes:
+        held = session.identity_map.get(mapper.identity_key_from_primary_key([change["id"]]))
+        if held is not None:
+            session.expire(held)

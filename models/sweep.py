@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 
 from sqlmodel import Session, col, select
 
-from models.actions import SYSTEM, next_check, reminder_at
+from models.actions import SYSTEM, earliest_check, escalation_at, reminder_at
 from models.audit import record_many
 from models.catalog import Catalog, stored_pathway
-from models.deadline import parse_duration
 from models.outbox import MessageEvent, dedup_key, enqueue_many
 from models.referral import Referral
-from models.step import OPEN, Step
+from models.step import OPEN, Step, update_versioned
 from models.vocabulary import AuditAction
 
 
@@ -38,9 +38,15 @@ def sweep(
 
     Reads only steps whose `next_check_at` has come (an index), so an idle pass costs the same
     whatever the history. On PostgreSQL, rows another sweeper holds are skipped, not waited for.
+
+    A pass works on plain rows, set-wise: one query for the due steps' columns, one for their
+    referrals, then one executemany each for the step changes (versioned: a step changed since
+    it was read fails the pass, as a flush would), the audit entries (one head update) and the
+    messages. No ORM object is made or flushed per step: a pass costs about the same per notice
+    whether it records ten or ten thousand.
     """
     query = (
-        select(Step)
+        select(*DUE_COLUMNS)
         # A closed step has no `next_check_at` (models.actions._close), so this index alone
         # finds the due steps, in order. A status condition here would lead SQLite, without
         # statistics, to the status index and a sort of every open step: the pass would grow
@@ -51,26 +57,31 @@ def sweep(
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    steps = [s for s in session.exec(query).all() if s.status in OPEN]
-    # One query for the referrals, one statement for the messages, one head update for the
-    # audit trail: a pass costs about the same per notice whether it records ten or ten thousand.
+    steps = [
+        SimpleNamespace(**row._mapping)
+        for row in session.execute(query)
+        if row.status in OPEN  # type: ignore[attr-defined]
+    ]
     referrals = {
-        r.id: r
-        for r in session.exec(
-            select(Referral).where(col(Referral.id).in_({s.referral_id for s in steps}))
+        row.id: row
+        for row in session.execute(
+            select(
+                Referral.id, Referral.reference, Referral.pathway_id, Referral.pathway_version
+            ).where(col(Referral.id).in_({s.referral_id for s in steps}))
         )
     }
     notices: list[Notice] = []
     messages: list[dict] = []
     entries: list[dict] = []  # audit entries, appended to the chain together
+    changes: list[dict] = []  # the steps' new flags and next check, written together
     for step in steps:
         referral = referrals[step.referral_id]
-        assert referral.id is not None and step.due_at is not None
-        spec = stored_pathway(session, referral.pathway_id, referral.pathway_version).step(step.key)
+        assert step.due_at is not None
+        pathway = stored_pathway(session, referral.pathway_id, referral.pathway_version)
+        spec = pathway.step(step.key)
+        before = (step.reminded, step.overdue, step.escalated, step.next_check_at)
 
-        def notify(
-            event: MessageEvent, recipient: str, step: Step = step, referral: Referral = referral
-        ) -> None:
+        def notify(event: MessageEvent, recipient: str, step=step, referral=referral) -> None:
             messages.append(
                 dict(
                     event=event,
@@ -95,7 +106,7 @@ def sweep(
                 )
             )
 
-        remind_at = reminder_at(step, spec)
+        remind_at = reminder_at(step, spec)  # type: ignore[arg-type]
         if remind_at is not None and not step.reminded and now >= remind_at:
             step.reminded = True
             if now < step.due_at:  # a reminder after the due time would only be noise
@@ -117,7 +128,7 @@ def sweep(
                     },
                 )
             )
-        escalate_at = parse_duration(spec.escalate_after).add_to(step.due_at)
+        escalate_at = escalation_at(step, spec)  # type: ignore[arg-type]
         if not step.escalated and now >= escalate_at:
             step.escalated = True
             target = catalog.escalation_target(spec, step.agency)
@@ -132,12 +143,40 @@ def sweep(
                     detail={"step": step.key, "agency": step.agency, "to": target},
                 )
             )
-        step.next_check_at = next_check(step, spec)
-        session.add(step)
-    session.flush()
+        step.next_check_at = earliest_check(step, remind_at, escalate_at)  # type: ignore[arg-type]
+        if (step.reminded, step.overdue, step.escalated, step.next_check_at) != before:
+            changes.append(
+                {
+                    "id": step.id,
+                    "version": step.version,
+                    "reminded": step.reminded,
+                    "overdue": step.overdue,
+                    "escalated": step.escalated,
+                    "next_check_at": step.next_check_at,
+                }
+            )
+    update_versioned(session, changes)
     record_many(session, entries)
     enqueue_many(session, messages)
     return notices
+
+
+# What a pass reads of a due step: what the rules look at, and the version it must still have.
+DUE_COLUMNS = (
+    Step.id,
+    Step.referral_id,
+    Step.key,
+    Step.agency,
+    Step.status,
+    Step.ready_at,
+    Step.due_at,
+    Step.deadline_version,
+    Step.reminded,
+    Step.overdue,
+    Step.escalated,
+    Step.next_check_at,
+    Step.version,
+)
 
 
 def open_steps_due_by(session: Session, moment: datetime) -> list[Step]:
