@@ -333,10 +333,12 @@ def serve(
         )
         sweeper.start()
         if demo:
-            from flows.demo import run_demo  # noqa: PLC0415
+            from flows.demo import run_demo, wait_until_in_prefect  # noqa: PLC0415
 
             with prefect_at(url, settings):
                 references = run_demo(settings)
+            if not wait_until_in_prefect(settings, references):
+                typer.echo("demo referrals not in Prefect yet: the sweeper goes on", err=True)
             typer.echo(f"demo referrals: {', '.join(references)}")
         if demo and web is not None:
             from flows.demo import demo_access  # noqa: PLC0415

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
@@ -118,6 +119,26 @@ def run_demo(settings: Settings) -> list[str]:
         ids = [r.id for r in session.exec(select(Referral).where(Referral.batch == DEMO_BATCH))]
     after_commit(settings, [i for i in ids if i is not None])
     return references
+
+
+def wait_until_in_prefect(settings: Settings, references: list[str], timeout: float = 60) -> bool:
+    """Wait until serve's sweeper has given each of these referrals its Prefect run (it does
+    within seconds), so the demo's referrals are in the UI when serve says it is ready. False if
+    `timeout` seconds ran out first."""
+    engine = engine_for(settings.resolved_database_url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with Session(engine) as session:
+            waiting = session.exec(
+                select(Referral.id).where(
+                    Referral.reference.in_(references),  # type: ignore[attr-defined]
+                    Referral.flow_run_id.is_(None),  # type: ignore[union-attr]
+                )
+            ).first()
+        if waiting is None:
+            return True
+        time.sleep(0.5)
+    return False
 
 
 def demo_access(settings: Settings, now: datetime | None = None) -> dict[str, str]:
