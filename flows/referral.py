@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import random
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated
@@ -41,6 +42,7 @@ from prefect.events import emit_event
 from prefect.exceptions import ObjectNotFound
 from prefect.flow_runs import suspend_flow_run
 from prefect.runtime import flow_run as runtime_flow_run
+from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 from prefect.states import Cancelled, Completed, Paused, Running
 from prefect.utilities.callables import parameter_schema
 from pydantic import Field
@@ -67,7 +69,7 @@ WATERMARK_VARIABLE = "rujukan_audit_synced"
 # the runner polls): the next catch-up puts it back, so a forced "Running" cannot freeze a view.
 STUCK_AFTER = timedelta(minutes=10)
 REPAIR_CHUNK = 200  # run ids per filter request
-SYNC_WORKERS = 8  # referrals synced at once (their round trips overlap; the server is not busy)
+SYNC_WORKERS = 4  # referrals synced at once: their round trips overlap; more only collide in SQLite
 REFERENCE_PATTERN = f"^RJK-[{REFERENCE_ALPHABET}]{{4}}-[{REFERENCE_ALPHABET}]{{2}}$"
 # The referral deployment's only parameter: a reference code, nothing else fits through it.
 Reference = Annotated[
@@ -483,6 +485,26 @@ def emit_history_event(view: ReferralView, item: HistoryItem, run_id: uuid.UUID)
     )
 
 
+def _retry_soon(response) -> None:
+    """Prefect's server on SQLite answers a write that collided with another one (SQLITE_BUSY)
+    with a 503 and no Retry-After, and Prefect's client then waits 2, 4, 8 s before it tries
+    again: with eight syncs at once most of a mass catch-up went in those waits (100 referrals:
+    50 such answers, 53 s). A collision is over in milliseconds: the same backoff, doubling
+    from 0.1 s (at most 2 s), jittered so that colliding writers part."""
+    if response.status_code != 503 or "Retry-After" in response.headers:
+        return
+    tries = response.request.extensions.get("rujukan_busy", 0) + 1
+    response.request.extensions["rujukan_busy"] = tries
+    wait = min(2.0, 0.05 * 2**tries) * random.uniform(0.5, 1.5)  # noqa: S311 - not a secret
+    response.headers["Retry-After"] = f"{wait:.3f}"
+
+
+# The clients of concurrent syncs: httpx runs the hook before Prefect's client reads the answer;
+# short waits, so more of them (Prefect's default is 5).
+SYNC_HTTPX = {"event_hooks": {"response": [_retry_soon]}}
+SYNC_RETRIES = 20
+
+
 def sync_referrals(
     settings: Settings,
     referral_ids: list[int],
@@ -502,33 +524,41 @@ def sync_referrals(
         views = [referral_view(session, r, settings.timezone, now) for r in referrals]
     deployment_id = ensure_referral_deployment(client)
 
-    def sync_share(share: list[ReferralView], own_client: bool) -> dict[int, str]:
-        """Sync some of the views with a client of this thread's own: first every referral
-        gets its run (a batch shows in Prefect, tagged and in its state, within seconds), then
-        each run its history and table."""
-        made: dict[int, str] = {}
-        with get_client(sync_client=True) if own_client else nullcontext(client) as worker:
-            opened = [open_run(worker, view, deployment_id) for view in share]
-            for view, run in zip(share, opened, strict=True):
-                run_id = sync_view(worker, view, deployment_id, running_run, stuck_after, run)
-                if run_id != view.flow_run_id:
-                    made[view.referral_id] = run_id
-        return made
+    def in_shares(work: Callable[[SyncPrefectClient, list[ReferralView]], dict]) -> dict:
+        """`work(client, share)` over the views: each referral is a handful of round trips to
+        the API, where the server mostly waits, so SYNC_WORKERS shares go at once, each on a
+        client of its own thread, in the caller's Prefect context."""
+        shares = [views[i::SYNC_WORKERS] for i in range(min(SYNC_WORKERS, len(views)))]
+        if len(shares) <= 1:
+            return work(client, views)
 
-    # Each referral is a handful of round trips to the API, where the server mostly waits:
-    # several referrals go at once, each share on its own client, in the caller's Prefect context.
-    shares = [views[i::SYNC_WORKERS] for i in range(min(SYNC_WORKERS, len(views)))]
-    new_ids: dict[int, str] = {}
-    if len(shares) <= 1:
-        new_ids = sync_share(views, own_client=False)
-    else:
+        def on_own_client(share: list[ReferralView]) -> dict:
+            with (
+                temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: SYNC_RETRIES}),
+                get_client(sync_client=True, httpx_settings=SYNC_HTTPX) as worker,
+            ):
+                return work(worker, share)
+
+        done: dict = {}
         with ThreadPoolExecutor(max_workers=len(shares), thread_name_prefix="sync") as pool:
             futures = [
-                pool.submit(contextvars.copy_context().run, sync_share, share, True)
+                pool.submit(contextvars.copy_context().run, on_own_client, share)
                 for share in shares
             ]
             for future in futures:
-                new_ids |= future.result()
+                done |= future.result()
+        return done
+
+    # First every referral gets its run, tagged and in its state: a batch shows in Prefect
+    # whole before any run gets its history and table (which take most of the calls).
+    opened = in_shares(
+        lambda worker, share: {v.referral_id: open_run(worker, v, deployment_id) for v in share}
+    )
+    new_ids = {
+        view.referral_id: str(opened[view.referral_id][0].id)
+        for view in views
+        if str(opened[view.referral_id][0].id) != view.flow_run_id
+    }
     if new_ids:
         with transaction(engine) as session:
             for referral_id, run_id in new_ids.items():
@@ -536,6 +566,14 @@ def sync_referrals(
                 if referral is not None:
                     referral.flow_run_id = run_id
                     session.add(referral)
+    in_shares(
+        lambda worker, share: {
+            v.referral_id: sync_view(
+                worker, v, deployment_id, running_run, stuck_after, opened[v.referral_id]
+            )
+            for v in share
+        }
+    )
     return len(views)
 
 
@@ -546,9 +584,10 @@ def catch_up(
 
     This is how an action committed while Prefect was down, or a large batch, reaches Prefect;
     with Prefect's database lost, the watermark is gone too and every referral is rebuilt. At
-    most `limit` referrals a call, so one call stays short (their syncs overlap, eight at a
-    time); the next goes on. With `repair`, it then puts back runs a Prefect user changed (reads
-    every active referral's run: the sweep does it, `serve`'s follower between sweeps does not).
+    most `limit` referrals a call, so one call stays short (their syncs overlap, SYNC_WORKERS
+    at a time); the next goes on. With `repair`, it then puts back runs a Prefect user changed
+    (reads every active referral's run: the sweep does it, serve's follower between sweeps does
+    not).
     Returns how many referrals were synced.
     """
 
