@@ -41,7 +41,7 @@ from models.referral import Referral
 from models.settings import PROJECT_ROOT, Settings
 from notifications.channels import demo_config_text
 
-WAIT = 180  # seconds to wait for every agency to be told / every run to show
+WAIT = 120  # seconds to wait for every agency to be told / every run to show (2x the 60 s target)
 BACKLOG = 10_000
 
 
