@@ -24,7 +24,12 @@ from typing import Annotated
 
 from prefect import flow, task
 from prefect.client.orchestration import SyncPrefectClient, get_client
-from prefect.client.schemas.actions import ArtifactCreate, VariableCreate, VariableUpdate
+from prefect.client.schemas.actions import (
+    ArtifactCreate,
+    DeploymentFlowRunCreate,
+    VariableCreate,
+    VariableUpdate,
+)
 from prefect.client.schemas.filters import (
     ArtifactFilter,
     ArtifactFilterFlowRunId,
@@ -36,14 +41,14 @@ from prefect.client.schemas.filters import (
     FlowRunFilterState,
     FlowRunFilterStateType,
 )
-from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.client.schemas.sorting import ArtifactSort
 from prefect.events import emit_event
 from prefect.exceptions import ObjectNotFound
 from prefect.flow_runs import suspend_flow_run
 from prefect.runtime import flow_run as runtime_flow_run
 from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
-from prefect.states import Cancelled, Completed, Paused, Running
+from prefect.states import Cancelled, Completed, Paused, Running, to_state_create
 from prefect.utilities.callables import parameter_schema
 from pydantic import Field
 from sqlmodel import Session, func, select
@@ -345,57 +350,130 @@ def _resumable(state) -> bool:
     return bool(state.state_details and state.state_details.pause_reschedule)
 
 
-def open_run(
-    client: SyncPrefectClient, view: ReferralView, deployment_id: uuid.UUID
-) -> tuple[FlowRun, bool]:
-    """The referral's run, and whether it was made now: a new run is made with its name and
-    tags, and put in its state at once (history and table follow in `sync_view`)."""
-    run = None
-    if view.flow_run_id:
-        try:
-            run = client.read_flow_run(uuid.UUID(view.flow_run_id))
-        except (ObjectNotFound, ValueError):
-            run = None  # Prefect's database was replaced: rebuild the view
-    if run is not None and run.start_time is None and run.state is not None:
-        if run.state.type == StateType.PAUSED:
-            # A run an earlier version made Suspended directly has no start time, and Prefect
-            # cannot be given one in the past: it is made anew (history and table follow below).
-            client.delete_flow_run(run.id)
-            run = None
-    if run is not None:
-        return run, False
-    # Made Running for an instant, then put in its state: Prefect then records a start time,
-    # and a run without one reads as "Scheduled for ... (late)" in the UI forever.
-    run = client.create_flow_run_from_deployment(
-        deployment_id,
-        parameters={"reference": view.reference},
+CREATE_CHUNK = 100  # runs a bulk create makes at most (Prefect's limit)
+STATE_CHUNK = 50  # runs a bulk state change puts at most (Prefect's limit)
+
+
+def open_runs(
+    client: SyncPrefectClient, views: list[ReferralView], deployment_id: uuid.UUID
+) -> dict[int, tuple[FlowRun, bool]]:
+    """Each referral's run, and whether it was made now, in a few calls for any number.
+
+    Recorded runs are read 200 a call. The missing ones are made 100 a call, named and tagged,
+    Running for an instant (Prefect then records a start time: a run without one reads as
+    "Scheduled for ... (late)" in the UI forever), then put in their states 50 a call. History
+    and table follow in `sync_view`. A run made by an earlier call that did not record its id is
+    found by its idempotency key, and is not "made now".
+    """
+    opened: dict[int, tuple[FlowRun, bool]] = {}
+    recorded = read_runs(client, [v.flow_run_id for v in views if v.flow_run_id])
+    for view in views:
+        run = recorded.get(view.flow_run_id or "")
+        if run is not None and run.start_time is None and run.state is not None:
+            if run.state.type == StateType.PAUSED:
+                # A run an earlier version made Suspended directly has no start time, and Prefect
+                # cannot be given one in the past: it is made anew.
+                client.delete_flow_run(run.id)
+                run = None
+        if run is not None:
+            opened[view.referral_id] = (run, False)
+    missing = [v for v in views if v.referral_id not in opened]
+    if not missing:
+        return opened
+    mark = uuid.uuid4().hex  # in the context of the runs this call makes, to tell them apart
+    ids: dict[int, str] = {}
+    for start in range(0, len(missing), CREATE_CHUNK):
+        chunk = missing[start : start + CREATE_CHUNK]
+        answer = client.request(
+            "POST",
+            "/deployments/{id}/create_flow_run/bulk",  # type: ignore[arg-type]
+            path_params={"id": deployment_id},
+            json=[_run_create(view, mark) for view in chunk],
+        ).json()["results"]
+        for view, result in zip(chunk, answer, strict=True):
+            if result["status"] != "CREATED":
+                raise RuntimeError(
+                    f"Prefect did not make the run of {view.reference}: {result.get('error')}"
+                )
+            ids[view.referral_id] = result["flow_run_id"]
+    runs = read_runs(client, list(ids.values()))
+    made = {rid for rid, run_id in ids.items() if runs[run_id].context.get("rujukan") == mark}
+    by_state: dict[tuple[str, str], list[ReferralView]] = {}
+    for view in missing:
+        if view.referral_id in made:
+            by_state.setdefault((view.state_name, view.state_message), []).append(view)
+    for group in by_state.values():
+        state = _view_state(group[0])
+        for start in range(0, len(group), STATE_CHUNK):
+            chunk = [uuid.UUID(ids[v.referral_id]) for v in group[start : start + STATE_CHUNK]]
+            answer = client.request(
+                "POST",
+                "/flow_runs/bulk_set_state",  # type: ignore[arg-type]
+                json={
+                    "flow_runs": FlowRunFilter(id=FlowRunFilterId(any_=chunk)).model_dump(
+                        mode="json", exclude_unset=True
+                    ),
+                    "state": to_state_create(state).model_dump(mode="json", serialize_as_any=True),
+                    "force": True,
+                    "limit": STATE_CHUNK,
+                },
+            ).json()["results"]
+            for result in answer:
+                if result["status"] != "ACCEPT":
+                    run_id = result["flow_run_id"]
+                    raise RuntimeError(f"Prefect did not take the state of run {run_id}")
+                runs[result["flow_run_id"]].state = State.model_validate(result["state"])
+    for view in missing:
+        run_id = ids[view.referral_id]
+        opened[view.referral_id] = (runs[run_id], view.referral_id in made)
+    return opened
+
+
+def _run_create(view: ReferralView, mark: str) -> dict:
+    """The bulk create of one referral's run: its reference, tags and a Running state."""
+    return DeploymentFlowRunCreate(
         name=view.reference,
+        parameters={"reference": view.reference},
         tags=view.tags,
-        state=Running(message="recorded by Rujukan"),
+        state=to_state_create(Running(message="recorded by Rujukan")),
         idempotency_key=f"referral-{view.reference}",
-    )
-    if run.state is not None and run.state.message == "recorded by Rujukan":
-        client.set_flow_run_state(run.id, _view_state(view), force=True)
-        return run, True
-    return run, False  # made before, under the same key, by a sync that did not record its id
+        context={"rujukan": mark},
+    ).model_dump(mode="json", exclude_unset=True)
+
+
+def read_runs(client: SyncPrefectClient, run_ids: list[str]) -> dict[str, FlowRun]:
+    """The runs of these ids that exist, by id (200 a call); an id that is no UUID is absent."""
+    wanted = []
+    for run_id in run_ids:
+        try:
+            wanted.append(uuid.UUID(run_id))
+        except ValueError:
+            continue  # Prefect's database was replaced, or the id is damaged: rebuilt
+    found: dict[str, FlowRun] = {}
+    for start in range(0, len(wanted), REPAIR_CHUNK):
+        chunk = wanted[start : start + REPAIR_CHUNK]
+        for run in client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=chunk)), limit=REPAIR_CHUNK
+        ):
+            found[str(run.id)] = run
+    return found
 
 
 def sync_view(
     client: SyncPrefectClient,
     view: ReferralView,
-    deployment_id: uuid.UUID,
+    opened: tuple[FlowRun, bool],
     running_run: str | None = None,
     stuck_after: timedelta = STUCK_AFTER,
-    opened: tuple[FlowRun, bool] | None = None,
 ) -> str:
     """Bring one referral's flow run up to date with `view`; return the run's id.
 
-    `opened`: what `open_run` gave for it already (a run made then has no history, no table,
-    and its state).
+    `opened`: its run as `open_runs` gave it, and whether it was made then (no history, no
+    table yet, nothing to read).
     """
 
     desired = _view_state(view)
-    run, made = opened or open_run(client, view, deployment_id)
+    run, made = opened
     run_id = run.id
     if sorted(run.tags) != view.tags:
         client.update_flow_run(run_id, tags=view.tags)
@@ -441,8 +519,6 @@ def sync_view(
             )
         )
 
-    if made:
-        return str(run_id)  # put in its state when it was made
     state = run.state
     # Scheduled, Pending or Running: a Resume on its way through the runner, left alone unless
     # it has been stuck there far longer than a Resume takes (or it is the instant of creation).
@@ -511,8 +587,13 @@ def sync_referrals(
     client: SyncPrefectClient,
     running_run: str | None = None,
     stuck_after: timedelta = STUCK_AFTER,
+    made: dict[int, tuple[FlowRun, bool]] | None = None,
 ) -> int:
-    """Bring the runs of these referrals up to date; record new run ids. Returns how many."""
+    """Bring the runs of these referrals up to date; record new run ids. Returns how many.
+
+    `made`: runs `open_missing_runs` made for referrals, as yet without history; those of these
+    referrals are taken out of it and not read again.
+    """
     if not referral_ids:
         return 0
     engine = engine_for(settings.resolved_database_url)
@@ -549,15 +630,33 @@ def sync_referrals(
                 done |= future.result()
         return done
 
-    # First every referral gets its run, tagged and in its state: a batch shows in Prefect
-    # whole before any run gets its history and table (which take most of the calls).
-    opened = in_shares(
-        lambda worker, share: {v.referral_id: open_run(worker, v, deployment_id) for v in share}
+    # First every referral gets its run, tagged and in its state, in a few bulk calls: a batch
+    # shows in Prefect whole before any run gets its history and table (most of the calls).
+    known = made if made is not None else {}
+    opened = {
+        v.referral_id: known.pop(v.referral_id)
+        for v in views
+        if v.referral_id in known and str(known[v.referral_id][0].id) == v.flow_run_id
+    }
+    opened |= open_runs(client, [v for v in views if v.referral_id not in opened], deployment_id)
+    _record_run_ids(engine, views, opened)
+    in_shares(
+        lambda worker, share: {
+            v.referral_id: sync_view(worker, v, opened[v.referral_id], running_run, stuck_after)
+            for v in share
+        }
     )
+    return len(views)
+
+
+def _record_run_ids(
+    engine, views: list[ReferralView], opened: dict[int, tuple[FlowRun, bool]]
+) -> None:
+    """Record the run id of each referral whose run is new (or was made anew)."""
     new_ids = {
-        view.referral_id: str(opened[view.referral_id][0].id)
-        for view in views
-        if str(opened[view.referral_id][0].id) != view.flow_run_id
+        v.referral_id: str(opened[v.referral_id][0].id)
+        for v in views
+        if str(opened[v.referral_id][0].id) != v.flow_run_id
     }
     if new_ids:
         with transaction(engine) as session:
@@ -566,19 +665,45 @@ def sync_referrals(
                 if referral is not None:
                     referral.flow_run_id = run_id
                     session.add(referral)
-    in_shares(
-        lambda worker, share: {
-            v.referral_id: sync_view(
-                worker, v, deployment_id, running_run, stuck_after, opened[v.referral_id]
-            )
-            for v in share
-        }
-    )
+
+
+OPEN_LIMIT = 1_000  # referrals `open_missing_runs` gives a run a call
+
+
+def open_missing_runs(
+    settings: Settings,
+    client: SyncPrefectClient,
+    made: dict[int, tuple[FlowRun, bool]],
+    limit: int = OPEN_LIMIT,
+) -> int:
+    """Give every referral that has no run yet its run (name, tags, state), in bulk, ahead of
+    any history: a new batch shows in Prefect while an earlier one still gets its histories.
+    The runs made go into `made` for the sync that follows (it skips reading them). Returns
+    how many referrals it looked at."""
+    engine = engine_for(settings.resolved_database_url)
+    now = utcnow()
+    with Session(engine, expire_on_commit=False) as session:
+        referrals = session.exec(
+            select(Referral)
+            .where(Referral.flow_run_id.is_(None))  # type: ignore[union-attr]
+            .order_by(Referral.id)  # type: ignore[arg-type]
+            .limit(limit)
+        ).all()
+        views = [referral_view(session, r, settings.timezone, now) for r in referrals]
+    if not views:
+        return 0
+    opened = open_runs(client, views, ensure_referral_deployment(client))
+    _record_run_ids(engine, views, opened)
+    made.update({rid: run for rid, run in opened.items() if run[1]})
     return len(views)
 
 
 def catch_up(
-    settings: Settings, client: SyncPrefectClient, limit: int = 200, repair: bool = True
+    settings: Settings,
+    client: SyncPrefectClient,
+    limit: int = 200,
+    repair: bool = True,
+    made: dict[int, tuple[FlowRun, bool]] | None = None,
 ) -> int:
     """Sync the referrals changed since the last catch-up (the audit trail is the change log).
 
@@ -624,7 +749,7 @@ def catch_up(
                 break  # this entry's referral waits for the next call
             ids.append(referral_id)
         last = seq
-    total = sync_referrals(settings, ids, client)
+    total = sync_referrals(settings, ids, client, made=made)
     mark = {"chain": chain, "seq": last}
     if variable is None:
         client.create_variable(VariableCreate(name=WATERMARK_VARIABLE, value=mark))
@@ -674,7 +799,7 @@ def repair_runs(
         present = client.read_flow_runs(
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=chunk)), limit=REPAIR_CHUNK
         )
-        # Deleted in the UI: sync_view makes the referral a new run.
+        # Deleted in the UI: open_runs makes the referral a new run.
         wrong |= {str(i) for i in chunk} - {str(r.id) for r in present}
         for run in present:
             # Cancelled, failed, completed, crashed, stuck, renamed, or late by now.

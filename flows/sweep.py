@@ -31,7 +31,7 @@ from prefect.runtime import flow_run as runtime_flow_run
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 from sqlmodel import Session, func, select
 
-from flows.referral import catch_up, sync_referrals
+from flows.referral import catch_up, open_missing_runs, sync_referrals
 from flows.server import prefect_at
 from flows.wake import relay_running
 from models.audit import AuditEntry
@@ -399,7 +399,9 @@ def deadline_sweep_at(at: datetime) -> dict[str, int]:
 # --- in `rujukan serve`'s own process ---------------------------------------------------------
 
 FOLLOW_SECONDS = 2.0  # how often the follower looks for new audit entries between sweeps
-FOLLOW_LIMIT = 500  # referrals a catch-up call between sweeps (a mass rescue's batch at once)
+# Referrals whose history a catch-up call between sweeps writes; before each call, every
+# referral without a run gets one (so a new batch waits for one such call, not for a backlog).
+FOLLOW_LIMIT = 100
 
 
 def run_sweeper(settings: Settings, url: str, stop: threading.Event) -> None:
@@ -409,10 +411,11 @@ def run_sweeper(settings: Settings, url: str, stop: threading.Event) -> None:
 
     Each sweep is a `deadline-sweep` flow run of this process (named, tagged and logged as a
     served one would be), not a new process a minute. Between sweeps, every FOLLOW_SECONDS, one
-    query asks whether the audit trail grew; if it did, `catch_up` syncs what changed, 500
-    referrals at a time (each first gets its run, then its history), so a batch of 500 shows in
-    Prefect within seconds and a backlog after a restart is caught up behind the ready line,
-    never before it. This thread is the one writer
+    query asks whether the audit trail grew; if it did, every referral without a run gets one
+    (tags and state, in bulk), then `catch_up` syncs what changed, FOLLOW_LIMIT referrals at a
+    time (their histories and tables). So a batch of 500 shows in Prefect within seconds, a
+    second batch need not wait for the first one's histories, and a backlog after a restart is
+    caught up behind the ready line, never before it. This thread is the one writer
     of the catch-up watermark: commands and the web inbox leave their referrals' runs to it
     while serve runs (flows.wake.after_commit), so an older view is never written after a newer.
     """
@@ -422,6 +425,7 @@ def run_sweeper(settings: Settings, url: str, stop: threading.Event) -> None:
         logging.getLogger(name).propagate = False
     next_sweep = time.monotonic()
     quiet_at: int | None = None  # the audit seq up to which Prefect was found caught up
+    made: dict = {}  # runs made ahead of their history, by referral id (open_missing_runs)
     # A sync flow's heartbeat thread costs a second at the end of every run; the sweep's own
     # run is in Prefect's database the moment it starts, and a crash shows as this thread's log.
     with (
@@ -433,13 +437,15 @@ def run_sweeper(settings: Settings, url: str, stop: threading.Event) -> None:
             try:
                 if time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + settings.sweep_interval_seconds
+                    made.clear()  # the sweep's catch-up reads the runs it syncs
                     with tags(SWEEP_TAG):
                         deadline_sweep()
                     continue
                 with Session(engine) as session:
                     last = session.exec(select(func.max(AuditEntry.seq))).one() or 0
                 if last != quiet_at:
-                    if catch_up(settings, client, limit=FOLLOW_LIMIT, repair=False) == 0:
+                    open_missing_runs(settings, client, made)
+                    if catch_up(settings, client, FOLLOW_LIMIT, repair=False, made=made) == 0:
                         quiet_at = last  # nothing was left beyond the watermark
                     continue  # more may wait: no pause while catching up
             except Exception as exc:  # noqa: BLE001 - Prefect down or slow: try again shortly

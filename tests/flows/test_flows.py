@@ -494,6 +494,71 @@ def test_a_mass_launch_is_left_to_the_catch_up_in_bounded_passes(
     assert all(run_of(prefect_client, r).name == r.reference for r in referrals)
 
 
+def test_referrals_without_a_run_get_theirs_in_bulk_before_any_history(
+    case_db, with_prefect, prefect_client
+):
+    """A batch shows in Prefect whole in a few calls (Prefect's bulk create, 100 a call), each
+    run named, tagged, started and Suspended; the catch-up that follows gives them their
+    histories without reading them again."""
+    from prefect.client.orchestration import get_client
+
+    from flows.referral import catch_up, open_missing_runs
+
+    referrals = [launch_one(case_db) for _ in range(120)]
+    made: dict = {}
+    calls: list = []
+    hooks = {"event_hooks": {"request": [calls.append]}}
+    with get_client(sync_client=True, httpx_settings=hooks) as client:
+        assert open_missing_runs(case_db, client, made) == 120
+        opening = [f"{c.method} {c.url.path}" for c in calls]
+        assert len(opening) <= 12, opening  # one at a time, it was two calls a referral
+        assert open_missing_runs(case_db, client, made) == 0  # every referral has its run
+        for referral in referrals:
+            run = run_of(prefect_client, referral)
+            assert run.name == referral.reference
+            assert {"referral", "pathway:tppo-dewasa"} <= set(run.tags)
+            assert run.state.name == "Suspended" and run.state.state_details.pause_reschedule
+            assert run.start_time is not None  # not "Scheduled ... (late)" in the UI
+            assert task_run_names(prefect_client, run.id) == []  # history follows
+        assert set(made) == {r.id for r in referrals}
+
+        calls.clear()
+        assert catch_up(case_db, client, limit=200, repair=False, made=made) == 120
+        assert made == {}
+        reads = ("/flow_runs/filter", "/task_runs/filter", "/artifacts/filter")
+        assert not [c for c in calls if c.url.path.endswith(reads)]
+        for referral in referrals[:5]:
+            assert task_run_names(prefect_client, run_of(prefect_client, referral).id)
+
+
+def test_a_run_made_by_a_sync_that_did_not_record_it_is_found_again(
+    case_db, with_prefect, prefect_client
+):
+    """A sync that made runs and stopped before recording their ids (a crash): the next one
+    finds the same runs by their idempotency keys, and makes no second run of a referral."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    from flows.referral import ensure_referral_deployment, open_runs, referral_view
+
+    referrals = [launch_one(case_db) for _ in range(3)]
+    deployment = ensure_referral_deployment(prefect_client)
+    with Session(engine_for(case_db.resolved_database_url)) as session:
+        now = datetime.now(UTC)
+        views = [referral_view(session, r, case_db.timezone, now) for r in referrals]
+    first = open_runs(prefect_client, views, deployment)  # ids not recorded
+    again = open_runs(prefect_client, views, deployment)
+    assert all(made for _, made in first.values())
+    assert {k: str(run.id) for k, (run, _) in again.items()} == {
+        k: str(run.id) for k, (run, _) in first.items()
+    }
+    assert not any(made for _, made in again.values())
+    names = [r.reference for r in referrals]
+    runs = prefect_client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=names))
+    )
+    assert sorted(r.name for r in runs) == sorted(names)
+
+
 # --- what a manager sees in the Prefect UI ------------------------------------------------------
 
 
