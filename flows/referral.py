@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import random
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -381,21 +382,7 @@ def open_runs(
     if not missing:
         return opened
     mark = uuid.uuid4().hex  # in the context of the runs this call makes, to tell them apart
-    ids: dict[int, str] = {}
-    for start in range(0, len(missing), CREATE_CHUNK):
-        chunk = missing[start : start + CREATE_CHUNK]
-        answer = client.request(
-            "POST",
-            "/deployments/{id}/create_flow_run/bulk",  # type: ignore[arg-type]
-            path_params={"id": deployment_id},
-            json=[_run_create(view, mark) for view in chunk],
-        ).json()["results"]
-        for view, result in zip(chunk, answer, strict=True):
-            if result["status"] != "CREATED":
-                raise RuntimeError(
-                    f"Prefect did not make the run of {view.reference}: {result.get('error')}"
-                )
-            ids[view.referral_id] = result["flow_run_id"]
+    ids = _create_runs(client, deployment_id, missing, mark)
     runs = read_runs(client, list(ids.values()))
     made = {rid for rid, run_id in ids.items() if runs[run_id].context.get("rujukan") == mark}
     by_state: dict[tuple[str, str], list[ReferralView]] = {}
@@ -403,30 +390,58 @@ def open_runs(
         if view.referral_id in made:
             by_state.setdefault((view.state_name, view.state_message), []).append(view)
     for group in by_state.values():
-        state = _view_state(group[0])
-        for start in range(0, len(group), STATE_CHUNK):
-            chunk = [uuid.UUID(ids[v.referral_id]) for v in group[start : start + STATE_CHUNK]]
-            answer = client.request(
-                "POST",
-                "/flow_runs/bulk_set_state",  # type: ignore[arg-type]
-                json={
-                    "flow_runs": FlowRunFilter(id=FlowRunFilterId(any_=chunk)).model_dump(
-                        mode="json", exclude_unset=True
-                    ),
-                    "state": to_state_create(state).model_dump(mode="json", serialize_as_any=True),
-                    "force": True,
-                    "limit": STATE_CHUNK,
-                },
-            ).json()["results"]
-            for result in answer:
-                if result["status"] != "ACCEPT":
-                    run_id = result["flow_run_id"]
-                    raise RuntimeError(f"Prefect did not take the state of run {run_id}")
-                runs[result["flow_run_id"]].state = State.model_validate(result["state"])
+        taken = _put_state(client, [ids[v.referral_id] for v in group], _view_state(group[0]))
+        for run_id, state in taken.items():
+            runs[run_id].state = state
     for view in missing:
         run_id = ids[view.referral_id]
         opened[view.referral_id] = (runs[run_id], view.referral_id in made)
     return opened
+
+
+def _create_runs(
+    client: SyncPrefectClient, deployment_id: uuid.UUID, views: list[ReferralView], mark: str
+) -> dict[int, str]:
+    """Make these referrals' runs, 100 a call; returns each referral's run id."""
+    by_id = {v.referral_id: v for v in views}
+
+    def create(chunk: list[int]) -> dict[int, str]:
+        answer = client.request(
+            "POST",
+            "/deployments/{id}/create_flow_run/bulk",  # type: ignore[arg-type]
+            path_params={"id": deployment_id},
+            json=[_run_create(by_id[k], mark) for k in chunk],
+        ).json()["results"]
+        return {
+            k: result["flow_run_id"]
+            for k, result in zip(chunk, answer, strict=True)
+            if result["status"] == "CREATED"
+        }
+
+    return _in_bulk(list(by_id), CREATE_CHUNK, create)
+
+
+def _put_state(client: SyncPrefectClient, run_ids: list[str], state) -> dict[str, State]:
+    """Put these runs in `state` (forced), 50 a call; returns each run's new state."""
+    body = to_state_create(state).model_dump(mode="json", serialize_as_any=True)
+
+    def put(chunk: list[str]) -> dict[str, dict]:
+        answer = client.request(
+            "POST",
+            "/flow_runs/bulk_set_state",  # type: ignore[arg-type]
+            json={
+                "flow_runs": FlowRunFilter(
+                    id=FlowRunFilterId(any_=[uuid.UUID(i) for i in chunk])
+                ).model_dump(mode="json", exclude_unset=True),
+                "state": body,
+                "force": True,
+                "limit": STATE_CHUNK,
+            },
+        ).json()["results"]
+        return {r["flow_run_id"]: r["state"] for r in answer if r["status"] == "ACCEPT"}
+
+    taken = _in_bulk(run_ids, STATE_CHUNK, put)
+    return {run_id: State.model_validate(data) for run_id, data in taken.items()}
 
 
 def _run_create(view: ReferralView, mark: str) -> dict:
@@ -439,6 +454,26 @@ def _run_create(view: ReferralView, mark: str) -> dict:
         idempotency_key=f"referral-{view.reference}",
         context={"rujukan": mark},
     ).model_dump(mode="json", exclude_unset=True)
+
+
+def _in_bulk(keys: list, size: int, send: Callable[[list], dict]) -> dict:
+    """Send `keys` to one of Prefect's bulk endpoints `size` at a time: `send(chunk)` gives the
+    result of each key written. A bulk call reports a write that collided in Prefect's SQLite
+    database (locked) per run, not as a 503: those keys go again after a short wait, as in
+    `_retry_soon`. Returns every key's result."""
+    done: dict = {}
+    pending = keys
+    for attempt in range(1, SYNC_RETRIES + 1):
+        for start in range(0, len(pending), size):
+            done |= send(pending[start : start + size])
+        pending = [k for k in pending if k not in done]
+        if not pending:
+            return done
+        time.sleep(_busy_wait(attempt))
+    raise RuntimeError(
+        f"Prefect did not write {len(pending)} runs in {SYNC_RETRIES} tries; the next catch-up "
+        "tries again"
+    )
 
 
 def read_runs(client: SyncPrefectClient, run_ids: list[str]) -> dict[str, FlowRun]:
@@ -571,8 +606,12 @@ def _retry_soon(response) -> None:
         return
     tries = response.request.extensions.get("rujukan_busy", 0) + 1
     response.request.extensions["rujukan_busy"] = tries
-    wait = min(2.0, 0.05 * 2**tries) * random.uniform(0.5, 1.5)  # noqa: S311 - not a secret
-    response.headers["Retry-After"] = f"{wait:.3f}"
+    response.headers["Retry-After"] = f"{_busy_wait(tries):.3f}"
+
+
+def _busy_wait(tries: int) -> float:
+    """Seconds to wait before try `tries` + 1 of a write Prefect's SQLite database refused."""
+    return min(2.0, 0.05 * 2**tries) * random.uniform(0.5, 1.5)  # noqa: S311 - not a secret
 
 
 # The clients of concurrent syncs: httpx runs the hook before Prefect's client reads the answer;
@@ -710,9 +749,12 @@ def catch_up(
     This is how an action committed while Prefect was down, or a large batch, reaches Prefect;
     with Prefect's database lost, the watermark is gone too and every referral is rebuilt. At
     most `limit` referrals a call, so one call stays short (their syncs overlap, SYNC_WORKERS
-    at a time); the next goes on. With `repair`, it then puts back runs a Prefect user changed
-    (reads every active referral's run: the sweep does it, serve's follower between sweeps does
-    not).
+    at a time); the next goes on. Before that, every referral without a run gets one, in bulk
+    (`open_missing_runs`): a new batch shows in Prefect at the next call, however many histories
+    wait. `made`: the runs made so but not yet synced, kept by a caller that calls again (serve's
+    sweeper), so that they are not read again. With `repair`, it then puts back runs a Prefect
+    user changed (reads every active referral's run: the sweep does it, serve's follower between
+    sweeps does not).
     Returns how many referrals were synced.
     """
 
@@ -721,6 +763,8 @@ def catch_up(
         first = session.get(AuditEntry, 1)
     if first is None:
         return 0
+    made = {} if made is None else made
+    open_missing_runs(settings, client, made)
     # The first entry's hash names this case database: a Prefect server that once showed
     # another one (a test server, a restored backup) starts again from the beginning.
     chain = first.hash[:16]

@@ -31,7 +31,7 @@ from prefect.runtime import flow_run as runtime_flow_run
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 from sqlmodel import Session, func, select
 
-from flows.referral import catch_up, open_missing_runs, sync_referrals
+from flows.referral import catch_up, sync_referrals
 from flows.server import prefect_at
 from flows.wake import relay_running
 from models.audit import AuditEntry
@@ -411,9 +411,9 @@ def run_sweeper(settings: Settings, url: str, stop: threading.Event) -> None:
 
     Each sweep is a `deadline-sweep` flow run of this process (named, tagged and logged as a
     served one would be), not a new process a minute. Between sweeps, every FOLLOW_SECONDS, one
-    query asks whether the audit trail grew; if it did, every referral without a run gets one
-    (tags and state, in bulk), then `catch_up` syncs what changed, FOLLOW_LIMIT referrals at a
-    time (their histories and tables). So a batch of 500 shows in Prefect within seconds, a
+    query asks whether the audit trail grew; if it did, `catch_up` gives every referral without
+    a run its run (tags and state, in bulk), then syncs what changed, FOLLOW_LIMIT referrals at
+    a time (their histories and tables). So a batch of 500 shows in Prefect within seconds, a
     second batch need not wait for the first one's histories, and a backlog after a restart is
     caught up behind the ready line, never before it. This thread is the one writer
     of the catch-up watermark: commands and the web inbox leave their referrals' runs to it
@@ -444,7 +444,6 @@ def run_sweeper(settings: Settings, url: str, stop: threading.Event) -> None:
                 with Session(engine) as session:
                     last = session.exec(select(func.max(AuditEntry.seq))).one() or 0
                 if last != quiet_at:
-                    open_missing_runs(settings, client, made)
                     if catch_up(settings, client, FOLLOW_LIMIT, repair=False, made=made) == 0:
                         quiet_at = last  # nothing was left beyond the watermark
                     continue  # more may wait: no pause while catching up
