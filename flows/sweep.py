@@ -399,6 +399,7 @@ def deadline_sweep_at(at: datetime) -> dict[str, int]:
 # --- in `rujukan serve`'s own process ---------------------------------------------------------
 
 FOLLOW_SECONDS = 2.0  # how often the follower looks for new audit entries between sweeps
+AGAIN = 10.0  # seconds the sweeper waits after a failure (Prefect down or slow) before trying
 # Referrals whose history a catch-up call between sweeps writes; before each call, every
 # referral without a run gets one (so a new batch waits for one such call, not for a backlog).
 FOLLOW_LIMIT = 100
@@ -448,6 +449,7 @@ def run_sweeper(settings: Settings, url: str, stop: threading.Event) -> None:
                         quiet_at = last  # nothing was left beyond the watermark
                     continue  # more may wait: no pause while catching up
             except Exception as exc:  # noqa: BLE001 - Prefect down or slow: try again shortly
-                log.warning("sweeper: %s; trying again in %.0f s", type(exc).__name__, 10)
-                stop.wait(10)
+                log.warning("sweeper: %s; trying again in %.0f s", type(exc).__name__, AGAIN)
+                stop.wait(AGAIN)
+                continue
             stop.wait(FOLLOW_SECONDS)
