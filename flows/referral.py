@@ -43,7 +43,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStateType,
 )
 from prefect.client.schemas.objects import FlowRun, State, StateType
-from prefect.client.schemas.sorting import ArtifactSort
+from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort
 from prefect.events import emit_event
 from prefect.exceptions import ObjectNotFound
 from prefect.flow_runs import suspend_flow_run
@@ -859,18 +859,25 @@ def repair_runs(
                 wrong.add(str(run.id))
     # Other runs of the referral flow that are not closed: a closed referral's run Suspended or
     # forced back to Running. (One forced from Cancelled to Completed keeps showing it closed;
-    # finding those would read every closed run at every sweep.)
-    candidates = client.read_flow_runs(
-        flow_filter=FlowFilter(name=FlowFilterName(any_=[REFERRAL_FLOW])),
-        flow_run_filter=FlowRunFilter(
-            id=FlowRunFilterId(not_any_=[uuid.UUID(i) for i in run_ids]) if run_ids else None,
-            state=FlowRunFilterState(
-                type=FlowRunFilterStateType(not_any_=[StateType.COMPLETED, StateType.CANCELLED])
-            ),
+    # finding those would read every closed run at every sweep.) Page by page, 200 a call (the
+    # API's most): runs started by hand, or another case database's, must not hide them.
+    others = FlowRunFilter(
+        id=FlowRunFilterId(not_any_=[uuid.UUID(i) for i in run_ids]) if run_ids else None,
+        state=FlowRunFilterState(
+            type=FlowRunFilterStateType(not_any_=[StateType.COMPLETED, StateType.CANCELLED])
         ),
-        limit=REPAIR_CHUNK,  # the API gives at most 200 a call
     )
-    by_id = {str(r.id): r for r in candidates}
+    by_id: dict[str, FlowRun] = {}
+    page = None
+    while page is None or len(page) == REPAIR_CHUNK:
+        page = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[REFERRAL_FLOW])),
+            flow_run_filter=others,
+            sort=FlowRunSort.ID_DESC,
+            limit=REPAIR_CHUNK,
+            offset=len(by_id),
+        )
+        by_id |= {str(r.id): r for r in page}
     with Session(engine) as session:
         closed = session.exec(
             select(Referral).where(Referral.flow_run_id.in_(list(by_id)))  # type: ignore[union-attr]
