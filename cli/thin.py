@@ -54,12 +54,34 @@ def socket_path(home: Path) -> Path:
     return home / SOCKET_NAME
 
 
+# Settings that may name a path relative to where a command starts (models.settings makes them
+# absolute there): with one of them relative, the folder is part of the settings.
+PATH_SETTINGS = (
+    "RUJUKAN_DATABASE_URL",
+    "RUJUKAN_PATHWAYS_DIR",
+    "RUJUKAN_AGENCIES_FILE",
+    "RUJUKAN_APPRISE_CONFIG",
+)
+
+
 def fingerprint(environ: Mapping[str, str]) -> str:
-    """A digest of the RUJUKAN_* variables besides the home: serve answers a command only if the
-    command would have read the same settings (the home's settings file is shared by both)."""
+    """A digest of the RUJUKAN_* variables besides the home (and of the folder, if one of them
+    is a relative path): serve answers a command only if the command would have read the same
+    settings (the home's settings file is shared by both)."""
     items = sorted((k, v) for k, v in environ.items() if k.startswith("RUJUKAN_"))
     items = [(k, v) for k, v in items if k != "RUJUKAN_HOME"]
+    if any(_relative(k, v) for k, v in items if k in PATH_SETTINGS):
+        items.append(("(folder)", os.getcwd()))
     return hashlib.sha256(json.dumps(items).encode()).hexdigest()
+
+
+def _relative(name: str, value: str) -> bool:
+    if name == "RUJUKAN_DATABASE_URL":  # sqlite:///rel.db is relative, sqlite:////abs.db is not
+        if not value.startswith("sqlite"):
+            return False
+        _, _, path = value.partition(":///")
+        return bool(path) and path != ":memory:" and not path.startswith("/")
+    return bool(value) and not os.path.isabs(os.path.expanduser(value))
 
 
 class LostReply(Exception):

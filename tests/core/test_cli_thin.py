@@ -205,3 +205,26 @@ def test_a_command_with_other_settings_does_the_work_itself(home: Home, commands
         assert other.wait_for(2, 10)  # its own settings: the command sent them itself
     finally:
         other.close()
+
+
+def test_a_relative_path_setting_binds_the_folder(tmp_path, monkeypatch: pytest.MonkeyPatch):
+    """A relative RUJUKAN_APPRISE_CONFIG (or database, pathways, directory) is read from where
+    the command starts: serve answers only commands started in its own folder then."""
+    from cli.thin import fingerprint
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+
+    def seen_from(folder: str, **env: str) -> str:
+        monkeypatch.chdir(tmp_path / folder)
+        return fingerprint(env)
+
+    relative = {"RUJUKAN_APPRISE_CONFIG": "channels.yaml", "RUJUKAN_WEB_PORT": "8765"}
+    assert seen_from("a", **relative) != seen_from("b", **relative)
+    relative_db = {"RUJUKAN_DATABASE_URL": "sqlite:///cases.db"}
+    assert seen_from("a", **relative_db) != seen_from("b", **relative_db)
+    absolute = {"RUJUKAN_APPRISE_CONFIG": "/srv/rujukan/channels.yaml",
+                "RUJUKAN_DATABASE_URL": "sqlite:////srv/rujukan/cases.db"}  # fmt: skip
+    assert seen_from("a", **absolute) == seen_from("b", **absolute)
+    assert seen_from("a", RUJUKAN_HOME="var") == seen_from("b", RUJUKAN_HOME="elsewhere")
+    assert seen_from("a", RUJUKAN_WEB_PORT="1") != seen_from("a", RUJUKAN_WEB_PORT="2")
