@@ -1,7 +1,10 @@
 """Row 3: a hand-off, from an agency completing its step to the next agencies' messages arriving
 at a local JSON receiver, through the web API (uvicorn of web.app in its own process) and through
-the CLI (`rujukan step complete`); `rujukan --help`. Baseline: the engine's own work (the
-complete_step transaction) alone. No Prefect server runs: waking Prefect costs nothing here."""
+the CLI (`rujukan step complete`): with a `rujukan serve` of the home running (the command is a
+thin client of serve's command socket, cli/thin.py) and with none (the command does the work
+itself); `rujukan --help`. Baseline: the engine's own work (the complete_step transaction) alone.
+No Prefect server runs for the API and no-serve rounds: waking Prefect costs nothing there; the
+serve rounds run with serve's Prefect, once its catch-up has given every referral its run."""
 
 from __future__ import annotations
 
@@ -20,12 +23,14 @@ from sqlmodel import select
 from bench.common import (
     RUJUKAN,
     Figure,
+    Serve,
     at_most,
     cli,
     free_port,
     home_env,
     median,
     percentile,
+    prefect_count,
     receiver_config,
 )
 from bench.receiver import Receiver
@@ -136,6 +141,34 @@ def help_times(env, repeats: int) -> list[float]:
     return timings
 
 
+def rounds_through_serve(home: Path, env, cases, receiver: Receiver) -> tuple[list[float], str]:
+    """The CLI rounds with `rujukan serve` running on the home; (timings, what was seen)."""
+    server = Serve(home=home, env=env)
+    try:
+        ready = server.start()
+        if not (home / "commands.sock").exists():
+            raise RuntimeError(f"serve opened no command socket (see {server.log})")
+        # Measure once serve's sweeper has given the referrals made so far their Prefect runs:
+        # a hand-off then costs serve what it costs in steady use (one referral to bring up).
+        references = [reference for reference, _ in cases]
+        started, shown = time.monotonic(), 0
+        while time.monotonic() - started < 300:
+            shown = prefect_count(server.prefect_api, references)
+            if shown == len(references):
+                break
+            time.sleep(2)
+        caught_up = time.monotonic() - started
+        timings = rounds_cli(env, cases, receiver)
+    finally:
+        took, left = server.stop()
+    seen = (
+        f"serve ready in {ready:.0f} s, its referrals in Prefect {shown}/{len(references)} after "
+        f"{caught_up:.0f} s more; stopped in {took:.1f} s"
+        + (f"; left behind: {left}" if left else "")
+    )
+    return timings, seen
+
+
 def figures_for(label: str, timings: list[float], engine_p50: float, engine_p95: float):
     p50, p95 = percentile(timings, 0.5), percentile(timings, 0.95)
     return [
@@ -178,11 +211,13 @@ def run(smoke: bool) -> list[Figure]:
         slugs = [a.slug for a in load_directory(settings.agencies_file).agencies]
         (home / "channels.yaml").write_text(receiver_config(receiver.port, slugs))
         cli(env, "init")
-        cases = prepare(settings, 2 * rounds + cli_rounds)
-        api_cases, engine_cases, cli_cases = (
+        serve_rounds = 0 if smoke else cli_rounds  # the smoke run starts no serve
+        cases = prepare(settings, 2 * rounds + cli_rounds + serve_rounds)
+        api_cases, engine_cases, cli_cases, serve_cases = (
             cases[:rounds],
             cases[rounds : 2 * rounds],
-            cases[2 * rounds :],
+            cases[2 * rounds : 2 * rounds + cli_rounds],
+            cases[2 * rounds + cli_rounds :],
         )
         catalog = load_catalog(settings)
         with transaction(engine_for(settings.resolved_database_url)) as session:
@@ -211,6 +246,11 @@ def run(smoke: bool) -> list[Figure]:
             web.terminate()
             web.wait(timeout=30)
         by_cli = rounds_cli(env, cli_cases, receiver)
+        by_serve, serve_seen = (
+            rounds_through_serve(home, env, serve_cases, receiver)
+            if serve_rounds
+            else ([], "no serve in the smoke run")
+        )
         engine = rounds_engine(settings, engine_cases)
         helps = help_times(env, 1 if smoke else 5)
         with transaction(engine_for(settings.resolved_database_url)) as session:
@@ -220,7 +260,13 @@ def run(smoke: bool) -> list[Figure]:
     help_median = median(helps)
     return [
         *figures_for("web API", api, e50, e95),
-        *figures_for("CLI (`rujukan step complete`)", by_cli, e50, e95),
+        # The smoke run starts no serve (tests/test_bench_smoke.py): that figure is the full run's.
+        *(
+            figures_for("CLI (`rujukan step complete`) with serve running", by_serve, e50, e95)
+            if by_serve
+            else []
+        ),
+        *figures_for("CLI (`rujukan step complete`) without serve", by_cli, e50, e95),
         Figure(
             row=3,
             what=f"`rujukan --help` wall time, median of {len(helps)}",
@@ -229,6 +275,6 @@ def run(smoke: bool) -> list[Figure]:
             baseline=None,
             target="<= 0.5 s",
             met=at_most(help_median, 0.5),
-            notes=f"{completed} steps completed in all; interpreter: {RUJUKAN}",
+            notes=f"{completed} steps completed in all; {serve_seen}; interpreter: {RUJUKAN}",
         ),
     ]

@@ -58,11 +58,18 @@ class Context:
     def after_commit(self, referral_ids: list[int | None]) -> None:
         """Send what the change queued (within the send budget) and say on stderr how many
         messages went and how many wait for the relay, warning when none runs."""
+        line = self.delivered(referral_ids)
+        if line is not None:
+            typer.echo(line, err=True)
+
+    def delivered(self, referral_ids: list[int | None]) -> str | None:
+        """`after_commit`'s work: send what the change queued, and return the line that says how
+        it went (None if nothing was to be sent). Prints nothing: serve runs it for commands."""
         from flows.wake import after_commit, relay_running
 
         report = after_commit(self.settings, referral_ids)
         if report is None or not (report.sent or report.waiting or report.failed):
-            return
+            return None
         line = f"messages: {report.sent} sent"
         if report.sends and report.sends != report.sent:
             line += f" in {report.sends} sends"
@@ -73,7 +80,7 @@ class Context:
         if (report.waiting or report.failed) and not relay_running(self.settings):
             line += "; no `rujukan serve` runs for this home: nothing sends or retries them until"
             line += " it does"
-        typer.echo(line, err=True)
+        return line
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -166,7 +173,7 @@ def run(app: typer.Typer, args: list[str] | None = None) -> None:
         sys.exit(1)
     except Exception as exc:
         if _is_domain_error(exc):
-            typer.echo(f"{'note' if exc.exit_code == 0 else 'error'}: {exc}", err=True)
+            typer.echo(error_line(exc), err=True)
             sys.exit(exc.exit_code)
         if _is_a(exc, "NoArgsIsHelpError"):
             exc.show()  # the help text: nothing typed in it
@@ -179,6 +186,11 @@ def run(app: typer.Typer, args: list[str] | None = None) -> None:
         typer.echo(f"error: {usage_problem(exc)}", err=True)
         sys.exit(exc.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def error_line(exc: Exception) -> str:
+    """How a domain error (a RujukanError) is told on stderr; its exit code is its own."""
+    return f"{'note' if getattr(exc, 'exit_code', 1) == 0 else 'error'}: {exc}"
 
 
 def _is_domain_error(exc: Exception) -> bool:

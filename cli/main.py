@@ -18,10 +18,7 @@ from models.codes import CancelCode, DeclineCode, ExtensionCode, OutcomeCode, St
 from models.private import restrict_umask
 
 if TYPE_CHECKING:
-    from cli.context import Context
-    from models.actions import Actor
     from models.intake import Intake
-    from models.step import Step
 
 app = typer.Typer(
     help="Rujukan: interagency referral of trafficking victims. Every listing takes --json.",
@@ -436,15 +433,32 @@ ByOpt = Annotated[
 ]
 
 
-def _agency_actor(agency: str, by: str | None) -> Actor:
-    from models.actions import Actor
+def _act(command: str, **args: object) -> None:
+    """Run `rujukan step COMMAND`: through the `rujukan serve` of this home if one answers on its
+    command socket (cli/thin.py: serve holds the engine loaded), else here, with the same work
+    (cli/step_actions.py). Prints what it says and exits with its code either way."""
+    from cli.thin import LostReply, forward
 
-    return Actor("agency", by or "", agency)
+    try:
+        reply = forward(command, args)
+    except LostReply:
+        typer.echo(
+            "error: `rujukan serve` took the command but gave no answer; "
+            "`rujukan referral show` tells whether it was done",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    if reply is None:
+        from cli.step_actions import ACTIONS
 
-
-def _step_done(ctx: Context, step: Step, verb: str) -> None:
-    ctx.after_commit([step.referral_id])
-    typer.echo(f"{verb}: step {step.ref} ({step.agency}) is now {step.status.value}")
+        done = ACTIONS[command](context(), **args)
+        reply = {"out": done.out, "err": done.err, "code": 0}
+    for line in reply["err"]:
+        typer.echo(line, err=True)
+    if reply["out"]:
+        typer.echo(reply["out"])
+    if reply["code"]:
+        raise typer.Exit(int(reply["code"]))
 
 
 @step_app.command("accept")
@@ -453,14 +467,7 @@ def step_accept(reference: Ref, step: StepKey, agency: AgencyOpt, by: ByOpt = No
 
     Example: rujukan step accept RJK-7QK2-M9 identifikasi --agency polres-ppa --by ani
     """
-    from models.actions import accept_step, load_step
-    from models.clock import utcnow
-
-    ctx, actor = context(), _agency_actor(agency, by)
-    with ctx.acting("accept", actor, reference, step) as session:
-        row = load_step(session=session, reference=reference, step_ref=step, agency=agency)
-        accept_step(session=session, step=row, actor=actor, now=utcnow())
-    _step_done(ctx, row, "accepted")
+    _act("accept", reference=reference, step=step, agency=agency, by=by)
 
 
 @step_app.command("decline")
@@ -477,14 +484,7 @@ def step_decline(
 
     Example: rujukan step decline RJK-7QK2-M9 rumah-aman --agency dinsos --reason no-capacity
     """
-    from models.actions import decline_step, load_step
-    from models.clock import utcnow
-
-    ctx, actor = context(), _agency_actor(agency, by)
-    with ctx.acting("decline", actor, reference, step) as session:
-        row = load_step(session=session, reference=reference, step_ref=step, agency=agency)
-        decline_step(session=session, step=row, reason=reason, actor=actor, now=utcnow())
-    _step_done(ctx, row, "declined")
+    _act("decline", reference=reference, step=step, agency=agency, reason=reason, by=by)
 
 
 @step_app.command("complete")
@@ -501,17 +501,7 @@ def step_complete(
 
     Example: rujukan step complete RJK-7QK2-M9 identifikasi --agency polres-ppa --outcome served
     """
-    from models.actions import complete_step, load_step
-    from models.clock import utcnow
-
-    ctx, actor = context(), _agency_actor(agency, by)
-    with ctx.acting("complete", actor, reference, step) as session:
-        row = load_step(session=session, reference=reference, step_ref=step, agency=agency)
-        complete_step(
-            session=session, step=row, outcome=outcome, actor=actor, now=utcnow(),
-            catalog=ctx.catalog,
-        )  # fmt: skip
-    _step_done(ctx, row, "completed")
+    _act("complete", reference=reference, step=step, agency=agency, outcome=outcome, by=by)
 
 
 @step_app.command("request-extension")
@@ -530,17 +520,10 @@ def step_request_extension(
     Example: rujukan step request-extension RJK-7QK2-M9 psikososial --agency psikolog
     --until 2026-12-10T17:00+07:00 --reason victim-unavailable
     """
-    from models.actions import load_step, request_extension
-    from models.clock import parse_moment, utcnow
-
-    ctx, actor = context(), _agency_actor(agency, by)
-    with ctx.acting("request-extension", actor, reference, step) as session:
-        moment = parse_moment(until, "--until")
-        row = load_step(session=session, reference=reference, step_ref=step, agency=agency)
-        request_extension(
-            session=session, step=row, until=moment, reason=reason, actor=actor, now=utcnow()
-        )
-    _step_done(ctx, row, "extension requested")
+    _act(
+        "request-extension", reference=reference, step=step, agency=agency, until=until,
+        reason=reason, by=by,
+    )  # fmt: skip
 
 
 @step_app.command("decide-extension")
@@ -563,17 +546,7 @@ def step_decide_extension(
     Example: rujukan step decide-extension RJK-7QK2-M9 psikososial --approve --by coordinator-1
     Example: rujukan step decide-extension RJK-7QK2-M9 psikososial --refuse --by coordinator-1
     """
-    from models.actions import Actor, decide_extension, load_step
-    from models.clock import parse_moment, utcnow
-
-    ctx, actor = context(), Actor("coordinator", by)
-    with ctx.acting("decide-extension", actor, reference, step) as session:
-        moment = parse_moment(until, "--until") if until else None
-        row = load_step(session=session, reference=reference, step_ref=step)
-        decide_extension(
-            session=session, step=row, approve=approve, until=moment, actor=actor, now=utcnow()
-        )
-    _step_done(ctx, row, "deadline extended" if approve else "extension refused")
+    _act("decide-extension", reference=reference, step=step, by=by, approve=approve, until=until)
 
 
 @step_app.command("reroute")
@@ -587,17 +560,7 @@ def step_reroute(
 
     Example: rujukan step reroute RJK-7QK2-M9 rumah-aman --to ngo --by coordinator-1
     """
-    from models.actions import Actor, load_step, reroute_step
-    from models.clock import utcnow
-
-    ctx, actor = context(), Actor("coordinator", by)
-    with ctx.acting("reroute", actor, reference, step) as session:
-        row = load_step(session=session, reference=reference, step_ref=step)
-        new = reroute_step(
-            session=session, step=row, to_agency=to, actor=actor, now=utcnow(),
-            catalog=ctx.catalog,
-        )  # fmt: skip
-    _step_done(ctx, new, "re-routed")
+    _act("reroute", reference=reference, step=step, to=to, by=by)
 
 
 @step_app.command("cancel")
@@ -612,17 +575,7 @@ def step_cancel(
     Example: rujukan step cancel RJK-7QK2-M9 bantuan-hukum --reason handled-elsewhere
     --by coordinator-1
     """
-    from models.actions import Actor, cancel_step, load_step
-    from models.clock import utcnow
-
-    ctx, actor = context(), Actor("coordinator", by)
-    with ctx.acting("cancel-step", actor, reference, step) as session:
-        row = load_step(session=session, reference=reference, step_ref=step)
-        cancel_step(
-            session=session, step=row, reason=reason, actor=actor, now=utcnow(),
-            catalog=ctx.catalog,
-        )  # fmt: skip
-    _step_done(ctx, row, "cancelled")
+    _act("cancel", reference=reference, step=step, reason=reason, by=by)
 
 
 @consent_app.command("add")

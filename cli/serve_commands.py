@@ -283,7 +283,7 @@ def serve(
 
     previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     children: list[tuple[subprocess.Popen, str]] = []
-    mailbox = web = sweeper = None
+    mailbox = web = sweeper = commands = None
     marker = serving_file(settings)
     try:
         ui = url.removesuffix("/api")
@@ -316,6 +316,10 @@ def serve(
             web = _start_web(settings)
         except Exception as exc:  # noqa: BLE001 - the engine and the messages matter more
             typer.echo(f"web inbox not started: {exc.__class__.__name__}: {exc}", err=True)
+        from cli.command_socket import start_command_socket  # noqa: PLC0415
+
+        # `rujukan step ...` of this home: run here, where the engine is loaded (cli/thin.py).
+        commands = start_command_socket(settings, os.environ)
 
         from prefect.client.orchestration import get_client  # noqa: PLC0415
 
@@ -361,6 +365,8 @@ def serve(
     finally:
         stop.set()
         typer.echo("stopping…")
+        if commands is not None:  # commands run on their own from here on
+            commands.close()
         if web is not None:
             web.should_exit = True
         if sweeper is not None:

@@ -8,6 +8,7 @@ starts light").
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -141,4 +142,63 @@ def test_a_hand_off_loads_no_prefect_no_charts_no_web(tmp_path):
         assert [m for m in completed if m.startswith(("web", "cli.views", "models.report"))] == []
         assert receiver.wait_for(3, 10)  # the launch's message, then the next two agencies'
     finally:
+        receiver.close()
+
+
+def test_a_hand_off_through_serve_loads_no_engine(tmp_path, monkeypatch):
+    """With a serve of the home answering on its command socket, `rujukan step complete` is a
+    thin client: typer and the standard library; serve does the work (cli/thin.py)."""
+    from cli.command_socket import start_command_socket
+    from models.settings import get_settings
+
+    receiver = Receiver()
+    home = tmp_path / "home"
+    home.mkdir()
+    slugs = [a.slug for a in load_directory(Settings(home=home).agencies_file).agencies]
+    (home / "channels.yaml").write_text(receiver_config(receiver.port, slugs))
+    env = home_env(home)
+    for name in [n for n in os.environ if n.startswith("RUJUKAN_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        if name.startswith("RUJUKAN_"):
+            monkeypatch.setenv(name, value)  # this process answers as serve would, same settings
+    get_settings.cache_clear()
+
+    def rujukan(*args: str) -> str:
+        done = subprocess.run(
+            [RUJUKAN, *args], env=env, cwd=tmp_path, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    server = None
+    try:
+        rujukan("init")
+        reference = json.loads(rujukan("launch", "--intake", str(EXAMPLE), "--json"))["reference"]
+        police = ("identifikasi", "--agency", "polres-ppa")
+        rujukan("step", "accept", reference, *police)
+        server = start_command_socket(get_settings(), os.environ)
+        assert server is not None
+        listing = tmp_path / "modules.json"
+        args = ("step", "complete", reference, *police, "--outcome", "served")
+        done = subprocess.run(
+            [sys.executable, "-c", LISTING, str(listing), *args],
+            env=env, cwd=tmp_path, capture_output=True, text=True,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == "completed: step identifikasi#1 (polres-ppa) is now completed\n"
+        assert done.stderr == "messages: 2 sent\n"
+        thin = json.loads(listing.read_text())
+        assert "cli.thin" in thin  # it asked serve
+        assert loaded(thin, ENGINE) == []  # no sqlmodel, pydantic settings, Apprise, Prefect...
+        ours = [m for m in thin if m.split(".")[0] in OURS and m.split(".")[0] != "cli"]
+        assert ours == ["models", "models.codes", "models.private"]
+        assert "cli.step_actions" not in thin
+        assert receiver.wait_for(3, 10)  # the launch's message, then the next two agencies'
+        steps = json.loads(rujukan("referral", "show", reference, "--json"))["steps"]
+        assert {s["step"]: s["status"] for s in steps}["identifikasi"] == "completed"
+    finally:
+        if server is not None:
+            server.close()
+        get_settings.cache_clear()
         receiver.close()
