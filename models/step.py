@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Integer, UniqueConstraint, bindparam, inspect, update
+from sqlalchemy import Column, Index, Integer, UniqueConstraint, bindparam, inspect, text, update
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Field, Session, SQLModel
 
@@ -50,10 +50,19 @@ _version = Column("version", Integer, nullable=False)
 class Step(SQLModel, table=True):
     """One instance of a pathway step for one referral, owned by one agency."""
 
+    # Every index here is written by every versioned update of a step (the sweep's included: it
+    # changes next_check_at, so PostgreSQL cannot update in place): each one must serve a query.
     __table_args__ = (
+        # also the index of referral_id (its first column): a referral's steps, the foreign key
         UniqueConstraint("referral_id", "key", "instance", name="uq_step_instance"),
         Index("ix_step_status_due", "status", "due_at"),
-        Index("ix_step_next_check", "next_check_at"),
+        # the sweep's: only steps with a next check, the open ones, not the whole history
+        Index(
+            "ix_step_next_check",
+            "next_check_at",
+            postgresql_where=text("next_check_at IS NOT NULL"),
+            sqlite_where=text("next_check_at IS NOT NULL"),
+        ),
         Index("ix_step_agency_status", "agency", "status"),
         # the task force's report reads the steps of a period (models/report.py); the trend
         # counts late steps from the index alone
@@ -62,7 +71,7 @@ class Step(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    referral_id: int = Field(foreign_key="referral.id", index=True)
+    referral_id: int = Field(foreign_key="referral.id")
     key: str = Field(max_length=40)
     instance: int = Field(default=1, description="1, or n for a repeat / re-routed step")
     agency: str = Field(max_length=40)
