@@ -127,7 +127,8 @@ class Serve:
                 os.killpg(self.process.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        # The Prefect server and the runner have sessions of their own; a crashed serve leaves them.
+        # The Prefect server has a session of its own: a crashed serve leaves it (the flow runs
+        # of serve's runner thread are in serve's group).
         for _ in range(50):
             left = processes_of(self.home)
             if not left:

@@ -28,21 +28,31 @@ WINDOW = 120  # seconds measured
 SETTLE = 15  # seconds after ready before measuring
 
 
-def breakdown(home: Path) -> str:
-    """Each process of the home: a short name, its RSS and CPU seconds so far."""
+def per_process(home: Path) -> dict[int, tuple[str, int, float]]:
+    """Each process of the home: a short name, its RSS (bytes) and CPU seconds so far."""
     import psutil
 
-    parts = []
+    found = {}
     for pid in processes_of(home):
         try:
             p = psutil.Process(pid)
-            cmd = " ".join(p.cmdline()[1:4])[:60]
             t = p.cpu_times()
-            parts.append(
-                f"{cmd} {p.memory_info().rss / 2**20:.0f} MiB, {t.user + t.system:.1f} CPU-s"
+            found[pid] = (
+                " ".join(p.cmdline()[1:4])[:60],
+                p.memory_info().rss,
+                t.user + t.system + t.children_user + t.children_system,
             )
         except psutil.Error:
             continue
+    return found
+
+
+def breakdown(before: dict, after: dict, minutes: float) -> str:
+    """Each process at the end of the window: its RSS, and its CPU per minute over the window."""
+    parts = []
+    for pid, (name, rss, cpu) in after.items():
+        spent = cpu - before[pid][2] if pid in before else cpu
+        parts.append(f"{name} {rss / 2**20:.0f} MiB, {spent / minutes:.2f} CPU-s/min")
     return "; ".join(parts)
 
 
@@ -67,12 +77,13 @@ def run(smoke: bool) -> list[Figure]:
             ready = serve.start()
             time.sleep(SETTLE)
             _, cpu0, _ = snapshot(home)
+            first = per_process(home)
             start = time.monotonic()
             with Sampler(home, interval=1.0) as sampler:
                 time.sleep(WINDOW)
             _, cpu1, _ = snapshot(home)
             minutes = (time.monotonic() - start) / 60
-            where = breakdown(home)
+            where = breakdown(first, per_process(home), minutes)
         finally:
             stop_s, outlived = serve.stop()
     rss = sorted(s[1] for s in sampler.samples)

@@ -134,14 +134,16 @@ def parse_parts(only: str) -> frozenset[str]:
     return names
 
 
-def _start_runner(env: dict[str, str], logs: Path, *args: str) -> subprocess.Popen:
-    """The flow runner: serves the referral and deadline-sweep deployments (flows.deployments)."""
+def _start_runner(env: dict[str, str], logs: Path) -> subprocess.Popen:
+    """The flow runner of `serve --only worker`: a process serving the deployments
+    (flows.deployments); the all-in-one serve runs it in a thread (RunnerThread)."""
+    from flows.deployments import POLL_SECONDS  # noqa: PLC0415
     from models.settings import PRIVATE_UMASK, PROJECT_ROOT, open_private
 
-    env = {**env, "PREFECT_RUNNER_POLL_FREQUENCY": "5"}  # a Resume is picked up within 5 s
+    env = {**env, "PREFECT_RUNNER_POLL_FREQUENCY": str(POLL_SECONDS)}
     with open_private(logs / "prefect-runner.log", "ab") as runner_log:
         return subprocess.Popen(
-            [sys.executable, "-m", "flows.deployments", *args],
+            [sys.executable, "-m", "flows.deployments"],
             env=env,
             cwd=PROJECT_ROOT,
             stdout=runner_log,
@@ -236,6 +238,7 @@ def serve(
     from flows.server import (
         check_bind_address,
         is_healthy,
+        limit_malloc_arenas,
         own_api_url,
         prefect_at,
         server_environment,
@@ -256,6 +259,7 @@ def serve(
             raise BadInput("--demo runs everything on one host: leave out --only")
         serve_parts(settings, parse_parts(only))
         return
+    limit_malloc_arenas()  # before any thread starts
     secure_home(settings)
     check_bind_address(settings)
     url = own_api_url(settings)
@@ -283,7 +287,7 @@ def serve(
 
     previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     children: list[tuple[subprocess.Popen, str]] = []
-    mailbox = web = sweeper = commands = None
+    mailbox = web = sweeper = runner = commands = None
     marker = serving_file(settings)
     try:
         ui = url.removesuffix("/api")
@@ -291,14 +295,23 @@ def serve(
         server = start_server(settings, logs / "prefect-server.log")
         children.append((server, "Prefect server"))
         wait_until_healthy(url, settings, server)
+        # The settings a command of this home must share to be run here (cli/thin.py): the
+        # environment serve was started with, before the children's is added to it.
+        started_with = dict(os.environ)
+        # Serve's environment becomes its children's: the flow runs that its runner thread
+        # starts inherit Prefect's home and API and the resolved paths, and print only warnings
+        # here (their logs are in the Prefect UI). Set before Prefect loads here and before any
+        # thread starts; the Prefect server, started above, keeps its own.
+        os.environ.update(
+            server_environment(settings), PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL="WARNING"
+        )
         with open_private(marker, "w") as handle:
             # "sweeper": commands leave their referrals' Prefect runs to it (flows.wake).
             handle.write(json.dumps({"api_url": url, "pid": os.getpid(), "sweeper": True}))
 
-        from flows.deployments import UNSCHEDULED_SWEEP  # noqa: PLC0415
+        from flows.deployments import RunnerThread  # noqa: PLC0415
 
-        runner = _start_runner(server_environment(settings), logs, UNSCHEDULED_SWEEP)
-        children.append((runner, "flow runner"))
+        runner = RunnerThread(settings, url, logs / "prefect-runner.log").start()
 
         from notifications.mailbox import start_mailbox  # noqa: PLC0415
         from notifications.relay import run_relay  # noqa: PLC0415
@@ -319,7 +332,7 @@ def serve(
         from cli.command_socket import start_command_socket  # noqa: PLC0415
 
         # `rujukan step ...` of this home: run here, where the engine is loaded (cli/thin.py).
-        commands = start_command_socket(settings, os.environ)
+        commands = start_command_socket(settings, started_with)
 
         from prefect.client.orchestration import get_client  # noqa: PLC0415
 
@@ -355,7 +368,7 @@ def serve(
         _tell_where(settings, url, mailbox, web, status)
 
         while not stop.wait(1.0):
-            for process, name in children:
+            for process, name in [*children, (runner, "flow runner")]:
                 if process.poll() is not None:
                     typer.echo(
                         f"{name} exited with status {process.returncode}; stopping (see {logs})",
@@ -371,6 +384,8 @@ def serve(
             web.should_exit = True
         if sweeper is not None:
             sweeper.join(timeout=30)  # a sweep under way finishes its flow run
+        if runner is not None:
+            runner.stop()  # while the server is up: it cancels the flow runs under way
         for process, name in reversed(children):
             _stop_process(process, name)
         if mailbox is not None:
@@ -390,6 +405,7 @@ def serve_parts(settings: Settings, parts: frozenset[str]) -> None:
     from flows.server import (
         check_bind_address,
         is_healthy,
+        limit_malloc_arenas,
         own_api_url,
         prefect_at,
         server_environment,
@@ -402,6 +418,7 @@ def serve_parts(settings: Settings, parts: frozenset[str]) -> None:
     from models.errors import BadInput
     from models.settings import make_private_dir, open_private
 
+    limit_malloc_arenas()  # before any thread starts
     secure_home(settings)
     settings.resolved_secret_key()  # every host needs the key: SealError says how to give it
     if parts - {"api", "services"} and not schema_is_current(settings.resolved_database_url):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import ipaddress
 import json
 import os
@@ -18,6 +19,21 @@ from models.settings import PRIVATE_UMASK, Settings, make_private_dir, open_priv
 
 # How many sweep intervals ahead Prefect's scheduler makes runs (at least two runs).
 SCHEDULED_AHEAD_INTERVALS = 3
+# glibc's malloc arenas per process: by default up to 8 a core, one more for each thread that
+# allocates at once, each holding freed memory of its own. Two measured 4 to 8 MiB less resident
+# memory across serve's processes (bench row 8), the same CPU.
+MALLOC_ARENAS = 2
+M_ARENA_MAX = -8  # mallopt(3)
+
+
+def limit_malloc_arenas() -> None:
+    """This process's malloc keeps to MALLOC_ARENAS arenas, as MALLOC_ARENA_MAX does for the
+    processes it starts: glibc reads that variable only when a process starts, and mallopt(3)
+    sets the same limit now, for the threads started afterwards. Nothing outside glibc."""
+    try:
+        ctypes.CDLL(None).mallopt(M_ARENA_MAX, MALLOC_ARENAS)
+    except (OSError, AttributeError):  # no mallopt: not glibc (macOS, Windows)
+        pass
 
 
 def prefect_home(settings: Settings) -> Path:
@@ -165,6 +181,7 @@ def server_environment(settings: Settings, api: str | None = None) -> dict[str, 
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT="false",
         DO_NOT_TRACK="1",
+        MALLOC_ARENA_MAX=os.environ.get("MALLOC_ARENA_MAX", str(MALLOC_ARENAS)),
         PREFECT_SERVER_ALLOW_EPHEMERAL_MODE="false",
         # Results could hold case data; Rujukan's flows return nothing worth keeping anyway.
         PREFECT_RESULTS_PERSIST_BY_DEFAULT="false",

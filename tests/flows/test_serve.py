@@ -502,3 +502,41 @@ def test_a_restart_carries_on_without_doubling_anything(served: Served):
             timeout=30,
         )
     assert uuid.UUID(str(run.id))
+
+
+def _processes_of(home: Path) -> list[str]:
+    """Every live process with this home in its environment (serve and all it started)."""
+    marker = f"RUJUKAN_HOME={home}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker in (entry / "environ").read_bytes().split(b"\0"):
+                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            continue  # gone already, or not ours
+    return found
+
+
+def test_stopping_serve_during_a_resumed_run_leaves_no_process_behind(served: Served):
+    """The runner is a thread of serve, and the flow runs it starts are serve's own children:
+    stopped while one runs, serve cancels it and nothing of the home outlives serve."""
+    from prefect.flow_runs import resume_flow_run
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    home = served.home / "var"
+    reference = demo_references(served)[1]
+    with client_for(served) as client:
+        run = next(r for r in referral_runs(client) if r.name == reference)
+        with temporary_settings(updates={PREFECT_API_URL: served.api}):
+            resume_flow_run(run.id)
+    wait_for(
+        "the resumed run's process",
+        lambda: [c for c in _processes_of(home) if "prefect.engine" in c],
+        timeout=60,
+        every=0.2,
+    )
+    assert served.stop() == 0
+    time.sleep(1)
+    assert _processes_of(home) == []
