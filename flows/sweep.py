@@ -31,7 +31,7 @@ from prefect.runtime import flow_run as runtime_flow_run
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 from sqlmodel import Session, func, select
 
-from flows.referral import catch_up, sync_referrals
+from flows.referral import Interrupted, catch_up, sync_referrals
 from flows.server import prefect_at
 from flows.wake import relay_running
 from models.audit import AuditEntry
@@ -445,9 +445,14 @@ def run_sweeper(settings: Settings, url: str, stop: threading.Event) -> None:
                 with Session(engine) as session:
                     last = session.exec(select(func.max(AuditEntry.seq))).one() or 0
                 if last != quiet_at:
-                    if catch_up(settings, client, FOLLOW_LIMIT, repair=False, made=made) == 0:
+                    synced = catch_up(
+                        settings, client, FOLLOW_LIMIT, repair=False, made=made, stop=stop
+                    )
+                    if synced == 0:
                         quiet_at = last  # nothing was left beyond the watermark
                     continue  # more may wait: no pause while catching up
+            except Interrupted:
+                break  # serve is stopping: the watermark stays, the next start goes on
             except Exception as exc:  # noqa: BLE001 - Prefect down or slow: try again shortly
                 log.warning("sweeper: %s; trying again in %.0f s", type(exc).__name__, AGAIN)
                 stop.wait(AGAIN)

@@ -539,6 +539,26 @@ def test_referrals_without_a_run_get_theirs_in_bulk_before_any_history(
             assert task_run_names(prefect_client, run_of(prefect_client, referral).id)
 
 
+def test_a_catch_up_asked_to_stop_ends_between_referrals_and_keeps_its_watermark(
+    case_db, with_prefect, prefect_client
+):
+    """serve stopping mid catch-up: the sync ends before the next referral's history, the
+    watermark stays, and the next catch-up does those referrals."""
+    from flows.referral import WATERMARK_VARIABLE, Interrupted, catch_up
+
+    referrals = [launch_one(case_db) for _ in range(6)]
+    before = prefect_client.read_variable_by_name(WATERMARK_VARIABLE)
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Interrupted):
+        catch_up(case_db, prefect_client, repair=False, stop=stop)
+    after = prefect_client.read_variable_by_name(WATERMARK_VARIABLE)
+    assert (after and after.value) == (before and before.value)
+    assert all(not task_run_names(prefect_client, run_of(prefect_client, r).id) for r in referrals)
+    assert catch_up(case_db, prefect_client, repair=False) >= len(referrals)
+    assert all(task_run_names(prefect_client, run_of(prefect_client, r).id) for r in referrals)
+
+
 def test_a_run_made_by_a_sync_that_did_not_record_it_is_found_again(
     case_db, with_prefect, prefect_client
 ):
