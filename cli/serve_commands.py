@@ -237,6 +237,7 @@ def serve(
     """
     from flows.server import (
         check_bind_address,
+        deliver_logs,
         is_healthy,
         limit_malloc_arenas,
         own_api_url,
@@ -386,6 +387,7 @@ def serve(
             sweeper.join(timeout=30)  # a sweep under way finishes its flow run
         if runner is not None:
             runner.stop()  # while the server is up: it cancels the flow runs under way
+        deliver_logs()  # the sweeps' last log lines, while the server is up to take them
         for process, name in reversed(children):
             _stop_process(process, name)
         if mailbox is not None:

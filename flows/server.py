@@ -118,6 +118,19 @@ def prefect_at(url: str, settings: Settings) -> Iterator[None]:
             deliver_events()
 
 
+def deliver_logs(timeout: float = 5.0) -> None:
+    """Send the flow-run log lines this process still holds (the sweep runs' of serve's
+    sweeper) and stop Prefect's log worker, while Prefect's API still answers.
+
+    Left to Prefect's drain at interpreter exit, after serve has stopped the server, the worker
+    retries against an API that is gone, and serve's exit waited for its retries (60 s). Does
+    nothing in a process that never loaded Prefect's logging.
+    """
+    handlers = sys.modules.get("prefect.logging.handlers")
+    if handlers is not None:
+        handlers.APILogWorker.drain_all(timeout=timeout)
+
+
 def deliver_events(timeout: float = 10.0) -> bool:
     """Wait until the events this process queued have been sent; True if they were in time.
 

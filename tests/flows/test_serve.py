@@ -526,9 +526,16 @@ def test_stopping_serve_during_a_resumed_run_leaves_no_process_behind(served: Se
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     home = served.home / "var"
-    reference = demo_references(served)[1]
+    # The on-time referral: a late one's run may hold the escalation automation's state, which
+    # a Resume turns Running in place (no reschedule flag), so no process would start.
+    reference = demo_references(served)[3]
     with client_for(served) as client:
         run = next(r for r in referral_runs(client) if r.name == reference)
+        wait_for(
+            "the run suspended by Rujukan, resumable",
+            lambda: client.read_flow_run(run.id).state.state_details.pause_reschedule,
+            timeout=60,
+        )
         with temporary_settings(updates={PREFECT_API_URL: served.api}):
             resume_flow_run(run.id)
     wait_for(
