@@ -342,6 +342,18 @@ class Serve:
         return took, left
 
 
+def heard_home(home: Path, port: int) -> dict[str, str]:
+    """Make `home` (made if need be) a home whose every agency's channel is the local JSON
+    receiver on `port`; the environment of commands on it (`home_env`)."""
+    from models.directory import load_directory  # noqa: PLC0415 - the engine, when used
+    from models.settings import Settings  # noqa: PLC0415
+
+    home.mkdir(parents=True, exist_ok=True)
+    slugs = [a.slug for a in load_directory(Settings(home=home).agencies_file).agencies]
+    (home / "channels.yaml").write_text(receiver_config(port, slugs))
+    return home_env(home)
+
+
 def receiver_config(port: int, tags: list[str]) -> str:
     """An Apprise YAML config sending every tag's messages to a local JSON receiver."""
     lines = ["version: 1", "urls:"]

@@ -13,10 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.common import home_env, receiver_config
+from bench.common import heard_home
 from bench.receiver import Receiver
-from models.directory import load_directory
-from models.settings import PROJECT_ROOT, Settings
+from models.settings import PROJECT_ROOT
 
 RUJUKAN = str(Path(sys.executable).parent / "rujukan")
 EXAMPLE = PROJECT_ROOT / "examples" / "intake.json"
@@ -100,10 +99,7 @@ def test_every_help_loads_typer_and_none_of_the_engine():
 def test_a_hand_off_loads_no_prefect_no_charts_no_web(tmp_path):
     receiver = Receiver()  # every agency's channel: a local JSON receiver, so messages go
     home = tmp_path / "home"
-    home.mkdir()
-    slugs = [a.slug for a in load_directory(Settings(home=home).agencies_file).agencies]
-    (home / "channels.yaml").write_text(receiver_config(receiver.port, slugs))
-    env = home_env(home)
+    env = heard_home(home, receiver.port)
 
     def rujukan(*args: str) -> str:
         done = subprocess.run(
@@ -153,10 +149,7 @@ def test_a_hand_off_through_serve_loads_no_engine(tmp_path, monkeypatch):
 
     receiver = Receiver()
     home = tmp_path / "home"
-    home.mkdir()
-    slugs = [a.slug for a in load_directory(Settings(home=home).agencies_file).agencies]
-    (home / "channels.yaml").write_text(receiver_config(receiver.port, slugs))
-    env = home_env(home)
+    env = heard_home(home, receiver.port)
     for name in [n for n in os.environ if n.startswith("RUJUKAN_")]:
         monkeypatch.delenv(name)
     for name, value in env.items():

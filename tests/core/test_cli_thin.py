@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.common import home_env, receiver_config
+from bench.common import heard_home, receiver_config
 from bench.receiver import Receiver
 from cli.command_socket import start_command_socket
 from models.directory import load_directory
@@ -56,10 +56,7 @@ class Home:
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     receiver = Receiver()
     path = tmp_path / "home"
-    path.mkdir()
-    slugs = [a.slug for a in load_directory(Settings(home=path).agencies_file).agencies]
-    (path / "channels.yaml").write_text(receiver_config(receiver.port, slugs))
-    env = home_env(path)
+    env = heard_home(path, receiver.port)
     # This process plays serve: the settings of the commands' environment.
     for name in [n for n in os.environ if n.startswith("RUJUKAN_")]:
         monkeypatch.delenv(name)

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.common import Serve, home_env, receiver_config
+from bench.common import Serve, heard_home
 from bench.receiver import Receiver
-from models.directory import load_directory
-from models.settings import PROJECT_ROOT, Settings
+from models.settings import PROJECT_ROOT
 from tests.core.test_cli_imports import ENGINE, LISTING, loaded
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
@@ -31,10 +30,7 @@ POLICE = ("identifikasi", "--agency", "polres-ppa")
 def test_a_completion_through_serve_is_recorded_and_heard(tmp_path: Path):
     receiver = Receiver()
     home = tmp_path / "home"
-    home.mkdir()
-    slugs = [a.slug for a in load_directory(Settings(home=home).agencies_file).agencies]
-    (home / "channels.yaml").write_text(receiver_config(receiver.port, slugs))
-    env = home_env(home)
+    env = heard_home(home, receiver.port)
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
