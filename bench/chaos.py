@@ -35,6 +35,7 @@ from pathlib import Path
 import httpx
 import yaml
 
+from bench.common import processes_of
 from bench.receiver import Receiver
 from models.settings import PROJECT_ROOT, Settings
 
@@ -52,21 +53,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def processes_of(home: Path) -> list[int]:
-    """Every process whose environment has RUJUKAN_HOME=home: serve and all it started."""
-    marker = f"RUJUKAN_HOME={home}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if marker in (entry / "environ").read_bytes().split(b"\0"):
-                found.append(int(entry.name))
-        except OSError:
-            continue  # gone already, or not ours
-    return found
 
 
 @dataclass

@@ -505,17 +505,15 @@ def test_a_restart_carries_on_without_doubling_anything(served: Served):
 
 
 def _processes_of(home: Path) -> list[str]:
-    """Every live process with this home in its environment (serve and all it started)."""
-    marker = f"RUJUKAN_HOME={home}".encode()
+    """The command lines of every live process with this home in its environment."""
+    from bench.common import processes_of
+
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
+    for pid in processes_of(home):
         try:
-            if marker in (entry / "environ").read_bytes().split(b"\0"):
-                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+            found.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
         except OSError:
-            continue  # gone already, or not ours
+            continue  # gone already
     return found
 
 
