@@ -19,6 +19,7 @@ from sqlmodel import Session, SQLModel, col, select
 from models.audit import record, record_many
 from models.catalog import Catalog, register_pathways, stored_pathway
 from models.condition import CONDITIONS
+from models.database import collector_paused
 from models.deadline import Duration, parse_duration
 from models.errors import AlreadyDone, BadInput, IllegalTransition, NotFound, quoted
 from models.intake import Intake
@@ -116,6 +117,20 @@ def launch_many(
         coordinator_agency = intake.coordinator_agency or catalog.coordinator_agency
         catalog.agency(coordinator_agency)
         plans.append((intake, pathway, coordinator_agency))
+    with collector_paused():
+        return _write_launches(session, plans, catalog=catalog, sealer=sealer, now=now, batch=batch)
+
+
+def _write_launches(
+    session: Session,
+    plans: list[tuple[Intake, Pathway, str]],
+    *,
+    catalog: Catalog,
+    sealer: Sealer,
+    now: datetime,
+    batch: str | None,
+) -> list[Referral]:
+    """Write checked launches: (intake, pathway, coordinating agency) each."""
     register_pathways(session, catalog, now)
     session.flush()  # the plain statements below see (and follow) whatever the session holds
 

@@ -3,6 +3,7 @@ many steps refuses a step someone changed since it was read. SQLite and PostgreS
 
 from __future__ import annotations
 
+import gc
 import random
 from datetime import timedelta
 
@@ -23,7 +24,7 @@ from models.actions import (
 )
 from models.audit import AuditEntry, verify_chain
 from models.catalog import stored_pathway
-from models.database import transaction
+from models.database import collector_paused, transaction
 from models.intake import Intake
 from models.outbox import MessageEvent, OutboxMessage, dedup_key
 from models.referral import Referral
@@ -104,6 +105,32 @@ def test_a_batch_launch_refuses_a_bad_intake_before_writing_anything(
     with transaction(engine) as session:
         assert session.exec(select(Referral)).all() == []
         assert session.exec(select(Step)).all() == []
+
+
+def test_a_launch_pauses_the_garbage_collector_only_while_it_writes(
+    engine, catalog, sealer, now, intake_data
+):
+    with transaction(engine) as session:
+        launch(
+            session,
+            intake=Intake.model_validate(intake_data),
+            catalog=catalog,
+            sealer=sealer,
+            now=now,
+        )
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError):
+        with collector_paused():
+            assert not gc.isenabled()
+            raise RuntimeError("a write failed")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled(), "a pause must leave the collector as the caller had it"
+    finally:
+        gc.enable()
 
 
 def _ready_step(engine, catalog, sealer, now, intake_data) -> tuple[str, int, int]:
