@@ -122,9 +122,10 @@ def collector_paused() -> Iterator[None]:
 
     A batch launch builds a few hundred thousand short-lived dicts and tuples, none in a cycle;
     each allocation count past the collector's threshold starts a pass, and the oldest
-    generation's passes walk every object the process holds: about a sixth of a 1,000-referral
-    launch, more in a long-lived process. Reference counting still frees everything at once; the
-    collector resumes (if it ran before) when the block ends, even on an error.
+    generation's passes walk every object the process holds: a sixth to a quarter of a
+    1,000-referral launch in the benchmark's process. Reference counting still frees each object
+    when its last use ends; the collector resumes (if it ran before) when the block ends, even
+    on an error.
     """
     if not gc.isenabled():  # paused already, by the caller or another thread
         yield
