@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.common import processes_of
 from models.settings import PROJECT_ROOT
 from tests.network import free_port
 from tests.polling import wait_for
@@ -506,8 +507,6 @@ def test_a_restart_carries_on_without_doubling_anything(served: Served):
 
 def _processes_of(home: Path) -> list[str]:
     """The command lines of every live process with this home in its environment."""
-    from bench.common import processes_of
-
     found = []
     for pid in processes_of(home):
         try:
